@@ -1,0 +1,51 @@
+"""Hypothesis settings profiles for the property tests, chosen by SESN_HYPOTHESIS_PROFILE.
+
+* ``ci`` (default): derandomized, few examples, no deadline: a fixed, fast run.
+* ``dev``: random, more examples.
+* ``nightly``: many examples.
+
+Test names carry the layer kind (``th``, ``hh``, ``hh_interscale``, ``proj``, ``model``,
+``tester``) so ``pytest equivariance_tests -k hh`` selects exactly the H->H cases; the
+hook below refuses a test whose name would be selected by the wrong ``-k``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("nightly", max_examples=300, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("SESN_HYPOTHESIS_PROFILE", "ci"))
+
+KINDS = ("th", "hh_interscale", "hh", "proj", "model", "tester")
+_KIND_RE = re.compile(r"^test_(th|hh_interscale|hh|proj|model|tester)_")
+
+
+def pytest_collection_modifyitems(config, items):
+    bad = []
+    for item in items:
+        name = item.name
+        m = _KIND_RE.match(name)
+        if not m:
+            bad.append(f"{item.nodeid}: name must start with test_<kind>_ for a kind in {KINDS}")
+            continue
+        kind = m.group(1)
+        # no accidental 'th'/'hh' elsewhere in the node id (module, params) that -k would match
+        rest = item.nodeid.replace(f"test_{kind}_", "test__", 1)
+        for token in ("th", "hh"):
+            if token in rest and not kind.startswith(token):
+                bad.append(f"{item.nodeid}: contains {token!r}, so '-k {token}' would select it")
+    if bad:
+        raise pytest.UsageError("equivariance_tests naming convention:\n" + "\n".join(bad))

@@ -1,0 +1,91 @@
+"""Measure the worst rescaling Delta over the property tests' strategy space.
+
+    python -m equivariance_tests.measure_tolerances [--seed 0] [--limit N]
+
+Walks the full grid of configurations that :mod:`equivariance_tests.strategies` draws
+from (scales, kernel/effective sizes, basis, mult), with a random image size, blur and
+input seed for each, builds a
+randomly initialised layer (float64) of each kind (th: T->H; hh: H->H scale_size 1;
+hh_interscale: H->H scale_size 2), measures Delta with
+:func:`sesn.equivariance.scale_equivariance` for every step, and prints the worst and
+the 99th percentile per (kind, basis, step), plus the smallest plain-conv/SES ratio.
+The tolerances in ``tolerances.py`` are derived from this output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import random
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sesn.equivariance import plain_conv_baseline, scale_equivariance
+from sesn.nn import SESConv_H_H, SESConv_Z2_H
+from sesn.transforms import smooth_random_field
+
+from equivariance_tests.strategies import (
+    BLURS,
+    EFFECTIVE_SIZES,
+    IMAGE_SIZES,
+    KERNEL_SIZES,
+    MULTS,
+    NUM_SCALES,
+    SCALE_FACTORS,
+    SUPPORT_RATIOS,
+    config_from_choices,
+)
+
+
+def all_configs():
+    """Every configuration the strategy can draw (the full grid of its lists)."""
+    for k, factor, s, support, eff, bt, mult in itertools.product(
+        KERNEL_SIZES, SCALE_FACTORS, NUM_SCALES, SUPPORT_RATIOS, EFFECTIVE_SIZES, "AB", MULTS
+    ):
+        if bt == "A" and mult != MULTS[0]:
+            continue
+        cfg = config_from_choices(k, factor, s, support, eff, bt, mult)
+        if cfg is not None:
+            yield cfg
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="measure only the first N configurations")
+    args = p.parse_args(argv)
+    rng = random.Random(args.seed)
+    worst = collections.defaultdict(list)
+    ratios = collections.defaultdict(list)
+    configs = list(all_configs())[: args.limit]
+    for cfg in tqdm(configs, desc="configs"):
+        kw = cfg.kwargs()
+        n = rng.choice(IMAGE_SIZES)
+        blur = rng.choice(BLURS)
+        g = torch.Generator().manual_seed(rng.randrange(2**31))
+        cin = rng.randint(1, 3)
+        s = len(cfg.scales)
+        for kind in ("th", "hh", "hh_interscale"):
+            torch.manual_seed(rng.randrange(2**31))
+            if kind == "th":
+                layer = SESConv_Z2_H(cin, 2, padding=cfg.kernel_size // 2, **kw).double()
+                x = smooth_random_field((2, cin, n, n), g, blur=blur)
+            else:
+                layer = SESConv_H_H(cin, 2, 1 if kind == "hh" else 2, padding=cfg.kernel_size // 2, **kw).double()
+                x = smooth_random_field((2, cin, s, n, n), g, blur=blur)
+            for t in range(1, s):
+                r = scale_equivariance(layer, x, t)
+                c = plain_conv_baseline(layer, x, t, generator=g)
+                worst[(kind, cfg.basis_type, t)].append(r.delta)
+                ratios[(kind, cfg.basis_type, t)].append(c.delta / r.delta)
+    print(f"{'kind':15s} {'basis':5s} {'step':4s} {'n':>4s} {'max Delta':>10s} {'p99':>10s} {'median':>10s} {'min conv/SES':>12s}")
+    for key in sorted(worst):
+        v = np.array(worst[key])
+        print(f"{key[0]:15s} {key[1]:5s} {key[2]:4d} {len(v):4d} {v.max():10.3e} {np.quantile(v, 0.99):10.3e} {np.median(v):10.3e} {min(ratios[key]):12.1f}")
+
+
+if __name__ == "__main__":
+    main()

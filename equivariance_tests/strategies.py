@@ -1,0 +1,106 @@
+"""Hypothesis strategies for the equivariance property tests.
+
+Hypothesis does not seed torch: every strategy that needs randomness draws an integer
+seed and builds an explicit ``torch.Generator`` from it, so a failing example replays
+exactly from hypothesis' blob.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from sesn.basis import BasisSpec, paper_scales, window_size
+from sesn.transforms import smooth_random_field  # noqa: F401  (re-exported for tests)
+
+# Parameter lists shared by the strategies and by measure_tolerances.py, so the measured
+# tolerances cover exactly the space the tests draw from.
+KERNEL_SIZES = [13, 15, 17]  # the paper's MNIST kernels
+SCALE_FACTORS = [2.0, 3.0]  # sigma_max / sigma_min of the paper's models
+NUM_SCALES = [3, 4]  # steps of 1.26-1.73, as in the paper (S=2 would mean a x2-x3 step)
+SUPPORT_RATIOS = [2.9, 3.5, 4.3, 5.7]  # kernel_size / sigma_max, the paper's range
+EFFECTIVE_SIZES = [3, 5, 7]  # basis A; basis B uses 7 as in every paper model
+MULTS = [1.2, 1.4, 1.5]
+IMAGE_SIZES = [40, 48, 56, 64]
+BLURS = [1.5, 2.0, 2.5]
+MIN_WINDOW = 5  # every paper model's smallest window is >= 5 px
+MIN_SCALE = 1.0  # the paper's smallest scale; below it Hermite functions alias on the grid
+
+
+def config_from_choices(k, factor, s, support, eff, basis_type, mult):
+    """The steerable-layer configuration for one choice from each list (None if invalid)."""
+    smax = k / support
+    scales = paper_scales(s, factor, round(smax / factor, 2))
+    if len(set(scales)) != len(scales) or window_size(k, scales[0], scales[-1]) < MIN_WINDOW:
+        return None
+    if scales[0] < MIN_SCALE or (basis_type == "B" and eff != 7):
+        return None
+    return SteerableConfig(k, eff, scales, basis_type, mult if basis_type == "B" else 1.2)
+
+
+seeds = st.integers(min_value=0, max_value=2**31 - 1)
+channels = st.integers(min_value=1, max_value=3)
+basis_types = st.sampled_from(["A", "B"])
+dtypes = st.sampled_from([torch.float32, torch.float64])
+image_sizes = st.sampled_from(IMAGE_SIZES)
+blurs = st.sampled_from(BLURS)
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class SteerableConfig:
+    """Constructor arguments of a steerable layer drawn by :func:`steerable_configs`."""
+
+    kernel_size: int
+    effective_size: int
+    scales: tuple
+    basis_type: str
+    mult: float
+
+    def kwargs(self) -> dict:
+        kw = dict(kernel_size=self.kernel_size, effective_size=self.effective_size, scales=list(self.scales), basis_type=self.basis_type)
+        if self.basis_type == "B":
+            kw["mult"] = self.mult
+        return kw
+
+    @property
+    def spec(self) -> BasisSpec:
+        return BasisSpec(self.kernel_size, self.effective_size, self.scales, self.basis_type, self.mult)
+
+
+@st.composite
+def steerable_configs(draw, basis_type=None):
+    """Scale lists, kernel and effective sizes in the range of the paper's MNIST models."""
+    cfg = config_from_choices(
+        draw(st.sampled_from(KERNEL_SIZES)),
+        draw(st.sampled_from(SCALE_FACTORS)),
+        draw(st.sampled_from(NUM_SCALES)),
+        draw(st.sampled_from(SUPPORT_RATIOS)),
+        draw(st.sampled_from(EFFECTIVE_SIZES)),
+        draw(basis_types) if basis_type is None else basis_type,
+        draw(st.sampled_from(MULTS)),
+    )
+    assume(cfg is not None)
+    return cfg
+
+
+@st.composite
+def smooth_images(draw, batch: int = 2, in_channels: int = 1, size: int | None = None, dtype=torch.float64):
+    """Smooth random fields on a zero canvas ``[B, C, N, N]``."""
+    n = draw(image_sizes) if size is None else size
+    seed = draw(seeds)
+    return smooth_random_field((batch, in_channels, n, n), generator(seed), blur=draw(blurs), dtype=dtype)
+
+
+@st.composite
+def smooth_scale_features(draw, num_scales: int, batch: int = 2, in_channels: int = 1, size: int | None = None, dtype=torch.float64):
+    """Smooth random H features ``[B, C, S, N, N]`` (an independent field per slice)."""
+    n = draw(image_sizes) if size is None else size
+    seed = draw(seeds)
+    return smooth_random_field((batch, in_channels, num_scales, n, n), generator(seed), blur=draw(blurs), dtype=dtype)

@@ -1,0 +1,5 @@
+import sys
+
+from sesn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""Frozen, hashable description of a steerable filter basis (SPEC §2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+BASIS_TYPES = ("A", "B")
+
+
+def window_size(kernel_size: int, scale: float, max_scale: float) -> int:
+    """Odd support of the basis at ``scale``: ``int(k * scale / max_scale) // 2 * 2 + 1``."""
+    return int(kernel_size * scale / max_scale) // 2 * 2 + 1
+
+
+def paper_scales(num_scales: int, factor: float, min_scale: float) -> tuple[float, ...]:
+    """Scales of the paper's models: ``min_scale * q**i`` with ``q = factor**(1/(S-1))``,
+    rounded to two decimals, as in the reference configurations (SPEC §7)."""
+    if num_scales < 1:
+        raise ValueError(f"num_scales must be >= 1, got {num_scales}")
+    if num_scales == 1:
+        return (round(float(min_scale), 2),)
+    q = factor ** (1.0 / (num_scales - 1))
+    return tuple(round(min_scale * q**i, 2) for i in range(num_scales))
+
+
+@dataclasses.dataclass(frozen=True)
+class BasisSpec:
+    """Everything that determines a basis tensor; hashable so it can key a cache.
+
+    Args:
+        kernel_size: k, the side of the (zero-padded) kernel; odd and positive.
+        effective_size: N_b = effective_size**2 basis functions.
+        scales: increasing positive scales sigma_0 < ... < sigma_{S-1}.
+        basis_type: "A" (Hermite orders 0..effective_size-1 per axis) or "B"
+            (multi-scale Hermite, orders nx+ny <= max_order at sub-scales sigma/mult**j).
+        mult: sub-scale ratio of basis "B".
+        max_order: maximal total Hermite order of basis "B".
+    """
+
+    kernel_size: int
+    effective_size: int
+    scales: tuple[float, ...]
+    basis_type: str = "A"
+    mult: float = 1.2
+    max_order: int = 4
+
+    def __post_init__(self) -> None:
+        # normalise types so equal specs hash equally (lists -> tuple, ints -> floats)
+        scales = self.scales
+        if isinstance(scales, (int, float)):
+            scales = (scales,)
+        object.__setattr__(self, "scales", tuple(float(s) for s in scales))
+        object.__setattr__(self, "basis_type", str(self.basis_type).upper())
+        object.__setattr__(self, "mult", float(self.mult))
+        self.validate()
+
+    @property
+    def num_funcs(self) -> int:
+        return self.effective_size**2
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.scales)
+
+    @property
+    def windows(self) -> tuple[int, ...]:
+        return tuple(window_size(self.kernel_size, s, self.scales[-1]) for s in self.scales)
+
+    def validate(self) -> None:
+        k, e, scales = self.kernel_size, self.effective_size, self.scales
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0 or k % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd int, got {k!r}")
+        if not isinstance(e, int) or isinstance(e, bool) or e <= 0:
+            raise ValueError(f"effective_size must be a positive int, got {e!r}")
+        if len(scales) == 0:
+            raise ValueError("scales must not be empty")
+        if any(not math.isfinite(s) or s <= 0 for s in scales):
+            raise ValueError(f"scales must be positive and finite, got {list(scales)}")
+        if any(b <= a for a, b in zip(scales, scales[1:])):
+            raise ValueError(f"scales must be strictly increasing, got {list(scales)}")
+        if self.basis_type not in BASIS_TYPES:
+            raise ValueError(f"basis_type must be one of {BASIS_TYPES}, got {self.basis_type!r}")
+        if e > k:
+            raise ValueError(
+                f"effective_size={e} is too large for kernel_size={k}: "
+                f"{e * e} functions cannot be independent on a {k}x{k} window"
+            )
+        for s, m in zip(scales, self.windows):
+            if m < 3:
+                raise ValueError(
+                    f"scales: the window at scale {s} collapses to {m} px "
+                    f"(kernel_size={k}, max scale {scales[-1]}); use a larger kernel_size "
+                    "or a smaller scale range"
+                )
+        if self.basis_type == "B":
+            if self.mult <= 1.0:
+                raise ValueError(f"mult must be > 1 for basis 'B', got {self.mult}")
+            if not isinstance(self.max_order, int) or self.max_order < 0:
+                raise ValueError(f"max_order must be a non-negative int, got {self.max_order!r}")
+
+
+def make_spec(
+    kernel_size: int,
+    effective_size: int,
+    scales: Sequence[float],
+    basis_type: str = "A",
+    **basis_kwargs,
+) -> BasisSpec:
+    """Build a :class:`BasisSpec`, accepting the reference layers' ``**basis_kwargs``."""
+    unknown = set(basis_kwargs) - {"mult", "max_order"}
+    if unknown:
+        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order")
+    return BasisSpec(int(kernel_size), int(effective_size), tuple(scales), basis_type, **basis_kwargs)

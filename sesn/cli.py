@@ -1,0 +1,42 @@
+"""``sesn`` command line: ``sesn <group> <command> [options]``; ``--help`` on each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _report_equivariance(argv):
+    from sesn.report import equivariance
+
+    return equivariance.main(equivariance.get_args_parser().parse_args(argv))
+
+
+COMMANDS = {
+    ("report", "equivariance"): (_report_equivariance, "measure Delta of SESN layers vs a plain conv (the main job)"),
+}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS:
+        return COMMANDS[(argv[0], argv[1])][0](argv[2:]) or 0
+    p = argparse.ArgumentParser(
+        "sesn",
+        description="Scale-equivariant steerable networks: reports, data, benchmarks, reproduction.",
+        epilog="commands:\n" + "\n".join(f"  sesn {g} {c:<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
+        + "\n\nRun 'sesn <group> <command> --help' for the options of one command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("group", nargs="?")
+    p.add_argument("command", nargs="?")
+    args, _ = p.parse_known_args(argv)
+    if args.group is None:
+        p.print_help()
+        return 0
+    p.error(f"unknown command {' '.join(a for a in (args.group, args.command) if a)!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

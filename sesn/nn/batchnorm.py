@@ -1,0 +1,18 @@
+"""Batch norm for scale-translation features: statistics per channel shared over scales."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sesn.nn.checks import check_scale_feature
+
+
+class ScaleBatchNorm(nn.BatchNorm3d):
+    """``BatchNorm3d`` over ``[B, C, S, H, W]``: one mean/var/affine per channel, shared by
+    all scales. In eval mode it is a per-channel affine map, hence exactly equivariant to
+    scale-axis shifts and translations. Same state_dict keys as ``nn.BatchNorm3d``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_scale_feature(x, "ScaleBatchNorm", self.num_features, None)
+        return super().forward(x)

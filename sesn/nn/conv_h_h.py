@@ -1,0 +1,134 @@
+"""H -> H steerable scale convolution, optionally spanning several scales."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sesn.nn.checks import check_scale_feature, conv_output_size
+from sesn.nn.conv_t_h import windowed_conv2d
+from sesn.nn.steerable import SteerableConvBase
+
+
+class SESConv_H_H(SteerableConvBase):
+    r"""Scale convolution on scale-translation features (paper eq. 4, discrete).
+
+    ``y[:, o, i] = sum_c sum_{j<K} x[:, c, i+j] * psi_{o,c,j,sigma_i}`` with K = scale_size.
+
+    The scale axis is zero-padded with K-1 slices **at the large-scale end** (as the
+    reference does), so the top K-1 output scales see fewer taps: a scale-axis shift is
+    only approximately compatible there.
+
+    Equivariance: translations, exactly. The joint rescale by sigma_i / sigma_{i+t} and
+    shift by t along the scale axis, approximately.
+
+    Warning:
+        A *pure* shift along the scale axis is **not** a symmetry: the kernel at scale
+        index i is built from the basis at sigma_i.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        scale_size: K, number of neighbouring scales each filter spans.
+        kernel_size, effective_size, scales, stride, padding, bias, basis_type,
+        compute_mode, basis_kwargs: as for :class:`SESConv_Z2_H`.
+
+    Shape:
+        input ``[B, C_in, S, H, W]`` -> output ``[B, C_out, S, H', W']``.
+        ``weight``: ``[C_out, C_in, scale_size, N_b]``; ``bias``: ``[C_out]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        scale_size: int,
+        kernel_size: int,
+        effective_size: int,
+        scales=(1.0,),
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = False,
+        basis_type: str = "A",
+        compute_mode: str = "fast",
+        **basis_kwargs,
+    ) -> None:
+        spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
+        super().__init__(spec, compute_mode)
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
+        if not isinstance(scale_size, int) or scale_size < 1:
+            raise ValueError(f"scale_size must be a positive int, got {scale_size!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.scale_size = scale_size
+        self.stride = stride
+        self.padding = padding
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, scale_size, self.num_funcs))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", scale_size={self.scale_size}"
+
+    def full_kernel(self) -> torch.Tensor:
+        """Kernels ``[C_out, C_in, scale_size, S, k, k]``: tap j at output scale i."""
+        return torch.einsum("oijb,bskl->oijskl", self.weight, self.basis)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        if len(input_shape) != 5:
+            raise ValueError(f"SESConv_H_H: expected input shape [B, C, S, H, W], got {list(input_shape)}")
+        b, _, _, h, w = input_shape
+        ho = conv_output_size(h, self.kernel_size, self.stride, self.padding, "SESConv_H_H")
+        wo = conv_output_size(w, self.kernel_size, self.stride, self.padding, "SESConv_H_H")
+        return (b, self.out_channels, self.num_scales, ho, wo)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_scale_feature(x, "SESConv_H_H", self.in_channels, self.num_scales)
+        self.evaluate_output_shape(x.shape)
+        y = self._forward_naive(x) if self.compute_mode == "naive" else self._forward_fast(x)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1, 1)
+        return y
+
+    def _padded(self, x: torch.Tensor) -> torch.Tensor:
+        # K-1 zero slices after the largest scale
+        return F.pad(x, (0, 0, 0, 0, 0, self.scale_size - 1)) if self.scale_size > 1 else x
+
+    def _forward_naive(self, x: torch.Tensor) -> torch.Tensor:
+        b, c_in, s, h, w = x.shape
+        kernel = self.full_kernel()  # [O, I, K, S, k, k]
+        c_out, k = self.out_channels, self.kernel_size
+        xp = self._padded(x)
+        y = None
+        for j in range(self.scale_size):
+            xj = xp[:, :, j : j + s].transpose(1, 2).reshape(b, s * c_in, h, w)
+            kj = kernel[:, :, j].permute(2, 0, 1, 3, 4).reshape(s * c_out, c_in, k, k)
+            yj = F.conv2d(xj, kj, stride=self.stride, padding=self.padding, groups=s)
+            y = yj if y is None else y + yj
+        return y.view(b, s, c_out, y.shape[-2], y.shape[-1]).transpose(1, 2)
+
+    def window_kernels(self) -> list[torch.Tensor]:
+        """Per-scale kernels with taps folded into input channels:
+        S tensors ``[C_out, scale_size * C_in, m_i, m_i]`` (tap-major)."""
+
+        def build():
+            out = []
+            for i in range(self.num_scales):
+                sl = self.window_slice(i)
+                kern = torch.einsum("oijb,bkl->ojikl", self.weight, self.basis[:, i, sl, sl])
+                out.append(kern.reshape(self.out_channels, self.scale_size * self.in_channels, kern.shape[-2], kern.shape[-1]))
+            return out
+
+        return self.cached(build)
+
+    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        b, c_in, s, h, w = x.shape
+        xp = self._padded(x)
+        kernels = self.window_kernels()
+        outs = []
+        for i in range(s):
+            # taps i..i+K-1 as channels, tap-major: [B, K*C_in, H, W]
+            xi = xp[:, :, i : i + self.scale_size].transpose(1, 2).reshape(b, self.scale_size * c_in, h, w)
+            outs.append(windowed_conv2d(xi, kernels[i], self.kernel_size, self.stride, self.padding))
+        return torch.stack(outs, dim=2)

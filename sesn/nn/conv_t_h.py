@@ -1,0 +1,127 @@
+"""T -> H steerable scale convolution (paper: Z2 -> H)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sesn.nn.checks import check_image, conv_output_size
+from sesn.nn.steerable import SteerableConvBase
+
+
+class SESConv_Z2_H(SteerableConvBase):
+    r"""Lift an image to a scale-translation feature with one steerable filter per
+    channel pair, applied at every scale.
+
+    ``y[:, o, i] = sum_c x[:, c] * psi_{o,c,sigma_i}`` with
+    ``psi_{o,c,sigma} = sum_b w[o, c, b] * basis[b, sigma]`` (SPEC §2-3).
+
+    Equivariance: translations, exactly. Rescaling the input by a = sigma_i / sigma_{i+t}
+    maps output scale i+t to scale i: ``Phi(L_a f)[i] = L_a Phi(f)[i+t]``.
+
+    Warning:
+        The scale equivariance is exact only in the continuum; on the pixel grid it is
+        approximate (interpolation, aliasing, truncated windows). Its error is measured
+        by :mod:`sesn.equivariance`, not assumed.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        kernel_size: odd side k of the largest-scale kernel.
+        effective_size: sqrt of the number of basis functions N_b.
+        scales: increasing scales sigma_0 < ... < sigma_{S-1}.
+        stride, padding: as for ``conv2d``.
+        bias: one bias per output channel, shared by all scales.
+        basis_type: "A" or "B" (SPEC §2); ``basis_kwargs`` (mult, max_order) for "B".
+        compute_mode: "fast" (default) or "naive", see :class:`SteerableConvBase`.
+
+    Shape:
+        input ``[B, C_in, H, W]`` -> output ``[B, C_out, S, H', W']``.
+        ``weight``: ``[C_out, C_in, N_b]``; ``bias``: ``[C_out]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        effective_size: int,
+        scales=(1.0,),
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = False,
+        basis_type: str = "A",
+        compute_mode: str = "fast",
+        **basis_kwargs,
+    ) -> None:
+        spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
+        super().__init__(spec, compute_mode)
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.stride = stride
+        self.padding = padding
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, self.num_funcs))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def full_kernel(self) -> torch.Tensor:
+        """Kernels at every scale, ``[C_out, C_in, S, k, k]``."""
+        return torch.einsum("oib,bskl->oiskl", self.weight, self.basis)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        if len(input_shape) != 4:
+            raise ValueError(f"SESConv_Z2_H: expected input shape [B, C, H, W], got {list(input_shape)}")
+        b, _, h, w = input_shape
+        ho = conv_output_size(h, self.kernel_size, self.stride, self.padding, "SESConv_Z2_H")
+        wo = conv_output_size(w, self.kernel_size, self.stride, self.padding, "SESConv_Z2_H")
+        return (b, self.out_channels, self.num_scales, ho, wo)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "SESConv_Z2_H", self.in_channels)
+        self.evaluate_output_shape(x.shape)
+        if self.compute_mode == "naive":
+            y = self._forward_naive(x)
+        else:
+            y = self._forward_fast(x)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1, 1)
+        return y
+
+    def _forward_naive(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = self.full_kernel()  # [C_out, C_in, S, k, k]
+        c_out, c_in, s, k, _ = kernel.shape
+        kernel = kernel.transpose(1, 2).reshape(c_out * s, c_in, k, k)
+        y = F.conv2d(x, kernel, stride=self.stride, padding=self.padding)
+        return y.view(x.shape[0], c_out, s, y.shape[-2], y.shape[-1])
+
+    def window_kernels(self) -> list[torch.Tensor]:
+        """Per-scale kernels cropped to their windows: S tensors ``[C_out, C_in, m_i, m_i]``."""
+
+        def build():
+            out = []
+            for i in range(self.num_scales):
+                sl = self.window_slice(i)
+                out.append(torch.einsum("oib,bkl->oikl", self.weight, self.basis[:, i, sl, sl]))
+            return out
+
+        return self.cached(build)
+
+    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [windowed_conv2d(x, kern, self.kernel_size, self.stride, self.padding) for kern in self.window_kernels()]
+        return torch.stack(outs, dim=2)
+
+
+def windowed_conv2d(x: torch.Tensor, kernel: torch.Tensor, full_size: int, stride: int, padding: int, groups: int = 1):
+    """conv2d with an m x m kernel centred in a zero k x k kernel, without the zeros.
+
+    The offset of the window, (k - m) / 2, is taken off the padding; where that makes the
+    padding negative the input is cropped instead. Same output as the zero-padded kernel.
+    """
+    m = kernel.shape[-1]
+    pad = padding - (full_size - m) // 2
+    if pad < 0:
+        x = x[..., -pad : x.shape[-2] + pad, -pad : x.shape[-1] + pad]
+        pad = 0
+    return F.conv2d(x, kernel, stride=stride, padding=pad, groups=groups)

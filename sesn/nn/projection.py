@@ -1,0 +1,33 @@
+"""Projections H -> T: reductions over the scale axis (invariant to scale-axis shifts
+when nothing is shifted out)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sesn.nn.checks import check_scale_feature
+
+
+class SESMaxProjection(nn.Module):
+    """``y = max_i x[:, :, i]``. Shape: ``[B, C, S, H, W]`` -> ``[B, C, H, W]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_scale_feature(x, "SESMaxProjection", None, None)
+        return x.amax(dim=2)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, c, _, h, w = input_shape
+        return (b, c, h, w)
+
+
+class SESMeanProjection(nn.Module):
+    """``y = mean_i x[:, :, i]``. Shape: ``[B, C, S, H, W]`` -> ``[B, C, H, W]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_scale_feature(x, "SESMeanProjection", None, None)
+        return x.mean(dim=2)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, c, _, h, w = input_shape
+        return (b, c, h, w)

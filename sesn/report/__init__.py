@@ -1,0 +1,1 @@
+"""Reports: commands that measure and write tables (Markdown, CSV) and plots (PNG)."""

@@ -1,0 +1,120 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from numpy.polynomial import hermite_e
+
+from sesn.basis import BasisSpec, basis_array, basis_tensor, hermite_gaussian_1d, make_spec, order_pairs, paper_scales
+
+
+def test_paper_scales_and_windows_of_mnist_ses_scalar_28():
+    scales = paper_scales(4, 3.0, 1.7)
+    assert scales == (1.7, 2.45, 3.54, 5.1)
+    spec = make_spec(15, 7, scales, "B", mult=1.5)
+    assert spec.windows == (5, 7, 11, 15)
+
+
+def test_shape_and_dtype():
+    spec = make_spec(15, 7, paper_scales(4, 3.0, 1.7), "B", mult=1.5)
+    b = basis_array(spec)
+    assert b.shape == (49, 4, 15, 15) and b.dtype == np.float64
+    t = basis_tensor(spec, torch.float64)
+    assert t.shape == (49, 4, 15, 15) and t.dtype == torch.float64
+    assert torch.equal(t, torch.from_numpy(np.array(b)))
+
+
+def test_hermite_is_probabilists():
+    x = np.linspace(-3, 3, 13)
+    # He_3(x) = x^3 - 3x
+    expected = np.exp(-x**2 / 2) * (x**3 - 3 * x)
+    np.testing.assert_allclose(hermite_gaussian_1d(x, 3, 1.0), expected, atol=1e-14)
+    # scale: g_{n,s}(x) = exp(-x^2/2s^2)/s He_n(x/s)
+    np.testing.assert_allclose(hermite_gaussian_1d(x, 2, 2.0), np.exp(-x**2 / 8) / 2 * ((x / 2) ** 2 - 1), atol=1e-14)
+
+
+def test_order_and_axes_convention_basis_a():
+    spec = make_spec(9, 3, (1.0, 1.5), "A")
+    b = basis_array(spec)
+    pairs = order_pairs(2)
+    assert pairs == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]  # (n_y, n_x), n_x fast
+    m = spec.windows[0]  # int(9 * 1.0 / 1.5) = 6 -> odd 7
+    grid = np.arange(m) - m // 2
+    pad = (9 - m) // 2
+    norms0 = []
+    for idx, (ny, nx) in enumerate(pairs):
+        f = np.outer(hermite_gaussian_1d(grid, nx, 1.0), hermite_gaussian_1d(grid, ny, 1.0))
+        norms0.append(np.linalg.norm(f))
+        np.testing.assert_allclose(b[idx, 0, pad : pad + m, pad : pad + m], f / norms0[-1], atol=1e-12)
+    # index 1 is (n_y=0, n_x=1): odd along the height axis (u), even along the width axis (v)
+    f1 = b[1, 1]
+    np.testing.assert_allclose(f1, -f1[::-1, :], atol=1e-12)
+    np.testing.assert_allclose(f1, f1[:, ::-1], atol=1e-12)
+
+
+def test_normalised_by_smallest_scale_only():
+    spec = make_spec(15, 7, paper_scales(4, 3.0, 1.7), "B", mult=1.5)
+    b = basis_array(spec)
+    norms = np.sqrt((b**2).sum(axis=(2, 3)))
+    np.testing.assert_allclose(norms[:, 0], 1.0, atol=1e-12)
+    assert not np.allclose(norms[:, 3], 1.0)  # other scales keep the sigma^-2 relation
+
+
+def test_window_zero_padding():
+    spec = make_spec(15, 7, paper_scales(4, 3.0, 1.7), "A")
+    b = basis_array(spec)
+    for s, m in enumerate(spec.windows):
+        pad = (15 - m) // 2
+        mask = np.ones((15, 15), bool)
+        mask[pad : pad + m, pad : pad + m] = False
+        assert np.all(b[:, s][:, mask] == 0)
+        assert np.any(b[:, s][:, ~mask] != 0)
+
+
+def test_basis_b_subscales_and_truncation():
+    spec = make_spec(15, 7, paper_scales(4, 3.0, 1.7), "B", mult=1.5, max_order=4)
+    b = basis_array(spec)
+    pairs = order_pairs(4, 4)
+    assert len(pairs) == 15 and all(nx + ny <= 4 for ny, nx in pairs)
+    # function 15 is the first of the second sub-scale: (0, 0) at sigma / mult
+    m = spec.windows[-1]
+    grid = np.arange(m) - m // 2
+    sigma = 5.1 / 1.5
+    f = np.outer(hermite_gaussian_1d(grid, 0, sigma), hermite_gaussian_1d(grid, 0, sigma))
+    g = b[15, 3]
+    np.testing.assert_allclose(g / np.linalg.norm(g), f / np.linalg.norm(f), atol=1e-12)
+    assert b.shape[0] == 49  # 4 sub-scales x 15 = 60, truncated to 49
+
+
+def test_cached_and_hashable():
+    s1 = make_spec(7, 3, [0.9, 1.27, 1.79], "A")
+    s2 = BasisSpec(7, 3, (0.9, 1.27, 1.79), "a")
+    assert s1 == s2 and hash(s1) == hash(s2)
+    assert basis_array(s1) is basis_array(s2)
+    assert not basis_array(s1).flags.writeable
+
+
+@pytest.mark.parametrize(
+    "kwargs, param",
+    [
+        (dict(kernel_size=7, effective_size=3, scales=()), "scales"),
+        (dict(kernel_size=7, effective_size=3, scales=(2.0, 1.0)), "scales"),
+        (dict(kernel_size=7, effective_size=3, scales=(1.0, 1.0)), "scales"),
+        (dict(kernel_size=7, effective_size=3, scales=(-1.0, 1.0)), "scales"),
+        (dict(kernel_size=8, effective_size=3, scales=(1.0,)), "kernel_size"),
+        (dict(kernel_size=0, effective_size=3, scales=(1.0,)), "kernel_size"),
+        (dict(kernel_size=-3, effective_size=3, scales=(1.0,)), "kernel_size"),
+        (dict(kernel_size=5, effective_size=7, scales=(1.0,)), "effective_size"),
+        (dict(kernel_size=5, effective_size=0, scales=(1.0,)), "effective_size"),
+        (dict(kernel_size=5, effective_size=3, scales=(1.0, 4.0)), "scales"),  # window collapses to 1 px
+        (dict(kernel_size=5, effective_size=3, scales=(1.0,), basis_type="C"), "basis_type"),
+    ],
+)
+def test_invalid_specs_name_the_parameter(kwargs, param):
+    with pytest.raises(ValueError, match=param):
+        make_spec(**kwargs)
+
+
+def test_unknown_basis_kwarg():
+    with pytest.raises(ValueError, match="unknown basis arguments"):
+        make_spec(7, 3, (1.0,), "B", multt=1.2)

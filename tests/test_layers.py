@@ -1,0 +1,233 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sesn.basis import basis_tensor, paper_scales
+from sesn.nn import (
+    ScaleBatchNorm,
+    ScaleMaxPool2d,
+    SESConv_H_H,
+    SESConv_H_H_1x1,
+    SESConv_Z2_H,
+    SESMaxProjection,
+    SESMeanProjection,
+)
+
+SCALES = list(paper_scales(4, 3.0, 1.7))
+
+
+def th(**kw):
+    args = dict(in_channels=3, out_channels=5, kernel_size=15, effective_size=7, scales=SCALES, padding=7, basis_type="B", mult=1.5)
+    args.update(kw)
+    return SESConv_Z2_H(**args)
+
+
+def hh(**kw):
+    args = dict(in_channels=5, out_channels=4, scale_size=2, kernel_size=15, effective_size=7, scales=SCALES, padding=7, basis_type="B", mult=1.5)
+    args.update(kw)
+    return SESConv_H_H(**args)
+
+
+def test_th_shapes_and_parameters():
+    layer = th(bias=True)
+    assert layer.weight.shape == (5, 3, 49) and layer.bias.shape == (5,)
+    assert layer.basis.shape == (49, 4, 15, 15)
+    y = layer(torch.randn(2, 3, 28, 28))
+    assert y.shape == (2, 5, 4, 28, 28)
+    assert layer.evaluate_output_shape((2, 3, 28, 28)) == tuple(y.shape)
+    # parameter count of a plain 7x7 conv, independent of S and k
+    assert sum(p.numel() for p in layer.parameters()) == sum(p.numel() for p in nn.Conv2d(3, 5, 7).parameters())
+
+
+def test_th_stride_and_output_shape():
+    layer = th(stride=2, padding=3)
+    y = layer(torch.randn(1, 3, 30, 30))
+    assert tuple(y.shape) == layer.evaluate_output_shape((1, 3, 30, 30)) == (1, 5, 4, 11, 11)
+
+
+def test_hh_shapes():
+    layer = hh(bias=True)
+    assert layer.weight.shape == (4, 5, 2, 49)
+    y = layer(torch.randn(2, 5, 4, 20, 20))
+    assert y.shape == (2, 4, 4, 20, 20) == layer.evaluate_output_shape((2, 5, 4, 20, 20))
+
+
+def test_th_matches_per_scale_conv2d_definition():
+    torch.manual_seed(0)
+    layer = th().double()
+    x = torch.randn(2, 3, 25, 25, dtype=torch.float64)
+    kernel = torch.einsum("oib,bskl->oiskl", layer.weight, layer.basis)
+    y = layer(x)
+    for i in range(4):
+        torch.testing.assert_close(y[:, :, i], F.conv2d(x, kernel[:, :, i], padding=7))
+
+
+def test_hh_matches_sum_over_taps_definition_and_pads_top_scales():
+    torch.manual_seed(0)
+    layer = hh(scale_size=3).double()
+    x = torch.randn(2, 5, 4, 21, 21, dtype=torch.float64)
+    kernel = torch.einsum("oijb,bskl->oijskl", layer.weight, layer.basis)
+    y = layer(x)
+    for i in range(4):
+        expected = sum(F.conv2d(x[:, :, i + j], kernel[:, :, j, i], padding=7) for j in range(3) if i + j < 4)
+        torch.testing.assert_close(y[:, :, i], expected)
+
+
+@pytest.mark.parametrize("make, shape", [(th, (2, 3, 28, 28)), (hh, (2, 5, 4, 23, 23))])
+@pytest.mark.parametrize("stride, padding", [(1, 7), (2, 7), (1, 2), (2, 0)])
+def test_fast_equals_naive(make, shape, stride, padding):
+    torch.manual_seed(1)
+    layer = make(stride=stride, padding=padding, bias=True)
+    x = torch.randn(*shape)
+    fast = layer(x)
+    layer.compute_mode = "naive"
+    naive = layer(x)
+    torch.testing.assert_close(fast, naive, rtol=1e-5, atol=1e-5 * naive.abs().max().item())
+
+
+def test_fast_equals_naive_gradients():
+    torch.manual_seed(2)
+    layer = hh()
+    x = torch.randn(2, 5, 4, 20, 20, requires_grad=True)
+    layer(x).square().sum().backward()
+    g_fast, gx_fast = layer.weight.grad.clone(), x.grad.clone()
+    layer.weight.grad = None
+    x.grad = None
+    layer.compute_mode = "naive"
+    layer(x).square().sum().backward()
+    torch.testing.assert_close(layer.weight.grad, g_fast, rtol=1e-4, atol=1e-4 * g_fast.abs().max().item())
+    torch.testing.assert_close(x.grad, gx_fast, rtol=1e-4, atol=1e-4 * gx_fast.abs().max().item())
+
+
+def test_unknown_compute_mode():
+    with pytest.raises(ValueError, match="compute_mode"):
+        th(compute_mode="fft-magic")
+
+
+def test_kernel_cache_in_eval_is_invalidated_by_weight_change_train_and_dtype():
+    torch.manual_seed(3)
+    layer = th().eval()
+    x = torch.randn(1, 3, 20, 20)
+    with torch.no_grad():
+        y1 = layer(x)
+        assert layer._kernel_cache is not None
+        layer.weight.mul_(2.0)  # in-place change bumps the version counter
+        y2 = layer(x)
+        torch.testing.assert_close(y2, 2 * y1)
+        layer.load_state_dict({"weight": layer.weight / 2})
+        torch.testing.assert_close(layer(x), y1)
+    layer.train()
+    y_train = layer(x)
+    assert layer._kernel_cache is None
+    torch.testing.assert_close(y_train.detach(), y1)
+    layer.eval().double()
+    assert layer.basis.dtype == torch.float64
+    with torch.no_grad():
+        y64 = layer(x.double())
+    torch.testing.assert_close(y64.float(), y1, rtol=1e-4, atol=1e-5)
+
+
+def test_double_basis_is_built_in_float64_not_widened():
+    layer = th().double()
+    exact = basis_tensor(layer.spec, torch.float64)
+    assert torch.equal(layer.basis, exact)
+
+
+def test_hh_1x1_applies_bias_and_shapes():
+    layer = SESConv_H_H_1x1(4, 6, bias=True)
+    with torch.no_grad():
+        layer.bias.fill_(1.5)
+        layer.weight.zero_()
+    y = layer(torch.randn(2, 4, 3, 9, 9))
+    assert y.shape == (2, 6, 3, 9, 9)
+    assert torch.all(y == 1.5)
+    assert layer.weight.shape == (6, 4, 1, 1)
+    y2 = SESConv_H_H_1x1(4, 6, stride=2)(torch.randn(2, 4, 3, 9, 9))
+    assert y2.shape == (2, 6, 3, 5, 5) == SESConv_H_H_1x1(4, 6, stride=2).evaluate_output_shape((2, 4, 3, 9, 9))
+
+
+def test_projections_and_pooling_and_batchnorm_shapes():
+    x = torch.randn(2, 4, 3, 8, 8)
+    assert SESMaxProjection()(x).shape == (2, 4, 8, 8)
+    torch.testing.assert_close(SESMaxProjection()(x), x.max(2).values)
+    torch.testing.assert_close(SESMeanProjection()(x), x.mean(2))
+    assert ScaleMaxPool2d(2)(x).shape == (2, 4, 3, 4, 4)
+    bn = ScaleBatchNorm(4)
+    assert bn(x).shape == x.shape
+    assert bn.running_mean.shape == (4,)
+
+
+# --- bad input -----------------------------------------------------------------
+
+
+def test_th_wrong_rank():
+    with pytest.raises(ValueError, match=r"rank 4.*rank 5"):
+        th()(torch.randn(1, 3, 4, 20, 20))
+
+
+def test_th_wrong_channels():
+    with pytest.raises(ValueError, match=r"expected 3 input channels, got 2"):
+        th()(torch.randn(1, 2, 20, 20))
+
+
+def test_hh_wrong_scale_count():
+    with pytest.raises(ValueError, match=r"expected 4 scales on axis 2, got 3"):
+        hh()(torch.randn(1, 5, 3, 20, 20))
+
+
+def test_hh_wrong_rank_and_channels():
+    with pytest.raises(ValueError, match="rank 5"):
+        hh()(torch.randn(1, 5, 20, 20))
+    with pytest.raises(ValueError, match="expected 5 input channels, got 6"):
+        hh()(torch.randn(1, 6, 4, 20, 20))
+
+
+def test_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"kernel of size 15 is larger than the padded input"):
+        th(padding=0)(torch.randn(1, 3, 10, 10))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        hh(padding=1)(torch.randn(1, 5, 4, 10, 10))
+
+
+def test_other_layers_bad_input():
+    with pytest.raises(ValueError, match="rank 5"):
+        SESMaxProjection()(torch.randn(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="expected 4 input channels"):
+        SESConv_H_H_1x1(4, 2)(torch.randn(1, 3, 2, 5, 5))
+    with pytest.raises(ValueError, match="expected 4 input channels"):
+        ScaleBatchNorm(4)(torch.randn(2, 3, 2, 5, 5))
+    with pytest.raises(ValueError, match="scale_size"):
+        hh(scale_size=0)
+
+
+# --- reference checkpoints -------------------------------------------------------
+
+
+def reference_like_state_dict(layer):
+    """What the reference layers save: weight, bias and the basis as a persistent buffer."""
+    sd = {k: v.clone() for k, v in layer.state_dict().items()}
+    sd["basis"] = basis_tensor(layer.spec, torch.float32)
+    return sd
+
+
+@pytest.mark.parametrize("make, shape", [(th, (2, 3, 20, 20)), (hh, (2, 5, 4, 20, 20))])
+def test_reference_state_dict_loads_and_gives_same_outputs(make, shape):
+    torch.manual_seed(4)
+    src = make(bias=True)
+    sd = reference_like_state_dict(src)
+    assert "basis" in sd and "basis" not in src.state_dict()  # ours is non-persistent
+    dst = make(bias=True)
+    dst.load_state_dict(sd)  # strict: the basis key is consumed and checked
+    x = torch.randn(*shape)
+    torch.testing.assert_close(dst(x), src(x))
+
+
+def test_reference_state_dict_with_other_basis_is_rejected():
+    src = th(basis_type="A")
+    sd = reference_like_state_dict(src)
+    with pytest.raises(RuntimeError, match="checkpoint basis differs"):
+        th(basis_type="B").load_state_dict(sd)
+    sd_bad = dict(sd, basis=torch.zeros(9, 4, 15, 15))
+    with pytest.raises(RuntimeError, match="checkpoint basis has shape"):
+        th(basis_type="A").load_state_dict(sd_bad)
