@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import math
 import random
 
 import numpy as np
@@ -36,7 +37,9 @@ from equivariance_tests.strategies import (
     NUM_SCALES,
     SCALE_FACTORS,
     SUPPORT_RATIOS,
+    PAPER_CONFIGS,
     config_from_choices,
+    paper_config,
 )
 
 
@@ -52,39 +55,71 @@ def all_configs():
             yield cfg
 
 
+def measure_one(cfg, rng, worst, ratios, key_prefix=()):
+    kw = cfg.kwargs()
+    n = rng.choice(IMAGE_SIZES)
+    blur = rng.choice(BLURS)
+    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    cin = rng.randint(1, 3)
+    s = len(cfg.scales)
+    for kind in ("th", "hh", "hh_interscale"):
+        torch.manual_seed(rng.randrange(2**31))
+        if kind == "th":
+            layer = SESConv_Z2_H(cin, 2, padding=cfg.kernel_size // 2, **kw).double()
+            x = smooth_random_field((2, cin, n, n), g, blur=blur)
+        else:
+            layer = SESConv_H_H(cin, 2, 1 if kind == "hh" else 2, padding=cfg.kernel_size // 2, **kw).double()
+            x = smooth_random_field((2, cin, s, n, n), g, blur=blur)
+        for t in range(1, s):
+            r = scale_equivariance(layer, x, t)
+            c = plain_conv_baseline(layer, x, t, generator=g)
+            key = key_prefix + (kind, cfg.basis_type, t)
+            worst[key].append(r.delta)
+            ratios[key].append(c.delta / r.delta)
+
+
+def report(worst, ratios, title):
+    print(f"\n## {title}")
+    print(f"{'key':45s} {'n':>4s} {'max Delta':>10s} {'p99':>10s} {'median':>10s} {'min conv/SES':>12s}")
+    for key in sorted(worst):
+        v = np.array(worst[key])
+        print(f"{str(key):45s} {len(v):4d} {v.max():10.3e} {np.quantile(v, 0.99):10.3e} {np.median(v):10.3e} {min(ratios[key]):12.1f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="measure only the first N configurations")
+    p.add_argument("--draws", type=int, default=4, help="random draws (weights, input) per grid configuration")
+    p.add_argument("--paper-draws", type=int, default=24, help="random draws per paper configuration")
+    p.add_argument("--safety", type=float, default=2.0, help="tolerance = worst case x safety")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
-    worst = collections.defaultdict(list)
-    ratios = collections.defaultdict(list)
-    configs = list(all_configs())[: args.limit]
-    for cfg in tqdm(configs, desc="configs"):
-        kw = cfg.kwargs()
-        n = rng.choice(IMAGE_SIZES)
-        blur = rng.choice(BLURS)
-        g = torch.Generator().manual_seed(rng.randrange(2**31))
-        cin = rng.randint(1, 3)
-        s = len(cfg.scales)
-        for kind in ("th", "hh", "hh_interscale"):
-            torch.manual_seed(rng.randrange(2**31))
-            if kind == "th":
-                layer = SESConv_Z2_H(cin, 2, padding=cfg.kernel_size // 2, **kw).double()
-                x = smooth_random_field((2, cin, n, n), g, blur=blur)
-            else:
-                layer = SESConv_H_H(cin, 2, 1 if kind == "hh" else 2, padding=cfg.kernel_size // 2, **kw).double()
-                x = smooth_random_field((2, cin, s, n, n), g, blur=blur)
-            for t in range(1, s):
-                r = scale_equivariance(layer, x, t)
-                c = plain_conv_baseline(layer, x, t, generator=g)
-                worst[(kind, cfg.basis_type, t)].append(r.delta)
-                ratios[(kind, cfg.basis_type, t)].append(c.delta / r.delta)
-    print(f"{'kind':15s} {'basis':5s} {'step':4s} {'n':>4s} {'max Delta':>10s} {'p99':>10s} {'median':>10s} {'min conv/SES':>12s}")
+    worst, ratios = collections.defaultdict(list), collections.defaultdict(list)
+    for cfg in tqdm(list(all_configs())[: args.limit], desc="strategy grid"):
+        for _ in range(args.draws):
+            measure_one(cfg, rng, worst, ratios)
+    report(worst, ratios, "strategy grid: (kind, basis, step)")
+    grid_worst = dict(worst)
+    worst, ratios = collections.defaultdict(list), collections.defaultdict(list)
+    for name in tqdm(PAPER_CONFIGS, desc="paper configs"):
+        for basis in "AB":
+            for _ in range(args.paper_draws):
+                measure_one(paper_config(name, basis), rng, worst, ratios, (name,))
+    report(worst, ratios, "paper configs: (config, kind, basis, step)")
+    print(f"\n## tolerances.py (worst case x {args.safety}, rounded up to 2 significant digits)")
+    print(python_table("RESCALE", grid_worst, args.safety))
+    print(python_table("RESCALE_PAPER", dict(worst), args.safety))
+
+
+def python_table(name: str, worst: dict, safety: float) -> str:
+    lines = [f"{name} = {{"]
     for key in sorted(worst):
-        v = np.array(worst[key])
-        print(f"{key[0]:15s} {key[1]:5s} {key[2]:4d} {len(v):4d} {v.max():10.3e} {np.quantile(v, 0.99):10.3e} {np.median(v):10.3e} {min(ratios[key]):12.1f}")
+        tol = safety * max(worst[key])
+        e = math.floor(math.log10(tol)) - 1
+        tol = float(f"{math.ceil(tol / 10**e) * 10**e:.2g}")
+        lines.append(f"    {key!r}: {tol!r},")
+    return "\n".join(lines + ["}"])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ def _rand(shape, seed, dtype):
     return torch.randn(*shape, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, t=steps, seed=sst.seeds, s=st.integers(3, 5))
 def test_hh_1x1_scale_shift_exact(dtype, t, seed, s):
     torch.manual_seed(seed)
@@ -30,6 +31,7 @@ def test_hh_1x1_scale_shift_exact(dtype, t, seed, s):
     assert_equivariant(scale_shift_equivariance(layer, x, t), EXACT[dtype], "1x1 H->H scale shift")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, t=steps, seed=sst.seeds)
 def test_hh_batchnorm_scale_shift_exact(dtype, t, seed):
     bn = ScaleBatchNorm(3).to(dtype)
@@ -39,18 +41,21 @@ def test_hh_batchnorm_scale_shift_exact(dtype, t, seed):
     assert_equivariant(scale_shift_equivariance(bn, x, t), EXACT[dtype], "scale batch norm (eval) scale shift")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, t=steps, seed=sst.seeds, pool=st.sampled_from([ScaleMaxPool2d, ScaleAvgPool2d]))
 def test_hh_pool_scale_shift_exact(dtype, t, seed, pool):
     x = _rand((2, 3, 4, 12, 12), seed, dtype)
     assert_equivariant(scale_shift_equivariance(pool(2), x, t), EXACT[dtype], "scale-wise pooling scale shift")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, t=st.integers(1, 3), seed=sst.seeds, proj=st.sampled_from([SESMaxProjection, SESMeanProjection]))
 def test_proj_scale_shift_invariance_exact(dtype, t, seed, proj):
     x = _rand((2, 3, 4, 8, 8), seed, dtype)
     assert_equivariant(scale_shift_invariance(proj(), x, t), EXACT[dtype], "projection under cyclic scale shift")
 
 
+@sst.keyword_safe
 @given(cfg=sst.steerable_configs(), seed=sst.seeds)
 def test_hh_pure_scale_shift_is_not_a_symmetry(cfg, seed):
     """A steerable H->H layer uses the basis at sigma_i for scale i, so shifting the input

@@ -42,6 +42,7 @@ class ScaleIndexBias(nn.Module):
         return x + torch.arange(x.shape[2], dtype=x.dtype).view(1, 1, -1, 1, 1)
 
 
+@sst.keyword_safe
 @given(cfg=sst.steerable_configs(), seed=sst.seeds)
 def test_tester_rejects_unsteered_layer(cfg, seed):
     torch.manual_seed(seed)
@@ -52,6 +53,7 @@ def test_tester_rejects_unsteered_layer(cfg, seed):
         assert_equivariant(result, RESCALE[("th", cfg.basis_type, 1)], "unsteered layer")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, seed=sst.seeds)
 def test_tester_rejects_position_dependent_layer(dtype, seed):
     x = torch.randn(2, 1, 24, 24, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
@@ -60,6 +62,7 @@ def test_tester_rejects_position_dependent_layer(dtype, seed):
         assert_equivariant(err, EXACT[dtype], "position-dependent layer")
 
 
+@sst.keyword_safe
 @given(seed=sst.seeds)
 def test_tester_rejects_scale_dependent_layer(seed):
     x = torch.randn(2, 1, 4, 8, 8, generator=sst.generator(seed), dtype=torch.float64)

@@ -24,6 +24,7 @@ def _seeded(module, seed, dtype):
     return module.to(dtype)
 
 
+@sst.keyword_safe
 @given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, stride=st.sampled_from([1, 2]), seed=sst.seeds, cin=sst.channels)
 def test_th_translation_exact(cfg, dtype, shift, stride, seed, cin):
     layer = _seeded(SESConv_Z2_H(cin, 3, padding=cfg.kernel_size // 2, stride=stride, bias=True, **cfg.kwargs()), seed, dtype)
@@ -32,6 +33,7 @@ def test_th_translation_exact(cfg, dtype, shift, stride, seed, cin):
     assert_equivariant(translation_equivariance(layer, x, shift, stride=stride), EXACT[dtype], "T->H translation")
 
 
+@sst.keyword_safe
 @given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, seed=sst.seeds, cin=sst.channels)
 def test_hh_translation_exact(cfg, dtype, shift, seed, cin):
     layer = _seeded(SESConv_H_H(cin, 2, 1, padding=cfg.kernel_size // 2, bias=True, **cfg.kwargs()), seed, dtype)
@@ -39,6 +41,7 @@ def test_hh_translation_exact(cfg, dtype, shift, seed, cin):
     assert_equivariant(translation_equivariance(layer, x, shift), EXACT[dtype], "H->H translation")
 
 
+@sst.keyword_safe
 @given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, seed=sst.seeds, scale_size=st.integers(2, 3))
 def test_hh_interscale_translation_exact(cfg, dtype, shift, seed, scale_size):
     layer = _seeded(SESConv_H_H(2, 2, scale_size, padding=cfg.kernel_size // 2, **cfg.kwargs()), seed, dtype)
@@ -46,6 +49,7 @@ def test_hh_interscale_translation_exact(cfg, dtype, shift, seed, scale_size):
     assert_equivariant(translation_equivariance(layer, x, shift), EXACT[dtype], "interscale H->H translation")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, shift=shifts, seed=sst.seeds, s=st.integers(1, 4), stride=st.sampled_from([1, 2]))
 def test_hh_1x1_translation_exact(dtype, shift, seed, s, stride):
     layer = SESConv_H_H_1x1(3, 4, stride=stride, bias=True)
@@ -57,6 +61,7 @@ def test_hh_1x1_translation_exact(dtype, shift, seed, s, stride):
     assert_equivariant(translation_equivariance(layer, x, shift, stride=stride), EXACT[dtype], "1x1 H->H translation")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, shift=shifts, seed=sst.seeds)
 def test_hh_batchnorm_translation_exact(dtype, shift, seed):
     bn = ScaleBatchNorm(3).to(dtype)
@@ -66,6 +71,7 @@ def test_hh_batchnorm_translation_exact(dtype, shift, seed):
     assert_equivariant(translation_equivariance(bn, x, shift), EXACT[dtype], "scale batch norm translation")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, shift=shifts, seed=sst.seeds)
 def test_hh_pool_translation_exact(dtype, shift, seed):
     pool = ScaleMaxPool2d(2)
@@ -74,6 +80,7 @@ def test_hh_pool_translation_exact(dtype, shift, seed):
     assert_equivariant(translation_equivariance(pool, x, shift, stride=2), EXACT[dtype], "scale-wise pooling translation")
 
 
+@sst.keyword_safe
 @given(dtype=sst.dtypes, shift=shifts, seed=sst.seeds, proj=st.sampled_from([SESMaxProjection, SESMeanProjection]))
 def test_proj_translation_exact(dtype, shift, seed, proj):
     x = _rand((2, 3, 4, 16, 16), seed, dtype)

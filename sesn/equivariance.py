@@ -184,17 +184,27 @@ def plain_conv_baseline(layer_or_scales, x: torch.Tensor, step: int = 1, conv: n
 
 
 @torch.no_grad()
-def translation_equivariance(layer: Callable, x: torch.Tensor, shift=(3, -2), crop: int | None = None, stride: int = 1) -> float:
+def translation_equivariance(
+    layer: Callable, x: torch.Tensor, shift=(3, -2), crop: int | None = None, stride: int = 1, radius: int | None = None
+) -> float:
     """Relative error of ``Phi(T_v x)`` vs ``T_{v/stride} Phi(x)`` for an integer shift v
-    (a multiple of ``stride``), compared away from the borders (default crop: the shift
-    plus an eighth of the output canvas)."""
+    (a multiple of ``stride``), compared away from the borders.
+
+    Zero padding makes outputs within the receptive-field ``radius`` of the border (plus
+    the shift) see different data, so the default ``crop`` is
+    ``ceil((|v| + radius) / stride) + 1`` output pixels; ``radius`` defaults to
+    ``layer.kernel_size // 2`` (0 for layers without a kernel). Pass it for deep models.
+    """
     dy, dx = shift
     if dy % stride or dx % stride:
         raise ValueError(f"shift {shift} must be a multiple of the stride {stride}")
     ref = translate(layer(x), dy // stride, dx // stride)
     out = layer(translate(x, dy, dx))
     if crop is None:
-        crop = max(abs(dy), abs(dx)) // stride + default_crop(ref.shape[-1])
+        if radius is None:
+            k = getattr(layer, "kernel_size", 1)
+            radius = (k if isinstance(k, int) else max(k)) // 2
+        crop = -(-(max(abs(dy), abs(dx)) + radius) // stride) + 1
     return relative_error(ref, out, crop)
 
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up a virtual environment and run the whole test suite: unit tests, the
+# equivariance property tests (hypothesis profile from SESN_HYPOTHESIS_PROFILE,
+# default "ci") and the benchmark suite in its quick mode (every benchmark runs once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test,bench]'
+.venv/bin/python -m pytest
+if [ -d bench ] && ls bench/test_*.py >/dev/null 2>&1; then
+  SESN_BENCH_QUICK=1 .venv/bin/python -m pytest bench --benchmark-disable -q
+fi
