@@ -12,8 +12,22 @@ def _report_equivariance(argv):
     return equivariance.main(equivariance.get_args_parser().parse_args(argv))
 
 
+def _data_mnist_scale(argv):
+    from sesn.data.cli import mnist_scale_main
+
+    return mnist_scale_main(argv)
+
+
+def _data_stl10(argv):
+    from sesn.data.cli import stl10_main
+
+    return stl10_main(argv)
+
+
 COMMANDS = {
     ("report", "equivariance"): (_report_equivariance, "measure Delta of SESN layers vs a plain conv (the main job)"),
+    ("data", "mnist-scale"): (_data_mnist_scale, "generate / verify MNIST-scale realizations with checksums"),
+    ("data", "stl10"): (_data_stl10, "download (on request) and check STL-10"),
 }
 
 

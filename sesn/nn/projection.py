@@ -14,7 +14,8 @@ class SESMaxProjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESMaxProjection", None, None)
-        return x.amax(dim=2)
+        # max with indices: its backward uses the indices, so an in-place ReLU after it is safe
+        return x.max(dim=2).values
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
         b, c, _, h, w = input_shape

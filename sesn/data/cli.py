@@ -1,0 +1,88 @@
+"""``sesn data mnist-scale`` and ``sesn data stl10``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from sesn.data import mnist_scale as ms
+from sesn.data.sources import load_digits
+
+CHECKSUMS = Path("datasets/checksums")
+
+
+def mnist_scale_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        "sesn data mnist-scale",
+        description=(
+            "Generate MNIST-scale realizations (SPEC §5): all digits (train+test), stratified "
+            "10,000/2,000/50,000 split, each image rescaled once by a factor uniform in [0.3, 1.0] "
+            "(bicubic, zero background, 28x28, uint8). One folder per seed under ROOT/mnist_scale/, "
+            "with a sha256 manifest. Nothing is downloaded unless --download is given."
+        ),
+    )
+    p.add_argument("--root", type=Path, default=Path("datasets"), help="data root (default: datasets)")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="source digits")
+    p.add_argument("--source-dir", type=Path, default=None, help="folder with the IDX files (.gz or raw)")
+    p.add_argument("--download", action="store_true", help="download the source with torchvision first")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(range(6)), help="realizations (default 0-5)")
+    p.add_argument("--reduced", action="store_true", help="allow fewer digits than 70,000: proportionally smaller splits")
+    p.add_argument("--splits", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None, help="explicit split sizes")
+    p.add_argument("--overwrite", action="store_true", help="regenerate existing realizations")
+    p.add_argument("--verify", action="store_true", help="only recompute and check the checksums of existing realizations")
+    p.add_argument("--track", action="store_true", help="copy the manifests to datasets/checksums/ (to commit them)")
+    return p
+
+
+def mnist_scale_main(argv) -> int:
+    args = mnist_scale_parser().parse_args(argv)
+    if args.verify:
+        for seed in args.seeds:
+            for reduced in (False, True):
+                folder = args.root / "mnist_scale" / ms.realization_name(args.dataset, seed, reduced)
+                if folder.exists():
+                    tracked = CHECKSUMS / f"{folder.name}.json"
+                    m = ms.verify(folder, tracked)
+                    print(f"ok  {folder}  ({', '.join(f'{k} {v[:12]}' for k, v in sorted(m['sha256'].items()))})" + (f"  matches {tracked}" if tracked.exists() else ""))
+        return 0
+    digits = load_digits(args.dataset, args.source_dir, args.download, args.root)
+    print(f"source: {len(digits.labels)} {args.dataset} digits from {digits.folder} ({'+'.join(digits.splits)})")
+    splits = dict(zip(ms.SPLIT_NAMES, args.splits)) if args.splits else None
+    if len(digits.labels) < ms.PAPER_SOURCE_SIZE:
+        if not args.reduced:
+            print(
+                f"error: the protocol needs {ms.PAPER_SOURCE_SIZE} digits (train+test), found {len(digits.labels)}. "
+                "Pass --reduced to use proportionally smaller splits, or provide the full data set.",
+                file=sys.stderr,
+            )
+            return 2
+        sizes = splits or ms.reduced_splits(len(digits.labels))
+        print(f"REDUCED protocol: splits {sizes} instead of {ms.PAPER_SPLITS} (recorded in the manifest)")
+    for seed in args.seeds:
+        t0 = time.perf_counter()
+        folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=args.overwrite)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        print(f"wrote {folder} in {time.perf_counter() - t0:.1f} s")
+        for k, v in sorted(manifest["sha256"].items()):
+            print(f"  {k}  sha256 {v}")
+        if args.track:
+            CHECKSUMS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder / "manifest.json", CHECKSUMS / f"{folder.name}.json")
+    return 0
+
+
+def stl10_main(argv) -> int:
+    p = argparse.ArgumentParser("sesn data stl10", description="Download (only with --download) and check STL-10 with torchvision's reader.")
+    p.add_argument("--root", type=Path, default=Path("datasets"))
+    p.add_argument("--download", action="store_true", help="download STL-10 (2.6 GB) with torchvision")
+    args = p.parse_args(argv)
+    from sesn.data.stl10 import STL10
+
+    for split in ("train", "test"):
+        ds = STL10(args.root, split=split, download=args.download)
+        print(f"STL-10 {split}: {len(ds)} images in {args.root}/{ds.base_folder}")
+    return 0

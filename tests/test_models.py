@@ -1,0 +1,152 @@
+import io
+
+import pytest
+import torch
+
+import sesn.models as m
+from sesn.models.registry import register_model
+
+PAPER_MODELS = {
+    "mnist_cnn_28": 494_549,
+    "mnist_cnn_56": 494_549,
+    "mnist_ses_scalar_28": 494_549,
+    "mnist_ses_scalar_28p": 494_549,
+    "mnist_ses_scalar_56": 494_549,
+    "mnist_ses_scalar_56p": 494_549,
+    "mnist_ses_vector_28": 494_549,
+    "mnist_ses_vector_28p": 494_549,
+    "mnist_ses_vector_56": 494_549,
+    "mnist_ses_vector_56p": 494_549,
+    "wrn_16_8": 10_961_370,
+    "wrn_16_8_ses_a": 10_961_370,
+    "wrn_16_8_ses_b": 10_961_370,
+    "wrn_16_8_ses_c": 10_979_802,
+}
+TINY = m.list_models("test_*")
+LARGE = [n for n in PAPER_MODELS if n.startswith("wrn")]
+FAST = [n for n in m.list_models() if n not in LARGE]
+
+
+def test_registry_lists_paper_and_tiny_models():
+    names = m.list_models()
+    assert set(PAPER_MODELS) <= set(names)
+    assert {"test_cnn", "test_ses_scalar", "test_ses_vector", "test_wrn", "test_wrn_ses_a"} <= set(names)
+    assert m.list_models("mnist_ses_vector_*") == ["mnist_ses_vector_28", "mnist_ses_vector_28p", "mnist_ses_vector_56", "mnist_ses_vector_56p"]
+
+
+@pytest.mark.parametrize("name", list(PAPER_MODELS) + TINY)
+def test_parameter_counts(name):
+    model = m.get_model(name)
+    info = m.get_model_info(name)
+    assert m.count_parameters(model) == info.num_params
+    if name in PAPER_MODELS:
+        assert info.num_params == PAPER_MODELS[name]
+
+
+def test_tiny_models_share_the_cnn_budget():
+    assert m.get_model_info("test_ses_scalar").num_params == m.get_model_info("test_cnn").num_params
+
+
+def test_unknown_name_lists_closest():
+    with pytest.raises(ValueError, match=r"unknown model 'mnist_ses_scalar_82'.*closest: mnist_ses_scalar_28"):
+        m.get_model("mnist_ses_scalar_82")
+
+
+def test_duplicate_registration_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("mnist_cnn_28", dataset="x", input_shape=(1, 1, 1))(lambda: None)
+
+
+def test_metadata():
+    info = m.get_model_info("mnist_ses_scalar_28p")
+    assert info.published == (1.79, 0.09) and info.column == "28x28 +" and info.dataset == "mnist-scale"
+    assert "mnist_ses_scalar_28p" in info.reproduce
+    assert m.get_model_info("mnist_ses_vector_56p").published == (1.42, 0.07)
+    assert m.get_model_info("wrn_16_8").dataset == "stl10"
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_forward_backward_shapes_train_eval(name):
+    torch.manual_seed(0)
+    model = m.get_model(name)
+    shape = m.get_model_info(name).input_shape
+    x = torch.randn(3, *shape)
+    model.train()
+    y = model(x)
+    assert y.shape == (3, 10)
+    y.square().sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    model.eval()
+    with torch.no_grad():
+        a, b = model(x), model(x)
+    assert torch.equal(a, b)  # eval is deterministic (dropout off, running stats)
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_large_models_forward_shape(name):
+    torch.manual_seed(0)
+    model = m.get_model(name).eval()
+    with torch.no_grad():
+        y = model(torch.randn(1, 3, 96, 96))
+    assert y.shape == (1, 10) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", ["test_cnn", "test_ses_scalar", "test_ses_vector", "test_wrn_ses_b", "mnist_ses_vector_28"])
+def test_state_dict_round_trip(name):
+    torch.manual_seed(1)
+    src = m.get_model(name)
+    x = torch.randn(2, *m.get_model_info(name).input_shape)
+    src.train()
+    src(x)  # move running stats away from their defaults
+    src.eval()
+    buf = io.BytesIO()
+    torch.save(src.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(2)
+    dst = m.get_model(name).eval()
+    dst.load_state_dict(torch.load(buf, weights_only=True))
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))
+
+
+@pytest.mark.parametrize("name", ["test_ses_scalar", "test_wrn_ses_c", "mnist_cnn_56"])
+def test_deterministic_for_a_seed(name):
+    shape = m.get_model_info(name).input_shape
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        model = m.get_model(name).eval()
+        x = torch.randn(2, *shape)
+        with torch.no_grad():
+            outs.append(model(x))
+    assert torch.equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        ("mnist_ses_scalar_28", (2, 3, 28, 28), "expected 1 input channel"),
+        ("mnist_ses_scalar_56", (2, 1, 56, 56), "expected 28x28 inputs, got 56x56"),
+        ("mnist_cnn_28", (1, 28, 28), "rank 4"),
+        ("test_wrn_ses_a", (2, 3, 40, 40), "expected 32x32 inputs"),
+        ("test_wrn", (2, 1, 32, 32), "expected 3 input channel"),
+    ],
+)
+def test_bad_input(name, shape, message):
+    with pytest.raises(ValueError, match=message):
+        m.get_model(name)(torch.randn(*shape))
+
+
+def test_overrides_and_wrn_init():
+    model = m.get_model("test_wrn_ses_a", num_classes=7)
+    assert model.fc.out_features == 7
+    assert torch.all(model.fc.bias == 0)
+    conv = model.blocks[0].conv1
+    n = conv.weight.numel() // conv.weight.shape[1]
+    assert abs(conv.weight.std().item() - (2 / n) ** 0.5) < 0.5 * (2 / n) ** 0.5
+
+
+def test_56_models_upsample_inside():
+    model = m.get_model("mnist_ses_scalar_56")
+    assert isinstance(model[1], torch.nn.Upsample) and model[1].scale_factor == 2
