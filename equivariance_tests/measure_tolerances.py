@@ -9,7 +9,7 @@ randomly initialised layer (float64) of each kind (th: T->H; hh: H->H scale_size
 hh_interscale: H->H scale_size 2), measures Delta with
 :func:`sesn.equivariance.scale_equivariance` for every step, and prints the worst and
 the 99th percentile per (kind, basis, step), plus the smallest plain-conv/SES ratio.
-The tolerances in ``tolerances.py`` are derived from this output.
+The tolerances in ``tolerances.py`` are printed at the end (worst case x --safety).
 """
 
 from __future__ import annotations
@@ -93,23 +93,27 @@ def main(argv=None):
     p.add_argument("--draws", type=int, default=4, help="random draws (weights, input) per grid configuration")
     p.add_argument("--paper-draws", type=int, default=24, help="random draws per paper configuration")
     p.add_argument("--safety", type=float, default=2.0, help="tolerance = worst case x safety")
+    p.add_argument("--only", choices=["grid", "paper"], default=None, help="measure only one of the two tables")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
     worst, ratios = collections.defaultdict(list), collections.defaultdict(list)
-    for cfg in tqdm(list(all_configs())[: args.limit], desc="strategy grid"):
+    grid = [] if args.only == "paper" else list(all_configs())[: args.limit]
+    for cfg in tqdm(grid, desc="strategy grid"):
         for _ in range(args.draws):
             measure_one(cfg, rng, worst, ratios)
     report(worst, ratios, "strategy grid: (kind, basis, step)")
     grid_worst = dict(worst)
     worst, ratios = collections.defaultdict(list), collections.defaultdict(list)
-    for name in tqdm(PAPER_CONFIGS, desc="paper configs"):
+    for name in tqdm([] if args.only == "grid" else PAPER_CONFIGS, desc="paper configs"):
         for basis in "AB":
             for _ in range(args.paper_draws):
                 measure_one(paper_config(name, basis), rng, worst, ratios, (name,))
     report(worst, ratios, "paper configs: (config, kind, basis, step)")
     print(f"\n## tolerances.py (worst case x {args.safety}, rounded up to 2 significant digits)")
-    print(python_table("RESCALE", grid_worst, args.safety))
-    print(python_table("RESCALE_PAPER", dict(worst), args.safety))
+    if grid_worst:
+        print(python_table("RESCALE", grid_worst, args.safety))
+    if worst:
+        print(python_table("RESCALE_PAPER", dict(worst), args.safety))
 
 
 def python_table(name: str, worst: dict, safety: float) -> str:

@@ -44,6 +44,9 @@ def config_from_choices(k, factor, s, support, eff, basis_type, mult):
         return None
     if scales[0] < MIN_SCALE or (basis_type == "B" and eff != 7):
         return None
+    # basis A: effective_size functions per axis cannot be independent on a smaller window
+    if basis_type == "A" and eff > window_size(k, scales[0], scales[-1]):
+        return None
     if basis_type == "B" and smallest_subscale(scales[0], eff, mult) < MIN_SUBSCALE:
         return None
     return SteerableConfig(k, eff, scales, basis_type, mult if basis_type == "B" else 1.2)

@@ -74,21 +74,41 @@ def test_hh_matches_sum_over_taps_definition_and_pads_top_scales():
         torch.testing.assert_close(y[:, :, i], expected)
 
 
-@pytest.mark.parametrize("make, shape", [(th, (2, 3, 28, 28)), (hh, (2, 5, 4, 23, 23))])
+@pytest.mark.parametrize("make, shape", [(th, (2, 3, 28, 28)), (hh, (2, 5, 4, 23, 23)), (lambda **kw: hh(scale_size=3, **kw), (2, 5, 4, 19, 22))])
 @pytest.mark.parametrize("stride, padding", [(1, 7), (2, 7), (1, 2), (2, 0)])
-def test_fast_equals_naive(make, shape, stride, padding):
+@pytest.mark.parametrize("mode", ["auto", "direct", "fft"])
+def test_compute_modes_equal_naive(make, shape, stride, padding, mode):
     torch.manual_seed(1)
     layer = make(stride=stride, padding=padding, bias=True)
     x = torch.randn(*shape)
-    fast = layer(x)
     layer.compute_mode = "naive"
     naive = layer(x)
-    torch.testing.assert_close(fast, naive, rtol=1e-5, atol=1e-5 * naive.abs().max().item())
+    layer.compute_mode = mode
+    if mode == "fft" and stride != 1:
+        with pytest.raises(ValueError, match="stride 1 only"):
+            layer(x)
+        return
+    out = layer(x)
+    torch.testing.assert_close(out, naive, rtol=1e-5, atol=1e-5 * naive.abs().max().item())
+    layer.eval()
+    with torch.no_grad():  # cached kernels / spectra give the same result
+        torch.testing.assert_close(layer(x), naive, rtol=1e-5, atol=1e-5 * naive.abs().max().item())
+        torch.testing.assert_close(layer(x), naive, rtol=1e-5, atol=1e-5 * naive.abs().max().item())
 
 
-def test_fast_equals_naive_gradients():
+def test_auto_picks_fft_for_large_maps_and_direct_for_strided():
+    layer = hh(in_channels=32, out_channels=63, scale_size=1, kernel_size=15, padding=7)
+    assert layer.resolve_mode((28, 28), 128, 1) == "fft"
+    strided = hh(stride=2)
+    assert strided.resolve_mode((14, 14), 128, 2) == "direct"
+    small = th(in_channels=1, out_channels=32)
+    assert small.resolve_mode((28, 28), 128, 1) == "direct"
+
+
+@pytest.mark.parametrize("mode", ["direct", "fft"])
+def test_compute_modes_equal_naive_gradients(mode):
     torch.manual_seed(2)
-    layer = hh()
+    layer = hh(compute_mode=mode)
     x = torch.randn(2, 5, 4, 20, 20, requires_grad=True)
     layer(x).square().sum().backward()
     g_fast, gx_fast = layer.weight.grad.clone(), x.grad.clone()
@@ -111,7 +131,7 @@ def test_kernel_cache_in_eval_is_invalidated_by_weight_change_train_and_dtype():
     x = torch.randn(1, 3, 20, 20)
     with torch.no_grad():
         y1 = layer(x)
-        assert layer._kernel_cache is not None
+        assert layer._kernel_cache
         layer.weight.mul_(2.0)  # in-place change bumps the version counter
         y2 = layer(x)
         torch.testing.assert_close(y2, 2 * y1)
@@ -119,7 +139,7 @@ def test_kernel_cache_in_eval_is_invalidated_by_weight_change_train_and_dtype():
         torch.testing.assert_close(layer(x), y1)
     layer.train()
     y_train = layer(x)
-    assert layer._kernel_cache is None
+    assert not layer._kernel_cache
     torch.testing.assert_close(y_train.detach(), y1)
     layer.eval().double()
     assert layer.basis.dtype == torch.float64

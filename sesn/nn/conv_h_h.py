@@ -8,6 +8,7 @@ from torch import nn
 
 from sesn.nn.checks import check_scale_feature, conv_output_size
 from sesn.nn.conv_t_h import windowed_conv2d
+from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
 from sesn.nn.steerable import SteerableConvBase
 
 
@@ -50,7 +51,7 @@ class SESConv_H_H(SteerableConvBase):
         padding: int = 0,
         bias: bool = False,
         basis_type: str = "A",
-        compute_mode: str = "fast",
+        compute_mode: str = "auto",
         **basis_kwargs,
     ) -> None:
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
@@ -85,8 +86,14 @@ class SESConv_H_H(SteerableConvBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESConv_H_H", self.in_channels, self.num_scales)
-        self.evaluate_output_shape(x.shape)
-        y = self._forward_naive(x) if self.compute_mode == "naive" else self._forward_fast(x)
+        out_shape = self.evaluate_output_shape(x.shape)
+        mode = self.resolve_mode(out_shape[-2:], x.shape[0], self.scale_size)
+        if mode == "naive":
+            y = self._forward_naive(x)
+        elif mode == "fft":
+            y = self._forward_fft(x, out_shape)
+        else:
+            y = self._forward_direct(x)
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1, 1)
         return y
@@ -120,9 +127,29 @@ class SESConv_H_H(SteerableConvBase):
                 out.append(kern.reshape(self.out_channels, self.scale_size * self.in_channels, kern.shape[-2], kern.shape[-1]))
             return out
 
-        return self.cached(build)
+        return self.cached("windows", build)
 
-    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
+        if self.stride != 1:
+            raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
+        b, c_out, s, ho, wo = out_shape
+        c_in, taps = self.in_channels, self.scale_size
+        spec_x, lh, lw = input_spectrum(self._padded(x), self.padding)  # [B, C_in, S+K-1, Lh, Fw]
+        fw = spec_x.shape[-1]
+
+        def build():
+            k = self.full_kernel()  # [O, I, K, S, k, k]
+            ks = kernel_spectrum(k, lh, lw)  # [O, I, K, S, Lh, Fw]
+            return ks.permute(4, 5, 3, 1, 2, 0).reshape(lh * fw, s, c_in * taps, c_out).contiguous()  # [F, S, I*K, O]
+
+        spec_k = self.cached(("fft", lh, lw), build)
+        win = spec_x.unfold(2, taps, 1)  # [B, I, S, Lh, Fw, K]
+        xf = win.permute(3, 4, 2, 0, 1, 5).reshape(lh * fw, s, b, c_in * taps)  # [F, S, B, I*K]
+        yf = torch.matmul(xf, spec_k)  # [F, S, B, O]
+        y = inverse_rows_first(yf.view(lh, fw, s * b * c_out), lh, lw, ho, wo)  # [Ho, Wo, S*B*O]
+        return y.view(ho, wo, s, b, c_out).permute(3, 4, 2, 0, 1)
+
+    def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, s, h, w = x.shape
         xp = self._padded(x)
         kernels = self.window_kernels()

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.checks import check_image, conv_output_size
+from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
 from sesn.nn.steerable import SteerableConvBase
 
 
@@ -33,7 +34,7 @@ class SESConv_Z2_H(SteerableConvBase):
         stride, padding: as for ``conv2d``.
         bias: one bias per output channel, shared by all scales.
         basis_type: "A" or "B" (SPEC §2); ``basis_kwargs`` (mult, max_order) for "B".
-        compute_mode: "fast" (default) or "naive", see :class:`SteerableConvBase`.
+        compute_mode: "auto" (default), "direct", "fft" or "naive", see :class:`SteerableConvBase`.
 
     Shape:
         input ``[B, C_in, H, W]`` -> output ``[B, C_out, S, H', W']``.
@@ -51,7 +52,7 @@ class SESConv_Z2_H(SteerableConvBase):
         padding: int = 0,
         bias: bool = False,
         basis_type: str = "A",
-        compute_mode: str = "fast",
+        compute_mode: str = "auto",
         **basis_kwargs,
     ) -> None:
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
@@ -80,11 +81,14 @@ class SESConv_Z2_H(SteerableConvBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "SESConv_Z2_H", self.in_channels)
-        self.evaluate_output_shape(x.shape)
-        if self.compute_mode == "naive":
+        out_shape = self.evaluate_output_shape(x.shape)
+        mode = self.resolve_mode(out_shape[-2:], x.shape[0], 1)
+        if mode == "naive":
             y = self._forward_naive(x)
+        elif mode == "fft":
+            y = self._forward_fft(x, out_shape)
         else:
-            y = self._forward_fast(x)
+            y = self._forward_direct(x)
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1, 1)
         return y
@@ -106,9 +110,27 @@ class SESConv_Z2_H(SteerableConvBase):
                 out.append(torch.einsum("oib,bkl->oikl", self.weight, self.basis[:, i, sl, sl]))
             return out
 
-        return self.cached(build)
+        return self.cached("windows", build)
 
-    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
+        if self.stride != 1:
+            raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
+        b, c_out, s, ho, wo = out_shape
+        spec_x, lh, lw = input_spectrum(x, self.padding)  # [B, C_in, Lh, Fw]
+
+        def build():
+            k = self.full_kernel().transpose(1, 2).reshape(c_out * s, self.in_channels, self.kernel_size, self.kernel_size)
+            ks = kernel_spectrum(k, lh, lw)  # [C_out*S, C_in, Lh, Fw]
+            return ks.flatten(2).permute(2, 1, 0).contiguous()  # [F, C_in, C_out*S]
+
+        spec_k = self.cached(("fft", lh, lw), build)
+        fw = spec_x.shape[-1]
+        xf = spec_x.flatten(2).permute(2, 0, 1).contiguous()  # [F, B, C_in]; bmm is slow on strided complex
+        yf = torch.bmm(xf, spec_k)  # [F, B, C_out*S]
+        y = inverse_rows_first(yf.view(lh, fw, b * c_out * s), lh, lw, ho, wo)  # [Ho, Wo, B*C_out*S]
+        return y.view(ho, wo, b, c_out, s).permute(2, 3, 4, 0, 1)
+
+    def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         outs = [windowed_conv2d(x, kern, self.kernel_size, self.stride, self.padding) for kern in self.window_kernels()]
         return torch.stack(outs, dim=2)
 

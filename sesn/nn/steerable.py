@@ -9,8 +9,13 @@ import torch
 from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
+from sesn.nn.fft_conv import direct_cost, fft_cost
 
-COMPUTE_MODES = ("naive", "fast")
+COMPUTE_MODES = ("auto", "direct", "fft", "naive")
+# FFT is chosen by "auto" when FFT_COST_FACTOR * fft_cost < direct_cost (rough real
+# multiply-add counts of the two paths; the factor accounts for complex matmul and FFT
+# running at a lower rate than oneDNN's direct convolution; calibrated with bench/).
+FFT_COST_FACTOR = 4.0
 
 
 class SteerableConvBase(nn.Module):
@@ -22,14 +27,18 @@ class SteerableConvBase(nn.Module):
 
     * ``"naive"``: exactly as SPEC §3 — full k x k kernels rebuilt on every call, and the
       H->H layer loops over scale taps with one grouped conv each;
-    * ``"fast"`` (default): each scale is convolved with its own odd window (the basis is
-      zero outside it), H->H taps are folded into channels (no loop over taps), and
-      assembled kernels are cached while the module is in eval mode.
+    * ``"direct"``: each scale is convolved with its own odd window (the basis is zero
+      outside it) and H->H taps are folded into channels (no loop over taps);
+    * ``"fft"`` (stride 1 only): one input spectrum for all scales, one complex batched
+      matmul over channels and taps per frequency (:mod:`sesn.nn.fft_conv`);
+    * ``"auto"`` (default): "fft" when a cost model says it is cheaper, else "direct".
 
-    Both give the same outputs up to float round-off (tested).
+    In eval mode without autograd, assembled kernels (and their spectra) are cached until
+    the weight changes, the module moves, or ``train()`` is called. All modes give the
+    same outputs up to float round-off (tested).
     """
 
-    def __init__(self, spec: BasisSpec, compute_mode: str = "fast") -> None:
+    def __init__(self, spec: BasisSpec, compute_mode: str = "auto") -> None:
         super().__init__()
         self.spec = spec
         self.kernel_size = spec.kernel_size
@@ -41,7 +50,7 @@ class SteerableConvBase(nn.Module):
         self.windows = spec.windows
         self.compute_mode = compute_mode
         self.register_buffer("basis", basis_tensor(spec), persistent=False)
-        self._kernel_cache: tuple | None = None
+        self._kernel_cache: dict = {}
 
     @staticmethod
     def make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs) -> BasisSpec:
@@ -57,13 +66,13 @@ class SteerableConvBase(nn.Module):
         if mode not in COMPUTE_MODES:
             raise ValueError(f"compute_mode must be one of {COMPUTE_MODES}, got {mode!r}")
         self._compute_mode = mode
-        self._kernel_cache = None
+        self._kernel_cache = {}
 
     # -- basis follows dtype/device moves at full precision ----------------------
     def _apply(self, fn, *args, **kwargs):
         result = super()._apply(fn, *args, **kwargs)
         self.basis = basis_tensor(self.spec, dtype=self.basis.dtype).to(self.basis.device)
-        self._kernel_cache = None
+        self._kernel_cache = {}
         return result
 
     def reset_parameters(self) -> None:
@@ -74,19 +83,35 @@ class SteerableConvBase(nn.Module):
     # -- kernels --------------------------------------------------------------
     def _cache_key(self):
         w = self.weight
-        return (w._version, w.data_ptr(), w.dtype, w.device, self.basis.data_ptr(), self._compute_mode)
+        return (w._version, w.data_ptr(), w.dtype, w.device, self.basis.data_ptr())
 
-    def cached(self, build):
-        """Return ``build()``; in eval mode without autograd, reuse it until the weight changes."""
+    def cached(self, name, build):
+        """Return ``build()``; in eval mode without autograd, reuse it (under ``name``) until
+        the weight changes."""
         if self.training or torch.is_grad_enabled() and self.weight.requires_grad:
-            self._kernel_cache = None
+            self._kernel_cache = {}
             return build()
         key = self._cache_key()
-        if self._kernel_cache is not None and self._kernel_cache[0] == key:
-            return self._kernel_cache[1]
+        hit = self._kernel_cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
         value = build()
-        self._kernel_cache = (key, value)
+        self._kernel_cache[name] = (key, value)
         return value
+
+    def resolve_mode(self, out_hw, batch: int, taps: int) -> str:
+        """The path "auto" takes for an input: FFT only at stride 1 and when cheaper."""
+        mode = self.compute_mode
+        if mode != "auto":
+            return mode
+        if self.stride != 1:
+            return "direct"
+        h, w = out_hw[0] - 2 * self.padding + self.kernel_size - 1, out_hw[1] - 2 * self.padding + self.kernel_size - 1
+        fft = fft_cost(batch, self.in_channels, self.out_channels, taps, self.num_scales, h, w, self.padding, out_hw[0], out_hw[1])
+        direct = direct_cost(
+            batch, self.in_channels, self.out_channels, taps, self.windows, out_hw[0], out_hw[1], h, w, self.kernel_size, self.stride, self.padding
+        )
+        return "fft" if FFT_COST_FACTOR * fft < direct else "direct"
 
     def window_slice(self, scale_index: int) -> slice:
         m = self.windows[scale_index]
