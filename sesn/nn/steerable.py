@@ -16,6 +16,9 @@ COMPUTE_MODES = ("auto", "direct", "fft", "naive")
 # multiply-add counts of the two paths; the factor accounts for complex matmul and FFT
 # running at a lower rate than oneDNN's direct convolution; calibrated with bench/).
 FFT_COST_FACTOR = 4.0
+# ... and only when its largest spectral tensor (kernel or input spectra, complex64) stays
+# below this many bytes: at 96x96 with 128 channels a layer's kernel spectrum alone is 2 GB.
+FFT_MAX_BYTES = 256 * 2**20
 
 
 class SteerableConvBase(nn.Module):
@@ -107,6 +110,11 @@ class SteerableConvBase(nn.Module):
         if self.stride != 1:
             return "direct"
         h, w = out_hw[0] - 2 * self.padding + self.kernel_size - 1, out_hw[1] - 2 * self.padding + self.kernel_size - 1
+        lh, lw = h + 2 * self.padding, w + 2 * self.padding
+        freqs = lh * (lw // 2 + 1)
+        spectra = 8 * freqs * self.in_channels * taps * max(self.out_channels * self.num_scales, batch * self.num_scales)
+        if spectra > FFT_MAX_BYTES:
+            return "direct"
         fft = fft_cost(batch, self.in_channels, self.out_channels, taps, self.num_scales, h, w, self.padding, out_hw[0], out_hw[1])
         direct = direct_cost(
             batch, self.in_channels, self.out_channels, taps, self.windows, out_hw[0], out_hw[1], h, w, self.kernel_size, self.stride, self.padding
