@@ -1,0 +1,35 @@
+"""Per-layer benchmarks: each SES layer (every compute mode) beside its plain-conv
+counterpart in one group, forward and forward+backward."""
+
+import pytest
+
+from cases import LAYER, SES_MODES, layer_case, make_fn
+from conftest import run_case
+from settings import SETTINGS
+
+KINDS = ["th", "hh1", "hh2", "1x1"]
+
+
+CASES = [(k, v) for k in KINDS for v in ["plain-conv", *(("auto",) if k == "1x1" else SES_MODES)]]  # 1x1: one path
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwdbwd"])
+@pytest.mark.parametrize("kind, variant", CASES)
+def test_layer(benchmark, kind, variant, backward):
+    mode = None if variant == "plain-conv" else variant
+    module, x = layer_case(kind, mode)
+    benchmark.group = f"layer-{kind}-{'fwdbwd' if backward else 'fwd'}"
+    benchmark.name = f"{kind}/{variant}"
+    info = {
+        "case": "layer",
+        "kind": kind,
+        "variant": variant,
+        "role": "baseline" if mode is None else "ses",
+        "pass": "fwdbwd" if backward else "fwd",
+        "batch": x.shape[0],
+        "input_shape": list(x.shape),
+        "params": sum(p.numel() for p in module.parameters()),
+        "layer": {k: v for k, v in LAYER.items()},
+    }
+    fn = make_fn(module, x, backward)
+    run_case(benchmark, fn, rounds=SETTINGS.rounds, info=info)

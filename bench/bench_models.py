@@ -1,0 +1,54 @@
+"""Per-model benchmarks: each SESN model (naive and auto compute modes) beside the CNN of
+the same column in one group; WRN-16-8 beside its SES variants. On CUDA also AMP and
+channels_last variants."""
+
+import pytest
+
+from cases import MNIST_COLUMNS, WRN, make_fn, model_case
+from conftest import run_case
+from settings import SETTINGS
+
+PRECISIONS = ["fp32", "amp", "channels_last"] if SETTINGS.cuda else ["fp32"]
+
+
+def _mnist_cases():
+    for column, (cnn, ses) in MNIST_COLUMNS.items():
+        yield column, cnn, None
+        for name in ses:
+            for mode in ("naive", "auto"):
+                yield column, name, mode
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwdbwd"])
+@pytest.mark.parametrize("column, name, mode", list(_mnist_cases()), ids=lambda v: str(v))
+def test_mnist_model(benchmark, column, name, mode, backward, precision):
+    model, x, params = model_case(name, mode, SETTINGS.mnist_batch)
+    _run(benchmark, f"mnist-{column}", name, mode, model, x, params, backward, precision, SETTINGS.rounds)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwdbwd"])
+@pytest.mark.parametrize("name", [WRN[0], *WRN[1]])
+def test_wrn_model(benchmark, name, backward, precision):
+    model, x, params = model_case(name, None if name == WRN[0] else "auto", SETTINGS.wrn_batch)
+    _run(benchmark, "wrn", name, None if name == WRN[0] else "auto", model, x, params, backward, precision, SETTINGS.slow_rounds)
+
+
+def _run(benchmark, group, name, mode, model, x, params, backward, precision, rounds):
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    benchmark.group = f"{group}-{'fwdbwd' if backward else 'fwd'}{suffix}"
+    benchmark.name = f"{name}/{mode or 'baseline'}{suffix}"
+    info = {
+        "case": "model",
+        "model": name,
+        "variant": mode or "baseline",
+        "role": "baseline" if mode is None else "ses",
+        "pass": "fwdbwd" if backward else "fwd",
+        "precision": precision,
+        "batch": x.shape[0],
+        "input_shape": list(x.shape),
+        "params": params,
+    }
+    fn = make_fn(model, x, backward, precision="amp" if precision == "amp" else "fp32", channels_last=precision == "channels_last")
+    run_case(benchmark, fn, rounds=rounds, info=info)

@@ -1,0 +1,66 @@
+"""Shared machinery of the benchmarks: timing with device synchronisation, extra_info."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from settings import SETTINGS  # noqa: E402
+
+from sesn.flops import count_flops  # noqa: E402
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def environment() -> dict:
+    return {
+        "device": torch.cuda.get_device_name(0) if SETTINGS.cuda else f"cpu ({platform.processor() or platform.machine()}, {SETTINGS.threads} threads)",
+        "device_type": SETTINGS.device.type,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if SETTINGS.cuda else None,
+        "quick": SETTINGS.quick,
+    }
+
+
+def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None) -> None:
+    """Time ``fn`` (synchronising CUDA inside the timed call), record extra_info: the
+    environment, FLOPs of one call (corrected counter), peak memory."""
+
+    def timed():
+        out = fn()
+        if SETTINGS.cuda:
+            torch.cuda.synchronize()
+        return out
+
+    flops, per_op = count_flops(flops_fn or fn)
+    if SETTINGS.cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    benchmark.extra_info.update(environment())
+    benchmark.extra_info.update(info)
+    benchmark.extra_info["flops"] = flops
+    benchmark.extra_info["conv_flops"] = sum(v for k, v in per_op.items() if "convolution" in k)
+    benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0 if SETTINGS.quick else 1)
+    if SETTINGS.cuda:
+        benchmark.extra_info["peak_memory_bytes"] = torch.cuda.max_memory_allocated()
+        benchmark.extra_info["memory_kind"] = "cuda max_memory_allocated"
+    else:
+        benchmark.extra_info["peak_memory_bytes"] = _rss_bytes()
+        benchmark.extra_info["peak_rss_process_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        benchmark.extra_info["memory_kind"] = "process RSS after the case"
+
+
+@pytest.fixture
+def settings():
+    return SETTINGS

@@ -1,0 +1,52 @@
+"""The only reader of the benchmark settings (environment variables):
+
+* ``SESN_BENCH_QUICK=1``: tiny sizes and one round per case (CI: checks every benchmark
+  runs; combine with ``--benchmark-disable``);
+* ``SESN_BENCH_DEVICE``: ``cpu`` or ``cuda`` (default: cuda when available, else cpu);
+* ``SESN_BENCH_THREADS``: CPU threads (default: torch's default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    quick: bool
+    device: torch.device
+    mnist_batch: int
+    wrn_batch: int
+    rounds: int
+    slow_rounds: int
+    threads: int
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def _load() -> Settings:
+    quick = os.environ.get("SESN_BENCH_QUICK", "0") not in ("", "0", "false", "no")
+    want = os.environ.get("SESN_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("SESN_BENCH_DEVICE=cuda but no CUDA device is available")
+    threads = int(os.environ.get("SESN_BENCH_THREADS", "0") or 0)
+    if threads:
+        torch.set_num_threads(threads)
+    cuda = want == "cuda"
+    return Settings(
+        quick=quick,
+        device=torch.device(want),
+        mnist_batch=2 if quick else 128,
+        wrn_batch=1 if quick else (32 if cuda else 2),
+        rounds=1 if quick else (20 if cuda else 3),
+        slow_rounds=1 if quick else (10 if cuda else 1),
+        threads=torch.get_num_threads(),
+    )
+
+
+SETTINGS = _load()
