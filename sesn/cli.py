@@ -24,8 +24,33 @@ def _data_stl10(argv):
     return stl10_main(argv)
 
 
+def _report_bench(argv):
+    from sesn.report import bench
+
+    return bench.main(bench.get_args_parser().parse_args(argv))
+
+
+def _reproduce(argv):
+    if argv[:1] == ["table"]:
+        from sesn.report import reproduce_table
+
+        return reproduce_table.main(argv[1:])
+    from sesn import reproduce
+
+    return reproduce.main(reproduce.get_args_parser().parse_args(argv))
+
+
+def _train(argv):
+    from sesn.train.train import cli
+
+    return cli(argv)
+
+
 COMMANDS = {
     ("report", "equivariance"): (_report_equivariance, "measure Delta of SESN layers vs a plain conv (the main job)"),
+    ("report", "bench"): (_report_bench, "turn pytest-benchmark JSON into Markdown/CSV tables and a PNG"),
+    ("reproduce", None): (_reproduce, "retrain the paper's models and print our table beside the paper's ('sesn reproduce table': aggregate only)"),
+    ("train", None): (_train, "train / evaluate one model (torchvision-references style)"),
     ("data", "mnist-scale"): (_data_mnist_scale, "generate / verify MNIST-scale realizations with checksums"),
     ("data", "stl10"): (_data_stl10, "download (on request) and check STL-10"),
 }
@@ -35,10 +60,12 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS:
         return COMMANDS[(argv[0], argv[1])][0](argv[2:]) or 0
+    if len(argv) >= 1 and (argv[0], None) in COMMANDS:
+        return COMMANDS[(argv[0], None)][0](argv[1:]) or 0
     p = argparse.ArgumentParser(
         "sesn",
         description="Scale-equivariant steerable networks: reports, data, benchmarks, reproduction.",
-        epilog="commands:\n" + "\n".join(f"  sesn {g} {c:<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
+        epilog="commands:\n" + "\n".join(f"  sesn {g} {c or '':<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
         + "\n\nRun 'sesn <group> <command> --help' for the options of one command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -15,7 +15,7 @@ COMPUTE_MODES = ("auto", "direct", "fft", "naive")
 # FFT is chosen by "auto" when FFT_COST_FACTOR * fft_cost < direct_cost (rough real
 # multiply-add counts of the two paths; the factor accounts for complex matmul and FFT
 # running at a lower rate than oneDNN's direct convolution; calibrated with bench/).
-FFT_COST_FACTOR = 4.0
+FFT_COST_FACTOR = 6.0
 # ... and only when its largest spectral tensor (kernel or input spectra, complex64) stays
 # below this many bytes: at 96x96 with 128 channels a layer's kernel spectrum alone is 2 GB.
 FFT_MAX_BYTES = 256 * 2**20

@@ -1,0 +1,129 @@
+"""Benchmark report: turn ``pytest bench --benchmark-json out.json`` into a Markdown/CSV
+table and a PNG.
+
+    sesn report bench out.json [--out bench/results] [--name NAME]
+
+Per row: median latency, ratio to the group's baseline (plain conv / CNN / WRN-16-8),
+FLOPs (corrected counter, one call), FLOP ratio, achieved GFLOP/s and memory. Files are
+named after what determines the numbers: device, precision and torch version, unless
+``--name`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser("sesn report bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p.add_argument("json", type=Path, help="output of pytest bench --benchmark-json")
+    p.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
+    p.add_argument("--name", default=None, help="file stem (default: from device, precision, torch)")
+    return p
+
+
+def load(path: Path):
+    import pandas as pd
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: not found; run `pytest bench --benchmark-json {path}` first") from None
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"{path}: not a pytest-benchmark JSON file ({e})") from None
+    rows = []
+    for b in data.get("benchmarks", []):
+        info = b.get("extra_info", {})
+        stats = b.get("stats") or {}
+        rows.append(
+            dict(
+                group=b.get("group"),
+                name=b.get("name"),
+                case=info.get("case"),
+                variant=info.get("variant"),
+                role=info.get("role"),
+                pass_=info.get("pass"),
+                precision=info.get("precision", "fp32"),
+                batch=info.get("batch"),
+                params=info.get("params"),
+                median_ms=1000 * stats["median"] if "median" in stats else float("nan"),
+                min_ms=1000 * stats["min"] if "min" in stats else float("nan"),
+                rounds=stats.get("rounds"),
+                gflop=info.get("flops", 0) / 1e9,
+                memory_mb=info.get("peak_memory_bytes", 0) / 2**20,
+                device=info.get("device"),
+                torch=info.get("torch"),
+            )
+        )
+    if not rows:
+        raise SystemExit(f"{path}: holds no benchmarks")
+    df = pd.DataFrame(rows)
+    base = df[df.role == "baseline"].set_index("group")
+    df["latency_ratio"] = [r.median_ms / base.loc[r.group, "median_ms"] if r.group in base.index else float("nan") for r in df.itertuples()]
+    df["flop_ratio"] = [r.gflop / base.loc[r.group, "gflop"] if r.group in base.index and base.loc[r.group, "gflop"] else float("nan") for r in df.itertuples()]
+    df["gflop_per_s"] = df.gflop / (df.median_ms / 1000)
+    return df, data
+
+
+def stem_for(df) -> str:
+    device = str(df.device.iloc[0])
+    precision = "+".join(sorted(set(df.precision)))
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{device}-{precision}-torch{df.torch.iloc[0]}").strip("-").lower()
+    return slug
+
+
+def plot(df, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(df.group))
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 1.0 + 0.42 * len(df)), squeeze=False)
+    for ax, g in zip(axes[:, 0], groups):
+        sub = df[df.group == g]
+        colors = ["tab:gray" if r == "baseline" else "tab:blue" for r in sub.role]
+        ax.barh(sub.name, sub.median_ms, color=colors)
+        for y, (ms, ratio) in enumerate(zip(sub.median_ms, sub.latency_ratio)):
+            ax.text(ms, y, f" {ms:.0f} ms ({ratio:.1f}x)", va="center", fontsize=7)
+        ax.set_title(g, fontsize=9, loc="left")
+        ax.tick_params(labelsize=7)
+        ax.invert_yaxis()
+    axes[-1, 0].set_xlabel("median latency (ms); gray = baseline, (ratio to baseline)")
+    fig.suptitle(f"SESN vs baselines — {df.device.iloc[0]}, torch {df.torch.iloc[0]}", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    df, data = load(args.json)
+    stem = args.name or stem_for(df)
+    out: Path = args.out
+    df = df.sort_values(["group", "role", "name"], key=lambda c: c.map({"baseline": 0, "ses": 1}).fillna(c) if c.name == "role" else c, kind="stable")
+    cols = ["group", "name", "batch", "median_ms", "latency_ratio", "gflop", "flop_ratio", "gflop_per_s", "memory_mb", "params"]
+    table = df[cols].copy()
+    for col, fmt in {"median_ms": "{:.1f}", "latency_ratio": "{:.2f}", "gflop": "{:.2f}", "flop_ratio": "{:.2f}", "gflop_per_s": "{:.0f}", "memory_mb": "{:.0f}"}.items():
+        table[col] = [fmt.format(v) for v in table[col]]
+    table = table.rename(columns={"median_ms": "median (ms)", "latency_ratio": "latency / baseline", "gflop": "GFLOP", "flop_ratio": "FLOP / baseline", "gflop_per_s": "GFLOP/s", "memory_mb": "memory (MiB)"})
+    atomic_write_text(out / f"{stem}.csv", df.to_csv(index=False))
+    md = [
+        f"# Benchmarks: {df.device.iloc[0]}, torch {df.torch.iloc[0]}",
+        "",
+        f"Generated by `sesn report bench {args.json}` from `pytest bench --benchmark-json`; "
+        f"{data.get('machine_info', {}).get('cpu', {}).get('brand_raw', '')} "
+        f"({data.get('datetime', '')}). Latency: median over the rounds; FLOPs: one call, corrected "
+        "`FlopCounterMode` (sesn.flops); memory: CUDA max allocated, or process RSS on CPU.",
+        "",
+        dataframe_to_markdown(table),
+    ]
+    atomic_write_text(out / f"{stem}.md", "\n".join(md))
+    plot(df, out / f"{stem}.png")
+    print(dataframe_to_markdown(table))
+    print(f"wrote {out}/{stem}.md, .csv, .png")
+    return 0

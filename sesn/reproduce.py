@@ -1,0 +1,212 @@
+"""Reproduce the paper's tables: sweep models x columns x realizations, then aggregate.
+
+    sesn reproduce [--profile paper|quick|smoke] [--dataset mnist-scale|stl10]
+                   [--models ...] [--columns 28 28+ 56 56+] [--realizations 0 1 ...]
+                   [--both-augmentations] [--shard k/n] [--results DIR] [--device cpu|cuda]
+    sesn reproduce table [--results DIR]
+
+Profiles (MNIST-scale):
+
+* ``paper``: the protocol of SPEC §5 — realizations 0-5 of the full MNIST-scale
+  (``datasets/mnist_scale/mnist_seed<k>``, made by ``sesn data mnist-scale``), 60 epochs,
+  Adam 0.01, x0.1 at 20 and 40, batch 128, all four columns;
+* ``quick``: a reduced protocol for a 2-core CPU in well under an hour: one realization
+  built offline from the 10,000 real MNIST test digits with splits 6,000/1,000/3,000,
+  columns 28 and 28+, 6 epochs (lr x0.1 at 3 and 5), batch 128;
+* ``smoke``: seconds, for CI: tiny registered models, splits 256/64/256, 1 epoch.
+
+Each run writes ``<results>/runs/<dataset>/<model>[+aug]/r<k>/record.json`` (and its
+checkpoint); re-running skips finished runs and resumes interrupted ones. ``--shard k/n``
+runs every n-th run starting at k (0-based), so a Slurm job array can split a sweep:
+``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``. The aggregation reads every
+record in the results folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+COLUMNS = ("28", "28+", "56", "56+")
+ROWS = {
+    "CNN": {"28": "mnist_cnn_28", "28+": "mnist_cnn_28", "56": "mnist_cnn_56", "56+": "mnist_cnn_56"},
+    "SESN scalar": {"28": "mnist_ses_scalar_28", "28+": "mnist_ses_scalar_28p", "56": "mnist_ses_scalar_56", "56+": "mnist_ses_scalar_56p"},
+    "SESN vector": {"28": "mnist_ses_vector_28", "28+": "mnist_ses_vector_28p", "56": "mnist_ses_vector_56", "56+": "mnist_ses_vector_56p"},
+}
+SMOKE_ROWS = {
+    "CNN": {"28": "test_cnn", "28+": "test_cnn"},
+    "SESN scalar": {"28": "test_ses_scalar", "28+": "test_ses_scalar"},
+    "SESN vector": {"28": "test_ses_vector", "28+": "test_ses_vector"},
+}
+STL_ROWS = {"WRN-16-8": "wrn_16_8", "SESN (A)": "wrn_16_8_ses_a", "SESN (B)": "wrn_16_8_ses_b", "SESN (C)": "wrn_16_8_ses_c"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    realizations: tuple
+    columns: tuple
+    epochs: int
+    lr_steps: tuple
+    splits: dict | None  # None: the paper's splits from the full data
+    rows: dict
+
+
+PROFILES = {
+    "paper": Profile("paper", tuple(range(6)), COLUMNS, 60, (20, 40), None, ROWS),
+    "quick": Profile("quick", (0,), ("28", "28+"), 6, (3, 5), {"train": 6000, "val": 1000, "test": 3000}, ROWS),
+    "smoke": Profile("smoke", (0,), ("28", "28+"), 1, (), {"train": 256, "val": 64, "test": 256}, SMOKE_ROWS),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    dataset: str
+    row: str
+    column: str
+    model: str
+    augment: bool
+    realization: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.model}{'+aug' if self.augment else ''}/r{self.realization}"
+
+
+def get_args_parser(add_help=True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser("sesn reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="paper")
+    p.add_argument("--dataset", choices=["mnist-scale", "stl10"], default="mnist-scale")
+    p.add_argument("--models", nargs="*", default=None, help="only these registered models")
+    p.add_argument("--columns", nargs="*", default=None, choices=COLUMNS, help="only these columns")
+    p.add_argument("--realizations", type=int, nargs="*", default=None)
+    p.add_argument("--both-augmentations", action="store_true", help="train every model with and without the + augmentation, as the reference did")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    p.add_argument("--shard", default="0/1", help="k/n: run every n-th run starting at k")
+    p.add_argument("--results", type=Path, default=Path("results/reproduce"))
+    p.add_argument("--data-root", type=Path, default=Path("datasets"))
+    p.add_argument("--device", default=None)
+    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--no-table", action="store_true", help="do not aggregate at the end")
+    p.add_argument("--dry-run", action="store_true", help="list the runs of this shard and exit")
+    return p
+
+
+def plan(args, profile: Profile) -> list[Run]:
+    runs = []
+    if args.dataset == "stl10":
+        for row, model in STL_ROWS.items():
+            for r in args.realizations or (0,):
+                runs.append(Run("stl10", row, "STL-10", model, False, r))
+    else:
+        columns = args.columns or profile.columns
+        for row, by_col in profile.rows.items():
+            for col in columns:
+                if col not in by_col:
+                    continue
+                plus = col.endswith("+")
+                augments = (False, True) if args.both_augmentations else (plus,)
+                for aug in augments:
+                    for r in args.realizations if args.realizations is not None else profile.realizations:
+                        runs.append(Run("mnist-scale", row, col if aug == plus else col + (" (+aug)" if aug else " (no aug)"), by_col[col], aug, r))
+    if args.models:
+        runs = [r for r in runs if r.model in args.models]
+    seen, unique = set(), []
+    for r in runs:  # the CNN serves two columns with the same (model, augment)
+        if r.key not in seen:
+            seen.add(r.key)
+            unique.append(r)
+    return unique
+
+
+def shard(runs: list, spec: str) -> list:
+    try:
+        k, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard must look like k/n (e.g. 0/4), got {spec!r}") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise SystemExit(f"--shard k/n needs 0 <= k < n, got {spec!r}")
+    return runs[k::n]
+
+
+def realization_folder(args, profile: Profile, r: int) -> Path:
+    """The data of realization r for this profile; built offline when the profile allows."""
+    from sesn.data import mnist_scale as ms
+    from sesn.data.sources import load_digits
+
+    if profile.splits is None:
+        folder = args.data_root / "mnist_scale" / ms.realization_name("mnist", r, False)
+        if not (folder / "manifest.json").exists():
+            raise SystemExit(
+                f"{folder}: MNIST-scale realization {r} not found. The paper profile needs the full MNIST "
+                f"(70,000 digits): put the IDX files in {args.data_root}/raw/mnist (or pass --download once) and run "
+                f"`sesn data mnist-scale --seeds {' '.join(map(str, profile.realizations))}`. "
+                "Offline, use --profile quick (real digits, reduced protocol) or smoke."
+            )
+        return folder
+    folder = args.results / "data" / f"mnist_{profile.name}_seed{r}"
+    if (folder / "mnist_scale").exists():
+        return next((folder / "mnist_scale").iterdir())
+    try:
+        digits = load_digits("mnist", None, False, args.data_root)
+    except FileNotFoundError as e:
+        raise SystemExit(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
+    need = sum(profile.splits.values())
+    if len(digits.labels) < need:
+        raise SystemExit(f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}")
+    print(f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: splits {profile.splits} (reduced protocol)")
+    return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False)
+
+
+def main(args) -> int:
+    import torch
+
+    from sesn.train import train
+
+    profile = PROFILES[args.profile]
+    runs = shard(plan(args, profile), args.shard)
+    if args.dry_run:
+        for r in runs:
+            print(r.key)
+        return 0
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    epochs = args.epochs or profile.epochs
+    t0 = time.perf_counter()
+    done = skipped = 0
+    for i, run in enumerate(runs, 1):
+        out = args.results / "runs" / run.key
+        rec = out / "record.json"
+        if rec.exists() and json.loads(rec.read_text()).get("status") == "done":
+            skipped += 1
+            continue
+        print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}) ===", flush=True)
+        if run.dataset == "stl10":
+            data = args.data_root
+            targs = ["--dataset", "stl10"]
+        else:
+            data = realization_folder(args, profile, run.realization)
+            targs = ["--dataset", "mnist-scale", "--epochs", str(epochs), "--lr-steps", *map(str, [s for s in profile.lr_steps if s < epochs])]
+        targs += ["--model", run.model, "--data", str(data), "--output-dir", str(out), "--seed", str(run.realization), "--device", device]
+        if run.augment:
+            targs.append("--augment")
+        if args.deterministic:
+            targs.append("--deterministic")
+        meta = {"row": run.row, "column": run.column, "realization": run.realization, "profile": profile.name}
+        targs += ["--meta", json.dumps(meta)]
+        try:
+            train.main(train.get_args_parser().parse_args(targs))
+        except train.TrainingDiverged as e:
+            print(f"run {run.key} failed: {e} (recorded in {rec})", file=sys.stderr)
+            continue
+        done += 1
+    print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
+    if not args.no_table:
+        from sesn.report import reproduce_table
+
+        reproduce_table.write_tables(args.results)
+    return 0

@@ -1,0 +1,1 @@
+"""Training and evaluation (torchvision-references style: ``get_args_parser`` + ``main``)."""
