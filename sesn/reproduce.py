@@ -9,10 +9,12 @@ Profiles (MNIST-scale):
 
 * ``paper``: the protocol of SPEC §5 — realizations 0-5 of the full MNIST-scale
   (``datasets/mnist_scale/mnist_seed<k>``, made by ``sesn data mnist-scale``), 60 epochs,
-  Adam 0.01, x0.1 at 20 and 40, batch 128, all four columns;
+  Adam 0.01, x0.1 at 20 and 40, batch 128, all four columns, rows CNN, SESN scalar/vector
+  and the implemented baselines (SiCNN, SI-ConvNet, DSS scalar/vector);
 * ``quick``: a reduced protocol for a 2-core CPU in well under an hour: one realization
   built offline from the 10,000 real MNIST test digits with splits 6,000/1,000/3,000,
-  columns 28 and 28+, 6 epochs (lr x0.1 at 3 and 5), batch 128;
+  columns 28 and 28+, rows CNN / SESN scalar / SESN vector (add baselines with
+  ``--models``), 6 epochs (lr x0.1 at 3 and 5), batch 128;
 * ``smoke``: seconds, for CI: tiny registered models, splits 256/64/256, 1 epoch.
 
 Each run writes ``<results>/runs/<dataset>/<model>[+aug]/r<k>/record.json`` (and its
@@ -38,6 +40,12 @@ ROWS = {
     "SESN scalar": {"28": "mnist_ses_scalar_28", "28+": "mnist_ses_scalar_28p", "56": "mnist_ses_scalar_56", "56+": "mnist_ses_scalar_56p"},
     "SESN vector": {"28": "mnist_ses_vector_28", "28+": "mnist_ses_vector_28p", "56": "mnist_ses_vector_56", "56+": "mnist_ses_vector_56p"},
 }
+BASELINE_ROWS = {
+    "SiCNN": {"28": "mnist_xu_28", "28+": "mnist_xu_28", "56": "mnist_xu_56", "56+": "mnist_xu_56"},
+    "SI-ConvNet": {"28": "mnist_kanazawa_28", "28+": "mnist_kanazawa_28", "56": "mnist_kanazawa_56", "56+": "mnist_kanazawa_56"},
+    "DSS scalar": {"28": "mnist_dss_scalar_28", "28+": "mnist_dss_scalar_28", "56": "mnist_dss_scalar_56", "56+": "mnist_dss_scalar_56"},
+    "DSS vector": {"28": "mnist_dss_vector_28", "28+": "mnist_dss_vector_28", "56": "mnist_dss_vector_56", "56+": "mnist_dss_vector_56"},
+}
 SMOKE_ROWS = {
     "CNN": {"28": "test_cnn", "28+": "test_cnn"},
     "SESN scalar": {"28": "test_ses_scalar", "28+": "test_ses_scalar"},
@@ -58,7 +66,7 @@ class Profile:
 
 
 PROFILES = {
-    "paper": Profile("paper", tuple(range(6)), COLUMNS, 60, (20, 40), None, ROWS),
+    "paper": Profile("paper", tuple(range(6)), COLUMNS, 60, (20, 40), None, {**ROWS, **BASELINE_ROWS}),
     "quick": Profile("quick", (0,), ("28", "28+"), 6, (3, 5), {"train": 6000, "val": 1000, "test": 3000}, ROWS),
     "smoke": Profile("smoke", (0,), ("28", "28+"), 1, (), {"train": 256, "val": 64, "test": 256}, SMOKE_ROWS),
 }

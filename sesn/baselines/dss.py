@@ -1,0 +1,107 @@
+"""DSS (Worrall & Welling 2019, "Deep scale-spaces"), as in the SESN comparison
+(SPEC-baselines §4): a fixed Gaussian scale-space lifting (discrete Gaussian of Lindeberg,
+``e^{-t} I_|x|(t)``) and dilated convolutions over (scale, space).
+
+Deliberate deviations: the lifting is a depthwise separable convolution with 1-D kernels
+(the reference stores dense C x C kernels: same result, O(C^2) memory); reference
+checkpoints' ``kernelx_j``/``kernely_j`` buffers are accepted and checked against ours;
+nothing is printed at construction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from scipy import special
+from torch import nn
+
+
+def discrete_gaussian(t: float) -> torch.Tensor:
+    """Lindeberg's discrete Gaussian of variance t on -w..w, w = 4 ceil(sqrt(t)), sum 1."""
+    w = 4 * math.ceil(math.sqrt(t))
+    x = torch.arange(-w, w + 1, dtype=torch.float64).abs()
+    g = torch.from_numpy(special.ive(x.numpy(), t))
+    return g / g.sum()
+
+
+class BesselConv2d(nn.Module):
+    """Lift ``[B, C, H, W]`` to ``[B, C, n, H, W]``: slice 0 the input, slice j the input
+    blurred by variance ``t_j = z^2 (base^{2j} - 1)`` (total blur z base^j)."""
+
+    def __init__(self, n_channels: int, base: float = 2.0, zero_scale: float = 0.25, n_scales: int = 2):
+        super().__init__()
+        self.n_channels, self.base, self.zero_scale, self.n_scales = n_channels, base, zero_scale, n_scales
+        for j in range(1, n_scales):
+            t = zero_scale**2 * (base ** (2 * j) - 1)
+            self.register_buffer(f"kernel_{j}", discrete_gaussian(t).float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.n_channels:
+            raise ValueError(f"BesselConv2d: expected [B, {self.n_channels}, H, W], got {list(x.shape)}")
+        c = self.n_channels
+        outs = [x]
+        for j in range(1, self.n_scales):
+            g = getattr(self, f"kernel_{j}").to(x.dtype)
+            w = g.numel() // 2
+            y = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, w), groups=c)
+            y = F.conv2d(y, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(w, 0), groups=c)
+            outs.append(y)
+        return torch.stack(outs, 2)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for j in range(1, self.n_scales):  # the reference's dense kernels: accept and check
+            for axis in "xy":
+                key = f"{prefix}kernel{axis}_{j}"
+                if key in state_dict:
+                    dense = state_dict.pop(key).double()
+                    profile = dense.reshape(dense.shape[0], dense.shape[1], -1)[0, 0]
+                    ours = getattr(self, f"kernel_{j}").double()
+                    if profile.numel() != ours.numel() or not torch.allclose(profile, ours, atol=1e-6):
+                        error_msgs.append(f"{key}: checkpoint scale-space kernel differs from this layer's")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+
+class Dconv2d(nn.Module):
+    """Scale-space convolution: output scale s sums input scales s..min(s+K_s, S_out)-1
+    with a k x k kernel dilated by ``int(base**s)`` ("same" dilated padding). As in the
+    reference, ``padding`` is ignored and input scales beyond S_out are dropped.
+
+    Shape: ``[B, C_in, S_in, H, W]`` -> ``[B, C_out, S_out, H', W']``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=(1, 3, 3), base=2.0, io_scales=(2, 2), stride=1, padding=None, bias=False, init="he"):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.scale_size, self.k = kernel_size[0], kernel_size[-1]
+        self.base, self.stride = base, stride
+        self.out_scales, self.in_scales = io_scales
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        if init == "he":
+            nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / (self.k**2 * self.scale_size * in_channels)))
+        else:
+            raise ValueError(f"init {init!r} not implemented (he only)")
+        if self.bias is not None:
+            nn.init.ones_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Dconv2d: expected [B, {self.in_channels}, S, H, W], got {list(x.shape)}")
+        if x.shape[2] < self.out_scales:
+            raise ValueError(f"Dconv2d: needs at least {self.out_scales} input scales, got {x.shape[2]}")
+        b = x.shape[0]
+        outs = []
+        for s in range(self.out_scales):
+            t = min(s + self.scale_size, self.out_scales)
+            xs = x[:, :, s:t].reshape(b, self.in_channels * (t - s), *x.shape[-2:])
+            w = self.weight[:, :, : t - s].reshape(self.out_channels, self.in_channels * (t - s), self.k, self.k)
+            d = int(self.base**s)
+            y = F.conv2d(xs, w, self.bias, stride=self.stride, padding=d * (self.k // 2), dilation=d)
+            outs.append(y)
+        return torch.stack(outs, 2)
+
+
+class ScaleMaxProjection(nn.Module):
+    def forward(self, x):
+        return x.max(2).values

@@ -1,0 +1,119 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sesn.models as m
+from sesn.baselines.common import pad_or_crop, rescale_bilinear
+from sesn.baselines.dss import BesselConv2d, Dconv2d, discrete_gaussian
+from sesn.baselines.si_convnet import SIConv2d
+from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
+from sesn.equivariance import translation_equivariance
+
+BASELINES = {
+    "mnist_kanazawa_28": 494_549,
+    "mnist_kanazawa_56": 494_549,
+    "mnist_xu_28": 496_639,
+    "mnist_xu_56": 496_639,
+    "mnist_dss_scalar_28": 494_359,
+    "mnist_dss_scalar_56": 494_359,
+    "mnist_dss_vector_28": 494_359,
+    "mnist_dss_vector_56": 494_359,
+}
+
+
+@pytest.mark.parametrize("name, params", BASELINES.items())
+def test_baseline_models_parameters_and_shapes(name, params):
+    torch.manual_seed(0)
+    model = m.get_model(name)
+    assert m.count_parameters(model) == params == m.get_model_info(name).num_params
+    y = model(torch.randn(2, 1, 28, 28))
+    assert y.shape == (2, 10)
+    y.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="input channel"):
+        model(torch.randn(2, 3, 28, 28))
+
+
+def test_pyramid_sizes_match_the_reference():
+    x = torch.randn(1, 1, 28, 28)
+    assert [rescale_bilinear(x, s).shape[-1] for s in [0.3, 0.45, 0.67, 1.49, 2.23, 3.33]] == [8, 12, 18, 41, 62, 93]
+    assert pad_or_crop(torch.ones(1, 1, 5, 5), 8).sum() == 25
+    assert pad_or_crop(torch.ones(1, 1, 5, 5), 8)[0, 0, 1, 1] == 1  # left pad 1, extra pixel right
+    assert pad_or_crop(torch.arange(36.0).view(1, 1, 6, 6), 3)[0, 0, 0, 0] == 14  # crop 2 left/top, 1 right/bottom
+
+
+def test_si_conv_with_one_scale_is_a_plain_conv():
+    torch.manual_seed(0)
+    layer = SIConv2d(2, 3, 7, [1.0], padding=3)
+    x = torch.randn(2, 2, 20, 20)
+    torch.testing.assert_close(layer(x), F.conv2d(x, layer.weight, layer.bias, padding=3))
+    with pytest.raises(ValueError, match="square"):
+        layer(torch.randn(1, 2, 20, 21))
+
+
+def test_sicnn_column_one_is_the_weight_and_l1_is_kept():
+    torch.manual_seed(0)
+    layer = SiCNNConv2d(2, 3, 7, [0.67, 1.0, 1.49])
+    k = layer.kernels()
+    big = k.shape[-1]
+    p = (big - 7) // 2
+    torch.testing.assert_close(k[3:6, :, p : p + 7, p : p + 7], layer.weight)
+    n1 = layer.weight.abs().sum((2, 3))
+    for s in range(3):
+        torch.testing.assert_close(k[3 * s : 3 * s + 3].abs().sum((2, 3)), n1)
+
+
+def test_sicnn_columns_never_mix():
+    torch.manual_seed(0)
+    layer = SiCNNConv2d(2, 3, 7, [0.67, 1.0, 1.49], num_input_scales=3)
+    x = torch.randn(1, 6, 16, 16)
+    y = layer(x)
+    x2 = x.clone()
+    x2[:, :2] += 1.0  # perturb column 0's input only
+    y2 = layer(x2)
+    assert not torch.allclose(y2[:, :3], y[:, :3])
+    assert torch.equal(y2[:, 3:], y[:, 3:])
+    assert ColumnMax(3)(y).shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="expected"):
+        layer(torch.randn(1, 2, 16, 16))
+
+
+def test_dss_scale_space():
+    g = discrete_gaussian(0.1875)
+    assert g.numel() == 9 and abs(float(g.sum()) - 1) < 1e-12 and torch.equal(g, g.flip(0))
+    lift = BesselConv2d(3, 2.0, 0.25, 2)
+    x = torch.randn(2, 3, 12, 12)
+    y = lift(x)
+    assert y.shape == (2, 3, 2, 12, 12) and torch.equal(y[:, :, 0], x)
+    # depthwise: channel c of the blurred slice depends only on channel c
+    x2 = x.clone()
+    x2[:, 0] += 1
+    assert torch.equal(lift(x2)[:, 1:, 1], y[:, 1:, 1])
+
+
+def test_dconv_dilates_per_scale_and_is_translation_equivariant():
+    torch.manual_seed(0)
+    conv = Dconv2d(2, 3, (1, 3, 3), 2.0, (2, 2)).double()
+    x = torch.randn(2, 2, 2, 20, 20, dtype=torch.float64)
+    y = conv(x)
+    w = conv.weight[:, :, 0]
+    torch.testing.assert_close(y[:, :, 1], F.conv2d(x[:, :, 1], w, padding=2, dilation=2))
+    assert translation_equivariance(conv, x, (2, -3), radius=2) < 1e-20
+    with pytest.raises(ValueError, match="input scales"):
+        Dconv2d(2, 3, (1, 3, 3), 2.0, (3, 3))(x)
+
+
+def test_si_conv_pooled_max_reduces_rescale_error_vs_plain_conv():
+    """SI-ConvNet pools over the scales it tries, so at a factor in its pyramid (0.67) its
+    response changes less than a plain conv's with the same weights (measured here: 0.22 vs 0.37)."""
+    from sesn.equivariance import rescale_equivariance
+    from sesn.transforms import smooth_random_field
+
+    torch.manual_seed(0)
+    si = SIConv2d(1, 4, 7, [0.67, 1.0, 1.49], padding=3).double()
+    conv = torch.nn.Conv2d(1, 4, 7, padding=3).double()
+    with torch.no_grad():
+        conv.weight.copy_(si.weight)
+        conv.bias.copy_(si.bias)
+    x = smooth_random_field((4, 1, 48, 48), torch.Generator().manual_seed(0))
+    assert rescale_equivariance(si, x, 0.67) < rescale_equivariance(conv, x, 0.67)
