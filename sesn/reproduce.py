@@ -10,7 +10,7 @@ Profiles (MNIST-scale):
 * ``paper``: the protocol of SPEC §5 — realizations 0-5 of the full MNIST-scale
   (``datasets/mnist_scale/mnist_seed<k>``, made by ``sesn data mnist-scale``), 60 epochs,
   Adam 0.01, x0.1 at 20 and 40, batch 128, all four columns, rows CNN, SESN scalar/vector
-  and the implemented baselines (SiCNN, SI-ConvNet, DSS scalar/vector);
+  and the baselines (SiCNN, SI-ConvNet, DSS, SEVF scalar/vector, SS-CNN);
 * ``quick``: a reduced protocol for a 2-core CPU in well under an hour: one realization
   built offline from the 10,000 real MNIST test digits with splits 6,000/1,000/3,000,
   columns 28 and 28+, rows CNN / SESN scalar / SESN vector (add baselines with
@@ -45,6 +45,9 @@ BASELINE_ROWS = {
     "SI-ConvNet": {"28": "mnist_kanazawa_28", "28+": "mnist_kanazawa_28", "56": "mnist_kanazawa_56", "56+": "mnist_kanazawa_56"},
     "DSS scalar": {"28": "mnist_dss_scalar_28", "28+": "mnist_dss_scalar_28", "56": "mnist_dss_scalar_56", "56+": "mnist_dss_scalar_56"},
     "DSS vector": {"28": "mnist_dss_vector_28", "28+": "mnist_dss_vector_28", "56": "mnist_dss_vector_56", "56+": "mnist_dss_vector_56"},
+    "SEVF scalar": {"28": "mnist_sevf_scalar_28", "28+": "mnist_sevf_scalar_28", "56": "mnist_sevf_scalar_56", "56+": "mnist_sevf_scalar_56"},
+    "SEVF vector": {"28": "mnist_sevf_vector_28", "28+": "mnist_sevf_vector_28", "56": "mnist_sevf_vector_56", "56+": "mnist_sevf_vector_56"},
+    "SS-CNN": {"28": "mnist_ss_28", "28+": "mnist_ss_28", "56": "mnist_ss_56", "56+": "mnist_ss_56"},
 }
 SMOKE_ROWS = {
     "CNN": {"28": "test_cnn", "28+": "test_cnn"},

@@ -18,7 +18,14 @@ BASELINES = {
     "mnist_dss_scalar_56": 494_359,
     "mnist_dss_vector_28": 494_359,
     "mnist_dss_vector_56": 494_359,
+    "mnist_sevf_scalar_28": 494_425,
+    "mnist_sevf_scalar_56": 494_425,
+    "mnist_sevf_vector_28": 475_475,
+    "mnist_sevf_vector_56": 475_475,
+    "mnist_ss_28": 493_688,
+    "mnist_ss_56": 493_688,
 }
+NON_TRAINABLE = {"mnist_ss_28": 27_378, "mnist_ss_56": 46_818}
 
 
 @pytest.mark.parametrize("name, params", BASELINES.items())
@@ -26,10 +33,12 @@ def test_baseline_models_parameters_and_shapes(name, params):
     torch.manual_seed(0)
     model = m.get_model(name)
     assert m.count_parameters(model) == params == m.get_model_info(name).num_params
+    assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == NON_TRAINABLE.get(name, 0)
     y = model(torch.randn(2, 1, 28, 28))
     assert y.shape == (2, 10)
     y.sum().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    trained = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
+    assert trained and all(torch.isfinite(p.grad).all() for p in trained)
     with pytest.raises(ValueError, match="input channel"):
         model(torch.randn(2, 3, 28, 28))
 
@@ -117,3 +126,39 @@ def test_si_conv_pooled_max_reduces_rescale_error_vs_plain_conv():
         conv.bias.copy_(si.bias)
     x = smooth_random_field((4, 1, 48, 48), torch.Generator().manual_seed(0))
     assert rescale_equivariance(si, x, 0.67) < rescale_equivariance(conv, x, 0.67)
+
+
+def test_ss_cnn_basis_and_kappa():
+    from sesn.baselines.ss_cnn import ScaleConvSteering, log_radial_harmonic
+
+    layer = ScaleConvSteering(1, 2, 11, [5, 7, 9, 11, 13])
+    torch.testing.assert_close(layer.kappa, torch.tensor([1.469, 2.938, 5.877]), atol=1e-3, rtol=0)
+    assert torch.allclose(ScaleConvSteering(1, 2, 11, [7, 9, 11, 13, 15, 17]).kappa, torch.tensor([1.295, 2.590, 5.180]), atol=1e-3)
+    re, im, _ = log_radial_harmonic(13, 1.0, 0.3, 0.2, -0.7)
+    assert abs((re**2).sum() - 1) < 1e-12 and abs((im**2).sum() - 1) < 1e-12
+    a, _, _ = log_radial_harmonic(13, 1.0, 0.0, 0.2, -0.7)
+    b, _, _ = log_radial_harmonic(13, 1.0, float(torch.pi), 0.2, -0.7)
+    assert abs(a - b).max() < 1e-12  # phi0 = 0 and pi give the same function (kept quirk)
+    assert len(layer.kernels()) == 5 and layer.kernels()[0].shape == (2, 1, 5, 5)
+
+
+def test_sevf_scalar_layer_is_relu_of_max_and_vector_ops():
+    from sesn.baselines.sevf import ANGLES, SCALES, Magnitude, ScaleConvScalar, VectorBatchNorm, VectorMaxPool, conv_scale
+
+    assert [round(s, 3) for s in SCALES] == [0.397, 0.5, 0.63, 0.794, 1.0, 1.26, 1.588, 2.0]
+    assert [int(round(28 * s)) for s in SCALES] == [11, 14, 18, 22, 28, 35, 44, 56]
+    assert abs(ANGLES[0] + 1.197) < 1e-3 and abs(ANGLES[-1] - 0.898) < 1e-3
+    torch.manual_seed(0)
+    layer = ScaleConvScalar(1, 2)
+    x = torch.randn(2, 1, 28, 28)
+    mag = Magnitude()(layer(x))
+    best = torch.stack([conv_scale(x, layer.weight, s, 3) for s in SCALES]).max(0).values
+    torch.testing.assert_close(mag, torch.relu(best))
+    u, v = torch.randn(1, 1, 4, 4), torch.randn(1, 1, 4, 4)
+    pu, pv = VectorMaxPool(2)((u, v))
+    m = torch.sqrt(u**2 + v**2)
+    i = m[0, 0, :2, :2].argmax()
+    assert pu[0, 0, 0, 0] == u[0, 0, :2, :2].flatten()[i] and pv[0, 0, 0, 0] == v[0, 0, :2, :2].flatten()[i]
+    bn = VectorBatchNorm(1)
+    bn((u, v))
+    assert bn.running_var.item() != 1.0

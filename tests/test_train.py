@@ -114,13 +114,13 @@ def test_sweep_plan_shard_and_skip(tmp_path):
     args = reproduce.get_args_parser().parse_args(["--profile", "paper"])
     runs = reproduce.plan(args, reproduce.PROFILES["paper"])
     # CNN and each baseline: 28/56 x {plain, aug} (one model serves two columns); 8 SESN models
-    assert len(runs) == (4 + 8 + 4 * 4) * 6
-    assert {r.model for r in runs if r.column == "28+"} == {"mnist_cnn_28", "mnist_ses_scalar_28p", "mnist_ses_vector_28p", "mnist_xu_28", "mnist_kanazawa_28", "mnist_dss_scalar_28", "mnist_dss_vector_28"}
+    assert len(runs) == (4 + 8 + 7 * 4) * 6
+    assert {r.model for r in runs if r.column == "28+"} == {"mnist_cnn_28", "mnist_ses_scalar_28p", "mnist_ses_vector_28p", "mnist_xu_28", "mnist_kanazawa_28", "mnist_dss_scalar_28", "mnist_dss_vector_28", "mnist_sevf_scalar_28", "mnist_sevf_vector_28", "mnist_ss_28"}
     assert all(r.augment for r in runs if r.column.endswith("+"))
     shards = [reproduce.shard(runs, f"{k}/3") for k in range(3)]
     assert sorted(sum(shards, []), key=lambda r: r.key) == sorted(runs, key=lambda r: r.key)
     both = reproduce.plan(reproduce.get_args_parser().parse_args(["--both-augmentations"]), reproduce.PROFILES["paper"])
-    assert len(both) == (4 + 16 + 4 * 4) * 6  # every model with and without augmentation
+    assert len(both) == (4 + 16 + 7 * 4) * 6  # every model with and without augmentation
     with pytest.raises(SystemExit, match="k/n"):
         reproduce.shard(runs, "3")
     with pytest.raises(SystemExit, match="0 <= k < n"):
