@@ -54,7 +54,16 @@ SMOKE_ROWS = {
     "SESN scalar": {"28": "test_ses_scalar", "28+": "test_ses_scalar"},
     "SESN vector": {"28": "test_ses_vector", "28+": "test_ses_vector"},
 }
-STL_ROWS = {"WRN-16-8": "wrn_16_8", "SESN (A)": "wrn_16_8_ses_a", "SESN (B)": "wrn_16_8_ses_b", "SESN (C)": "wrn_16_8_ses_c"}
+STL_ROWS = {
+    "WRN-16-8": "wrn_16_8",
+    "SiCNN": "wrn_16_8_xu",
+    "SI-ConvNet": "wrn_16_8_kanazawa",
+    "DSS": "wrn_16_8_dss",
+    "SS-CNN": "wrn_16_8_ss",
+    "SESN (A)": "wrn_16_8_ses_a",
+    "SESN (B)": "wrn_16_8_ses_b",
+    "SESN (C)": "wrn_16_8_ses_c",
+}
 
 
 @dataclasses.dataclass(frozen=True)

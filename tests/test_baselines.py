@@ -162,3 +162,41 @@ def test_sevf_scalar_layer_is_relu_of_max_and_vector_ops():
     bn = VectorBatchNorm(1)
     bn((u, v))
     assert bn.running_var.item() != 1.0
+
+
+STL_BASELINES = {"wrn_16_8_kanazawa": (10_961_370, 0), "wrn_16_8_xu": (10_975_770, 0), "wrn_16_8_ss": (10_846_835, 2_826), "wrn_16_8_dss": (10_939_482, 0)}
+
+
+@pytest.mark.parametrize("name", STL_BASELINES)
+def test_stl10_baselines(name):
+    torch.manual_seed(0)
+    model = m.get_model(name).eval()
+    trainable, frozen = STL_BASELINES[name]
+    assert m.count_parameters(model) == trainable == m.get_model_info(name).num_params
+    assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == frozen
+    with torch.no_grad():
+        y = model(torch.randn(1, 3, 96, 96))
+    assert y.shape == (1, 10) and torch.isfinite(y).all()
+    with pytest.raises(ValueError, match="96x96"):
+        model(torch.randn(1, 3, 64, 64))
+
+
+def test_wrn_ss_bug_is_reproduced_and_fixable():
+    buggy = m.get_model("wrn_16_8_ss")
+    fixed = m.get_model("wrn_16_8_ss", fixed=True)
+    assert buggy.blocks[0].conv1.ker_size_range == [3] and fixed.blocks[0].conv1.ker_size_range == [3, 5, 7]
+    assert buggy.stem.ker_size_range == [3, 5, 7]
+    assert abs(float(buggy.blocks[0].conv1.kappa[0]) - 18.13) < 0.01
+
+
+def test_dss_delta_init_is_block_identity():
+    from sesn.baselines.dss import Dconv2d
+
+    conv = Dconv2d(4, 6, (2, 3, 3), 2.0, (2, 2), init="delta")
+    centre = conv.weight[:, :, 0, 1, 1]
+    # gcd(4, 6) = 2: input channels 0-1 -> outputs 0-2, inputs 2-3 -> outputs 3-5, value 2/6
+    expected = torch.zeros(6, 4)
+    expected[:3, :2] = expected[3:, 2:] = 2 / 6
+    on = expected > 0
+    torch.testing.assert_close(centre[on], expected[on])
+    assert centre[~on].abs().max() <= 0.01

@@ -78,10 +78,26 @@ class Dconv2d(nn.Module):
         self.out_scales, self.in_scales = io_scales
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        if init == "he":
-            nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / (self.k**2 * self.scale_size * in_channels)))
+        self.init = init
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """'he': N(0, 2 / (k^2 K_s C_in)), bias 1. 'delta': U(+-0.01) plus a block-diagonal
+        identity at the kernel centre of every scale tap (g = gcd(C_in, C_out))."""
+        c_out, c_in = self.out_channels, self.in_channels
+        if self.init == "he":
+            nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / (self.k**2 * self.scale_size * c_in)))
+        elif self.init == "delta":
+            with torch.no_grad():
+                self.weight.uniform_(-0.01, 0.01)
+                g = math.gcd(c_in, c_out)
+                a = torch.arange(c_in).view(1, -1) * g // c_in
+                b = torch.arange(c_out).view(-1, 1) * g // c_out
+                mask = (a == b).to(self.weight.dtype)  # [C_out, C_in]
+                centre = self.weight[:, :, :, self.k // 2, self.k // 2]
+                centre.copy_(torch.where(mask.bool().unsqueeze(-1), torch.full_like(centre, g / c_out), centre))
         else:
-            raise ValueError(f"init {init!r} not implemented (he only)")
+            raise ValueError(f"unknown init {self.init!r}; use 'he' or 'delta'")
         if self.bias is not None:
             nn.init.ones_(self.bias)
 

@@ -89,4 +89,4 @@ def count_parameters(model: nn.Module) -> int:
 
 def _ensure_loaded() -> None:
     # model families register themselves on import
-    from sesn.models import baselines, mnist, tiny, wrn  # noqa: F401
+    from sesn.models import baselines, mnist, tiny, wrn, wrn_baselines  # noqa: F401
