@@ -52,3 +52,16 @@ def _run(benchmark, group, name, mode, model, x, params, backward, precision, ro
     }
     fn = make_fn(model, x, backward, precision="amp" if precision == "amp" else "fp32", channels_last=precision == "channels_last")
     run_case(benchmark, fn, rounds=rounds, info=info)
+
+
+BASELINE_METHODS = ["mnist_kanazawa_28", "mnist_xu_28", "mnist_sevf_scalar_28", "mnist_sevf_vector_28", "mnist_dss_scalar_28", "mnist_dss_vector_28", "mnist_ss_28"]
+
+
+@pytest.mark.parametrize("name", BASELINE_METHODS)
+def test_mnist_baseline_method(benchmark, name):
+    """The other methods of the paper's comparison, forward, in the CNN's mnist-28 group."""
+    model, x, params = model_case(name, None, SETTINGS.mnist_batch)
+    benchmark.group = "mnist-28-fwd"
+    benchmark.name = f"{name}/method"
+    info = {"case": "model", "model": name, "variant": "method", "role": "method", "pass": "fwd", "precision": "fp32", "batch": x.shape[0], "input_shape": list(x.shape), "params": params}
+    run_case(benchmark, make_fn(model, x, False), rounds=SETTINGS.rounds, info=info)

@@ -24,6 +24,10 @@ __all__ = [
 
 def basis_array(spec: BasisSpec) -> np.ndarray:
     """The basis of ``spec`` as a read-only float64 array ``[N_b, S, k, k]``."""
+    if spec.basis_type == "D":
+        from sesn.basis.optimized import optimized_basis
+
+        return optimized_basis(spec)
     return hermite_basis(spec)
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Sequence
 
-BASIS_TYPES = ("A", "B")
+BASIS_TYPES = ("A", "B", "D")  # D: optimised (DISCO-style), sesn.basis.optimized
 
 
 def window_size(kernel_size: int, scale: float, max_scale: float) -> int:

@@ -8,6 +8,8 @@ The 56 variants upsample the 28x28 input x2 (nearest) inside the model and pool 
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
 from sesn.models.common import InputCheck
@@ -160,7 +162,31 @@ def _register_ses(name: str) -> None:
     )(build)
 
 
+def _register_disco(name: str) -> None:
+    """The same model with the optimised basis "D" (DISCO-style, sesn.basis.optimized)."""
+    base = MNIST_SES_CONFIGS[name]
+    cfg = dataclasses.replace(base, name=name.replace("_ses_", "_disco_"), basis_type="D")
+    kind = "scalar" if "scalar" in name else "vector"
+    factory = mnist_ses_scalar if kind == "scalar" else mnist_ses_vector
+
+    def build(**overrides):
+        return factory(cfg.name, cfg, **overrides)
+
+    register_model(
+        cfg.name,
+        dataset="mnist-scale",
+        input_shape=(1, 28, 28),
+        num_params=MNIST_PARAMS,
+        column=_column(name),
+        row=f"SESN {kind} (optimised basis)",
+        reproduce=_reproduce(cfg.name),
+        family=f"disco_{kind}",
+        note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)",
+    )(build)
+
+
 _register_cnn("mnist_cnn_28", upsample=False)
 _register_cnn("mnist_cnn_56", upsample=True)
 for _name in MNIST_SES_CONFIGS:
     _register_ses(_name)
+    _register_disco(_name)

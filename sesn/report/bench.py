@@ -105,7 +105,7 @@ def main(args) -> int:
     df, data = load(args.json)
     stem = args.name or stem_for(df)
     out: Path = args.out
-    df = df.sort_values(["group", "role", "name"], key=lambda c: c.map({"baseline": 0, "ses": 1}).fillna(c) if c.name == "role" else c, kind="stable")
+    df = df.sort_values(["group", "role", "name"], key=lambda c: c.map({"baseline": 0, "ses": 1, "method": 2}).fillna(3) if c.name == "role" else c, kind="stable")
     cols = ["group", "name", "batch", "median_ms", "latency_ratio", "gflop", "flop_ratio", "gflop_per_s", "memory_mb", "params"]
     table = df[cols].copy()
     for col, fmt in {"median_ms": "{:.1f}", "latency_ratio": "{:.2f}", "gflop": "{:.2f}", "flop_ratio": "{:.2f}", "gflop_per_s": "{:.0f}", "memory_mb": "{:.0f}"}.items():
