@@ -24,6 +24,12 @@ def _data_stl10(argv):
     return stl10_main(argv)
 
 
+def _report_methods(argv):
+    from sesn.report import methods
+
+    return methods.main(methods.get_args_parser().parse_args(argv))
+
+
 def _report_bench(argv):
     from sesn.report import bench
 
@@ -48,6 +54,7 @@ def _train(argv):
 
 COMMANDS = {
     ("report", "equivariance"): (_report_equivariance, "measure Delta of SESN layers vs a plain conv (the main job)"),
+    ("report", "methods"): (_report_methods, "Delta vs depth / step / pair for every method and basis (smooth fields and digits)"),
     ("report", "bench"): (_report_bench, "turn pytest-benchmark JSON into Markdown/CSV tables and a PNG"),
     ("reproduce", None): (_reproduce, "retrain the paper's models and print our table beside the paper's ('sesn reproduce table': aggregate only)"),
     ("train", None): (_train, "train / evaluate one model (torchvision-references style)"),

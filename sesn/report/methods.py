@@ -1,0 +1,204 @@
+"""Equivariance of every method vs depth, scale step and scale pair (issue "Beyond the
+paper"), on smooth random fields and on real MNIST-scale digits.
+
+    sesn report methods [--out results/methods] [--depth 6] [--config mnist_ses_scalar_28]
+
+Stacks of L = 1..depth random-init layers (4 channels): SESN T->H followed by
+[ReLU, H->H scale_size 1] x (L-1) with Hermite A, Hermite B or the optimised basis D
+(measured with the joint rescale + scale shift, per pair factor sigma_i/sigma_(i+t));
+the T->T methods (CNN 7x7, SI-ConvNet, SiCNN, DSS, SEVF scalar, SS-CNN) as L layers with
+ReLU between, measured with the plain rescale at the same factors (mean over the pairs).
+Writes ``methods.md``, ``methods_depth.csv``, ``methods_steps.csv``, ``methods_pairs.csv``
+and ``methods_depth.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance
+from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+from sesn.nn import SESConv_H_H, SESConv_Z2_H
+from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.transforms import smooth_random_field
+
+
+def get_args_parser(add_help=True):
+    p = argparse.ArgumentParser("sesn report methods", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p.add_argument("--out", type=Path, default=Path("results/methods"))
+    p.add_argument("--depth", type=int, default=6)
+    p.add_argument("--config", default="mnist_ses_scalar_28", choices=sorted(MNIST_SES_CONFIGS))
+    p.add_argument("--channels", type=int, default=4)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--digits", type=Path, default=None, help="MNIST-scale realization folder (default: build a reduced one from local digits if found)")
+    return p
+
+
+class SESStack(nn.Module):
+    def __init__(self, depth, channels, cfg, basis):
+        super().__init__()
+        kw = dict(kernel_size=cfg.kernel_size, effective_size=cfg.effective_size, scales=list(cfg.scales), padding=cfg.kernel_size // 2, basis_type=basis)
+        if basis == "B":
+            kw.update(mult=cfg.mult, max_order=cfg.max_order)
+        self.scales = list(cfg.scales)
+        layers = [SESConv_Z2_H(1, channels, **kw)]
+        for _ in range(depth - 1):
+            layers += [nn.ReLU(), SESConv_H_H(channels, channels, 1, **kw)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def t_to_t_stacks(depth, channels):
+    from sesn.baselines.dss import BesselConv2d, Dconv2d, ScaleMaxProjection
+    from sesn.baselines.sevf import Magnitude, ScaleConvScalar
+    from sesn.baselines.si_convnet import SIConv2d
+    from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
+    from sesn.baselines.ss_cnn import ScaleConvSteering
+    from sesn.models.baselines import PYRAMID
+
+    def stack(make):
+        layers = []
+        for i in range(depth):
+            if i:
+                layers.append(nn.ReLU())
+            layers.append(make(1 if i == 0 else channels))
+        return nn.Sequential(*layers)
+
+    s = len(PYRAMID)
+    sicnn = []
+    for i in range(depth):
+        if i:
+            sicnn.append(nn.ReLU())
+        sicnn.append(SiCNNConv2d(1 if i == 0 else channels, channels, 7, PYRAMID, num_input_scales=1 if i == 0 else s))
+    sicnn.append(ColumnMax(s))
+    return {
+        "CNN (7x7)": stack(lambda c: nn.Conv2d(c, channels, 7, padding=3)),
+        "SI-ConvNet": stack(lambda c: SIConv2d(c, channels, 7, PYRAMID, padding=3)),
+        "SiCNN": nn.Sequential(*sicnn),
+        "DSS": stack(lambda c: nn.Sequential(BesselConv2d(c, 2.0, 0.25, 2), Dconv2d(c, channels, (1, 7, 7), 2.0, (2, 2)), ScaleMaxProjection())),
+        "SEVF scalar": stack(lambda c: nn.Sequential(ScaleConvScalar(c, channels, 7, 3), Magnitude())),
+        "SS-CNN": stack(lambda c: ScaleConvSteering(c, channels, 11, [5, 7, 9, 11, 13], relu=False)),
+    }
+
+
+def digit_inputs(args, n):
+    """Real MNIST-scale digits on the centre of a zero canvas, or None with a reason."""
+    import numpy as np
+
+    from sesn.data import mnist_scale as ms
+
+    folder = args.digits
+    if folder is None:
+        try:
+            from sesn.data.sources import load_digits
+
+            digits = load_digits("mnist")
+        except FileNotFoundError as e:
+            return None, str(e)
+        folder = args.out / "data" / "mnist_scale" / ms.realization_name("mnist", 0, True)
+        if not (folder / "manifest.json").exists():
+            folder = ms.generate(digits, 0, args.out / "data", reduced=True, progress=False, overwrite=True)
+    test = ms.load_split(folder, "test")
+    imgs = torch.from_numpy(test["images"][:n].astype(np.float64) / 255.0)
+    canvas = torch.zeros(n, 1, args.size, args.size, dtype=torch.float64)
+    o = (args.size - 28) // 2
+    canvas[:, 0, o : o + 28, o : o + 28] = imgs
+    return canvas, f"{n} test digits of {folder}"
+
+
+def measure(args, x, label, rows, pair_rows):
+    cfg = MNIST_SES_CONFIGS[args.config]
+    scales = list(cfg.scales)
+    steps = range(1, len(scales))
+    jobs = [("ses", b) for b in "ABD"] + [("t2t", None)]
+    for kind, basis in tqdm(jobs, desc=f"{label}: methods", leave=False):
+        for depth in range(1, args.depth + 1):
+            torch.manual_seed(args.seed)
+            if kind == "ses":
+                model = SESStack(depth, args.channels, cfg, basis).double().eval()
+                for t in steps:
+                    r = scale_equivariance(model, x, t, scales)
+                    rows.append(dict(inputs=label, method=f"SESN basis {basis}", depth=depth, step=t, delta=r.delta))
+                    if depth in (1, args.depth):
+                        for pair, d in r.per_pair.items():
+                            pair_rows.append(dict(inputs=label, method=f"SESN basis {basis}", depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d))
+            else:
+                for name, model in t_to_t_stacks(depth, args.channels).items():
+                    model = model.double().eval()
+                    for t in steps:
+                        per = {(i, i + t): rescale_equivariance(model, x, scales[i] / scales[i + t]) for i in range(len(scales) - t)}
+                        rows.append(dict(inputs=label, method=name, depth=depth, step=t, delta=sum(per.values()) / len(per)))
+                        if depth in (1, args.depth):
+                            for pair, d in per.items():
+                                pair_rows.append(dict(inputs=label, method=name, depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d))
+
+
+def plot(df, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    inputs = list(dict.fromkeys(df.inputs))
+    fig, axes = plt.subplots(1, len(inputs), figsize=(6 * len(inputs), 4), squeeze=False, sharey=True)
+    for ax, label in zip(axes[0], inputs):
+        sub = df[(df.inputs == label) & (df.step == 1)]
+        for method, g in sub.groupby("method", sort=False):
+            ax.semilogy(g.depth, g.delta, marker="o", label=method, linestyle="-" if method.startswith("SESN") else "--")
+        ax.set_title(f"{label}: Delta vs depth (scale step 1)", fontsize=9)
+        ax.set_xlabel("stacked layers")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("Delta")
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    rows, pair_rows = [], []
+    g = torch.Generator().manual_seed(args.seed)
+    inputs = [("smooth fields", smooth_random_field((args.batch, 1, args.size, args.size), g, blur=1.5))]
+    digits, why = digit_inputs(args, args.batch)
+    if digits is not None:
+        inputs.append(("MNIST-scale digits", digits))
+    for label, x in tqdm(inputs, desc="inputs"):
+        measure(args, x, label, rows, pair_rows)
+    df, pairs = pd.DataFrame(rows), pd.DataFrame(pair_rows)
+    out = args.out
+    atomic_write_text(out / "methods_depth.csv", df.to_csv(index=False))
+    atomic_write_text(out / "methods_pairs.csv", pairs.to_csv(index=False))
+    md = [
+        "# Equivariance of every method: depth, scale step, scale pair",
+        "",
+        f"Generated by `sesn report methods --config {args.config} --depth {args.depth} --channels {args.channels} --batch {args.batch} --size {args.size} --seed {args.seed}`. "
+        f"Scales of {args.config}: {list(MNIST_SES_CONFIGS[args.config].scales)}. SESN: {PROTOCOL}. T->T methods: plain rescale at the same pair factors, mean over pairs. "
+        f"Inputs: smooth fields (blur 1.5 px) and {why if digits is None else why}.",
+    ]
+    for label in dict.fromkeys(df.inputs):
+        sub = df[df.inputs == label]
+        depth = sub[sub.step == 1].pivot_table(index="method", columns="depth", values="delta", sort=False)
+        depth.columns = [f"depth {c}" for c in depth.columns]
+        steps = sub[sub.depth == 1].pivot_table(index="method", columns="step", values="delta", sort=False)
+        steps.columns = [f"step {c}" for c in steps.columns]
+        md += ["", f"## {label}: Delta vs depth (step 1)", "", dataframe_to_markdown(depth.reset_index()), "", f"## {label}: Delta vs scale step (one layer)", "", dataframe_to_markdown(steps.reset_index())]
+        p = pairs[(pairs.inputs == label) & (pairs.depth == 1)].pivot_table(index="method", columns="pair", values="delta", sort=False)
+        md += ["", f"## {label}: Delta per scale pair (one layer)", "", dataframe_to_markdown(p.reset_index())]
+    atomic_write_text(out / "methods.md", "\n".join(md) + "\n")
+    plot(df, out / "methods_depth.png")
+    print("\n".join(md))
+    print(f"wrote {out}/methods.md, methods_depth.csv, methods_pairs.csv, methods_depth.png in {time.perf_counter() - t0:.0f} s")
+    return 0
