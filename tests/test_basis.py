@@ -1,9 +1,7 @@
-import math
 
 import numpy as np
 import pytest
 import torch
-from numpy.polynomial import hermite_e
 
 from sesn.basis import BasisSpec, basis_array, basis_tensor, hermite_gaussian_1d, make_spec, order_pairs, paper_scales
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import torch
 from sesn import reproduce
 from sesn.data import mnist_scale as ms
 from sesn.data.sources import Digits
-from sesn.report import reproduce_table
 from sesn.train import train
 
 REPO = Path(__file__).resolve().parents[1]
