@@ -14,7 +14,8 @@ Profiles (MNIST-scale):
 * ``quick``: a reduced protocol for a 2-core CPU in well under an hour: one realization
   built offline from the 10,000 real MNIST test digits with splits 6,000/1,000/3,000,
   columns 28 and 28+, rows CNN / SESN scalar / SESN vector (add baselines with
-  ``--models``), 6 epochs (lr x0.1 at 3 and 5), batch 128;
+  ``--models``, e.g. the optimised-basis rows ``mnist_disco_scalar_28``), 6 epochs
+  (lr x0.1 at 3 and 5), batch 128;
 * ``smoke``: seconds, for CI: tiny registered models, splits 256/64/256, 1 epoch.
 
 Each run writes ``<results>/runs/<dataset>/<model>[+aug]/r<k>/record.json`` (and its
@@ -47,6 +48,10 @@ BASELINE_ROWS = {
     "SEVF scalar": {"28": "mnist_sevf_scalar_28", "28+": "mnist_sevf_scalar_28", "56": "mnist_sevf_scalar_56", "56+": "mnist_sevf_scalar_56"},
     "SEVF vector": {"28": "mnist_sevf_vector_28", "28+": "mnist_sevf_vector_28", "56": "mnist_sevf_vector_56", "56+": "mnist_sevf_vector_56"},
     "SS-CNN": {"28": "mnist_ss_28", "28+": "mnist_ss_28", "56": "mnist_ss_56", "56+": "mnist_ss_56"},
+}
+DISCO_ROWS = {
+    "SESN scalar (basis D)": {"28": "mnist_disco_scalar_28", "28+": "mnist_disco_scalar_28p", "56": "mnist_disco_scalar_56", "56+": "mnist_disco_scalar_56p"},
+    "SESN vector (basis D)": {"28": "mnist_disco_vector_28", "28+": "mnist_disco_vector_28p", "56": "mnist_disco_vector_56", "56+": "mnist_disco_vector_56p"},
 }
 SMOKE_ROWS = {
     "CNN": {"28": "test_cnn", "28+": "test_cnn"},
@@ -124,7 +129,10 @@ def plan(args, profile: Profile) -> list[Run]:
                 runs.append(Run("stl10", row, "STL-10", model, False, r))
     else:
         columns = args.columns or profile.columns
-        for row, by_col in profile.rows.items():
+        rows = profile.rows
+        if args.models and profile.name != "smoke":  # any paper-layout row may be asked for by name
+            rows = {**ROWS, **BASELINE_ROWS, **DISCO_ROWS}
+        for row, by_col in rows.items():
             for col in columns:
                 if col not in by_col:
                     continue
