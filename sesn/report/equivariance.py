@@ -165,6 +165,7 @@ def plot(df, path: Path) -> None:
             label = f"{layer} basis {basis}" if basis != "-" else layer
             ax.semilogy(g["step"], g["delta"], styles[basis], marker="o", label=label)
         ax.set_title(name, fontsize=9)
+        ax.set_xticks(sorted(set(sub["step"])))
         ax.set_xlabel("scale step t")
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.flat[len(configs):]:
@@ -173,6 +174,7 @@ def plot(df, path: Path) -> None:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle("Scale equivariance error vs scale step (smooth random fields)")
+    fig.subplots_adjust(hspace=0.4)
     save_figure(fig, path)
     plt.close(fig)
 
