@@ -123,7 +123,7 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     g = torch.Generator().manual_seed(args.seed)
     x = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
     rows = []
-    for basis in "AB":
+    for basis in "ABD":  # D: the optimised basis (sesn.basis.optimized)
         torch.manual_seed(args.seed)
         kw = dict(mult=cfg.mult, max_order=cfg.max_order) if basis == "B" else {}
         layer = SESConv_Z2_H(1, args.channels, cfg.kernel_size, cfg.effective_size, scales, padding=cfg.kernel_size // 2, basis_type=basis, **kw).double()
