@@ -71,3 +71,20 @@ def test_th_optimized_basis_translation_exact(name, seed, dtype):
     layer = layer.to(dtype)
     x = torch.randn(2, 2, 36, 36, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
     assert_equivariant(translation_equivariance(layer, x, (3, -2)), EXACT[dtype], "optimised basis translation")
+
+
+@sst.keyword_safe
+@given(seed=sst.seeds, dtype=sst.dtypes, d=st.sampled_from([2, 3]), n=st.sampled_from([33, 40]))
+def test_th_optimized_basis_integer_ratio_exact(seed, dtype, d, n):
+    """With dilate_integer=True, the functions at sigma_j = d * sigma_0 are the scale-0 ones
+    dilated by d, so decimating the input by d maps output scale j onto scale 0 exactly:
+    Phi(x[::d, ::d])[0] == Phi(x)[j][::d, ::d] (to round-off, any input)."""
+    scales = [1.0, 1.4, float(d)] if d == 2 else [1.0, 1.7, 3.0]
+    torch.manual_seed(seed)
+    layer = SESConv_Z2_H(1, 3, 15, 5, scales, padding=7, basis_type="D", dilate_integer=True).to(dtype)
+    x = torch.randn(2, 1, n, n, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
+    with torch.no_grad():
+        full = layer(x)[:, :, 2, ::d, ::d]
+        small = layer(x[..., ::d, ::d])[:, :, 0]
+    err = float((full - small).double().pow(2).sum() / full.double().pow(2).sum())
+    assert_equivariant(err, EXACT[dtype], f"decimation by {d} vs dilated basis")

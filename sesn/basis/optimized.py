@@ -1,7 +1,10 @@
 """Optimised discrete basis (DISCO-style, SPEC §9), basis_type "D".
 
 The functions at the smallest scale are the Hermite basis "A" at sigma_0 (normalised to
-unit norm there). The functions at every other scale are *solved for*: they minimise the
+unit norm there). With ``dilate_integer=True``, at every scale whose ratio d to sigma_0 is
+an integer the functions are the scale-0 ones dilated by d (exactly equivariant to
+decimation by d on the grid, as DISCO does for integer ratios). The functions at every
+other scale are *solved for*: they minimise the
 equivariance error of the T->H layer summed over all scale pairs i < j,
 
     sum_{i<j} E_f || crop( conv(L_a f, k_i) - L_a conv(f, k_j) ) ||^2,   a = sigma_i / sigma_j,
@@ -56,6 +59,24 @@ def _im2col(x: torch.Tensor, m: int) -> torch.Tensor:
     return cols[0].T
 
 
+def integer_ratio(scale: float, base: float) -> int | None:
+    r = scale / base
+    d = int(round(r))
+    return d if d >= 2 and abs(r - d) < 1e-9 else None
+
+
+def dilate(window_functions: np.ndarray, d: int, size: int) -> np.ndarray:
+    """``[N, m, m]`` functions -> ``[N, size, size]`` with tap t placed at d*t (centred)."""
+    n, m, _ = window_functions.shape
+    out = np.zeros((n, size, size))
+    c, h = size // 2, m // 2
+    idx = c + d * (np.arange(m) - h)
+    if idx.min() < 0 or idx.max() >= size:
+        raise ValueError(f"a {m}-tap function dilated by {d} does not fit a {size}-px window")
+    out[:, idx[:, None], idx[None, :]] = window_functions
+    return out
+
+
 def solve(spec: BasisSpec) -> np.ndarray:
     """The optimised basis ``[N_b, S, k, k]`` (float64)."""
     from sesn.transforms import rescale_matrix
@@ -68,15 +89,25 @@ def solve(spec: BasisSpec) -> np.ndarray:
         return np.array(base)
     m0 = windows[0]
     c0 = (k - m0) // 2
-    k0 = torch.tensor(base[:, 0, c0 : c0 + m0, c0 : c0 + m0].reshape(nb, -1).T)  # [m0^2, N_b]
+    w0 = base[:, 0, c0 : c0 + m0, c0 : c0 + m0]
+    fixed = {0: w0}  # scale index -> functions on its window [N_b, m, m]
+    if spec.dilate_integer:
+        for j in range(1, s_count):
+            d = integer_ratio(scales[j], scales[0])
+            if d is not None and d * (m0 - 1) + 1 <= windows[j]:
+                fixed[j] = dilate(w0, d, windows[j])
+    free = [j for j in range(s_count) if j not in fixed]
+    if not free:
+        return _assemble(base, fixed, {}, spec)
     size = 3 * k + 1
     crop = k
-    offsets = np.cumsum([0] + [windows[j] ** 2 for j in range(1, s_count)])
-    dim = int(offsets[-1])
+    offsets = dict(zip(free, np.cumsum([0] + [windows[j] ** 2 for j in free])))
+    dim = int(sum(windows[j] ** 2 for j in free))
     h = torch.zeros(dim, dim, dtype=torch.float64)
     rhs = torch.zeros(dim, nb, dtype=torch.float64)
     g = torch.Generator().manual_seed(SEED)
-    sl = lambda j: slice(int(offsets[j - 1]), int(offsets[j]))  # noqa: E731
+    sl = lambda j: slice(int(offsets[j]), int(offsets[j]) + windows[j] ** 2)  # noqa: E731
+    kfix = {j: torch.tensor(w.reshape(nb, -1).T) for j, w in fixed.items()}  # [m^2, N_b]
     for _ in range(NUM_IMAGES):
         f = torch.randn(size, size, generator=g, dtype=torch.float64)
         for i in range(s_count):
@@ -89,9 +120,15 @@ def solve(spec: BasisSpec) -> np.ndarray:
                 amat = _im2col(lf, windows[i]).view(size, size, -1)[inner, inner].reshape(-1, windows[i] ** 2)
                 cols = _im2col(f, windows[j]).T.reshape(-1, size, size)  # [m_j^2, N, N] shifted copies
                 bmat = (r @ cols @ r.T)[:, inner, inner].reshape(windows[j] ** 2, -1).T
-                if i == 0:
+                # residual A k_i - B k_j; fixed kernels move to the right-hand side
+                if i in fixed and j in fixed:
+                    continue
+                if i in fixed:
                     h[sl(j), sl(j)] += bmat.T @ bmat
-                    rhs[sl(j)] += bmat.T @ (amat @ k0)
+                    rhs[sl(j)] += bmat.T @ (amat @ kfix[i])
+                elif j in fixed:
+                    h[sl(i), sl(i)] += amat.T @ amat
+                    rhs[sl(i)] += amat.T @ (bmat @ kfix[j])
                 else:
                     h[sl(i), sl(i)] += amat.T @ amat
                     h[sl(j), sl(j)] += bmat.T @ bmat
@@ -99,12 +136,17 @@ def solve(spec: BasisSpec) -> np.ndarray:
                     h[sl(j), sl(i)] -= bmat.T @ amat
     h += RIDGE * torch.trace(h) / dim * torch.eye(dim, dtype=torch.float64)
     sol = torch.linalg.solve(h, rhs)  # [dim, N_b]
-    out = np.zeros((nb, s_count, k, k))
-    out[:, 0] = base[:, 0]
-    for j in range(1, s_count):
-        m = windows[j]
+    solved = {j: sol[sl(j)].T.reshape(nb, windows[j], windows[j]).numpy() for j in free}
+    return _assemble(base, fixed, solved, spec)
+
+
+def _assemble(base, fixed, solved, spec) -> np.ndarray:
+    k = spec.kernel_size
+    out = np.zeros((base.shape[0], spec.num_scales, k, k))
+    for j, w in {**fixed, **solved}.items():
+        m = spec.windows[j]
         c = (k - m) // 2
-        out[:, j, c : c + m, c : c + m] = sol[sl(j)].T.reshape(nb, m, m).numpy()
+        out[:, j, c : c + m, c : c + m] = w
     return out
 
 

@@ -37,6 +37,9 @@ class BasisSpec:
             (multi-scale Hermite, orders nx+ny <= max_order at sub-scales sigma/mult**j).
         mult: sub-scale ratio of basis "B".
         max_order: maximal total Hermite order of basis "B".
+        dilate_integer: basis "D" only: at scales whose ratio to sigma_0 is an integer d,
+            use the scale-0 functions dilated by d (taps on every d-th pixel), which is
+            exactly equivariant to decimation by d on the grid, instead of solving.
     """
 
     kernel_size: int
@@ -45,6 +48,7 @@ class BasisSpec:
     basis_type: str = "A"
     mult: float = 1.2
     max_order: int = 4
+    dilate_integer: bool = False  # basis "D": dilate (not solve) at integer ratios to sigma_0
 
     def __post_init__(self) -> None:
         # normalise types so equal specs hash equally (lists -> tuple, ints -> floats)
@@ -109,7 +113,7 @@ def make_spec(
     **basis_kwargs,
 ) -> BasisSpec:
     """Build a :class:`BasisSpec`, accepting the reference layers' ``**basis_kwargs``."""
-    unknown = set(basis_kwargs) - {"mult", "max_order"}
+    unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer"}
     if unknown:
-        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order")
+        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer")
     return BasisSpec(int(kernel_size), int(effective_size), tuple(scales), basis_type, **basis_kwargs)
