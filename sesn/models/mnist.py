@@ -140,48 +140,29 @@ def _register_cnn(name: str, upsample: bool) -> None:
     )(build)
 
 
-def _register_ses(name: str) -> None:
+def _register_ses(name: str, optimised: bool = False) -> None:
+    """A paper SESN model; ``optimised=True`` registers the same model with the optimised
+    basis "D" (DISCO-style, sesn.basis.optimized) as ``mnist_disco_*``."""
     cfg = MNIST_SES_CONFIGS[name]
-    kind = "scalar" if "scalar" in name else "vector"
-    factory = mnist_ses_scalar if kind == "scalar" else mnist_ses_vector
-
-    def build(**overrides):
-        return factory(name, cfg, **overrides)
-
-    register_model(
-        name,
-        dataset="mnist-scale",
-        input_shape=(1, 28, 28),
-        num_params=MNIST_PARAMS,
-        column=_column(name),
-        row=f"SESN {kind}",
-        published=PUBLISHED[name],
-        published_source="paper (SPEC §8)",
-        reproduce=_reproduce(name),
-        family=f"ses_{kind}",
-    )(build)
-
-
-def _register_disco(name: str) -> None:
-    """The same model with the optimised basis "D" (DISCO-style, sesn.basis.optimized)."""
-    base = MNIST_SES_CONFIGS[name]
-    cfg = dataclasses.replace(base, name=name.replace("_ses_", "_disco_"), basis_type="D")
+    if optimised:
+        cfg = dataclasses.replace(cfg, name=name.replace("_ses_", "_disco_"), basis_type="D")
     kind = "scalar" if "scalar" in name else "vector"
     factory = mnist_ses_scalar if kind == "scalar" else mnist_ses_vector
 
     def build(**overrides):
         return factory(cfg.name, cfg, **overrides)
 
+    meta = dict(row=f"SESN {kind}", published=PUBLISHED[name], published_source="paper (SPEC §8)", family=f"ses_{kind}")
+    if optimised:
+        meta = dict(row=f"SESN {kind} (optimised basis)", family=f"disco_{kind}", note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)")
     register_model(
         cfg.name,
         dataset="mnist-scale",
         input_shape=(1, 28, 28),
         num_params=MNIST_PARAMS,
         column=_column(name),
-        row=f"SESN {kind} (optimised basis)",
         reproduce=_reproduce(cfg.name),
-        family=f"disco_{kind}",
-        note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)",
+        **meta,
     )(build)
 
 
@@ -189,4 +170,4 @@ _register_cnn("mnist_cnn_28", upsample=False)
 _register_cnn("mnist_cnn_56", upsample=True)
 for _name in MNIST_SES_CONFIGS:
     _register_ses(_name)
-    _register_disco(_name)
+    _register_ses(_name, optimised=True)

@@ -86,17 +86,7 @@ class SESConv_H_H(SteerableConvBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESConv_H_H", self.in_channels, self.num_scales)
-        out_shape = self.evaluate_output_shape(x.shape)
-        mode = self.resolve_mode(out_shape[-2:], x.shape[0], self.scale_size)
-        if mode == "naive":
-            y = self._forward_naive(x)
-        elif mode == "fft":
-            y = self._forward_fft(x, out_shape)
-        else:
-            y = self._forward_direct(x)
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1, 1)
-        return y
+        return self.dispatch(x, self.evaluate_output_shape(x.shape), self.scale_size)
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         # K-1 zero slices after the largest scale

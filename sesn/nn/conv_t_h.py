@@ -81,17 +81,7 @@ class SESConv_Z2_H(SteerableConvBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "SESConv_Z2_H", self.in_channels)
-        out_shape = self.evaluate_output_shape(x.shape)
-        mode = self.resolve_mode(out_shape[-2:], x.shape[0], 1)
-        if mode == "naive":
-            y = self._forward_naive(x)
-        elif mode == "fft":
-            y = self._forward_fft(x, out_shape)
-        else:
-            y = self._forward_direct(x)
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1, 1)
-        return y
+        return self.dispatch(x, self.evaluate_output_shape(x.shape), 1)
 
     def _forward_naive(self, x: torch.Tensor) -> torch.Tensor:
         kernel = self.full_kernel()  # [C_out, C_in, S, k, k]

@@ -102,6 +102,19 @@ class SteerableConvBase(nn.Module):
         self._kernel_cache[name] = (key, value)
         return value
 
+    def dispatch(self, x: torch.Tensor, out_shape, taps: int) -> torch.Tensor:
+        """Evaluate with the resolved compute mode, then add the bias (shared by all scales)."""
+        mode = self.resolve_mode(out_shape[-2:], x.shape[0], taps)
+        if mode == "naive":
+            y = self._forward_naive(x)
+        elif mode == "fft":
+            y = self._forward_fft(x, out_shape)
+        else:
+            y = self._forward_direct(x)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1, 1)
+        return y
+
     def resolve_mode(self, out_hw, batch: int, taps: int) -> str:
         """The path "auto" takes for an input: FFT only at stride 1 and when cheaper."""
         mode = self.compute_mode
