@@ -3,6 +3,12 @@
 * ``ci`` (default): derandomized, few examples, no deadline: a fixed, fast run.
 * ``dev``: random, more examples.
 * ``nightly``: many examples.
+* ``mutant``: as ``ci`` without shrinking (a killed mutant only needs its first failure);
+  used by ``python -m equivariance_tests.mutants run``.
+
+``SESN_MUTANT=<name>`` runs the whole session with one mutant of
+:mod:`equivariance_tests.mutants` active (a deliberately broken library, patched at run
+time): the suite must then fail.
 
 Test names carry the layer kind (``th``, ``hh``, ``hh_interscale``, ``proj``, ``model``,
 ``tester``) so ``pytest equivariance_tests -k hh`` selects exactly the H->H cases; the
@@ -15,7 +21,7 @@ import os
 import re
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
@@ -23,6 +29,14 @@ settings.register_profile(
     deadline=None,
     derandomize=True,
     print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "mutant",
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
@@ -34,6 +48,29 @@ _KIND_RE = re.compile(r"^test_(th|hh_interscale|hh|proj|model|tester)_")
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+_MUTANT_PATCH = None
+
+
+def pytest_configure(config):
+    global _MUTANT_PATCH
+    name = os.environ.get("SESN_MUTANT")
+    if name and _MUTANT_PATCH is None:
+        from equivariance_tests.mutants import get_mutant
+
+        _MUTANT_PATCH = pytest.MonkeyPatch()
+        get_mutant(name).apply(_MUTANT_PATCH)
+
+
+def pytest_unconfigure(config):
+    global _MUTANT_PATCH
+    if _MUTANT_PATCH is not None:
+        _MUTANT_PATCH.undo()
+        _MUTANT_PATCH = None
+
+
+def pytest_report_header(config):
+    name = os.environ.get("SESN_MUTANT")
+    return f"MUTANT ACTIVE: {name} (equivariance_tests.mutants) -- this run is expected to fail" if name else None
 
 
 def pytest_collection_modifyitems(config, items):

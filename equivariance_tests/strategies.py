@@ -8,6 +8,8 @@ exactly from hypothesis' blob.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 
 import torch
 from hypothesis import assume
@@ -34,6 +36,12 @@ MIN_SCALE = 1.0  # the paper's smallest scale; below it Hermite functions alias 
 # above this; the paper's own configurations (some at 0.36-0.55 px) are tested separately
 # with tolerances measured on them (PAPER_CONFIGS, tolerances.RESCALE_PAPER).
 MIN_SUBSCALE = 0.6
+# Output channels of the layers in the rescaling properties: each output channel is an
+# independent random filter, so 6 of them make Delta of one configuration concentrated
+# enough (max over 60 draws <= 2.1 x max over 8 draws, measured) for per-configuration tolerances.
+RESCALE_OUT_CHANNELS = 6
+RESCALE_BATCH = 2
+RESCALE_KINDS = ("th", "hh", "hh_interscale")
 
 
 def config_from_choices(k, factor, s, support, eff, basis_type, mult):
@@ -50,6 +58,36 @@ def config_from_choices(k, factor, s, support, eff, basis_type, mult):
     if basis_type == "B" and smallest_subscale(scales[0], eff, mult) < MIN_SUBSCALE:
         return None
     return SteerableConfig(k, eff, scales, basis_type, mult if basis_type == "B" else 1.2)
+
+
+def all_configs():
+    """Every configuration the grid strategy can draw (the full grid of the lists above)."""
+    seen = set()
+    for k, factor, s, support, eff, bt, mult in itertools.product(
+        KERNEL_SIZES, SCALE_FACTORS, NUM_SCALES, SUPPORT_RATIOS, EFFECTIVE_SIZES, "AB", MULTS
+    ):
+        if bt == "A" and mult != MULTS[0]:
+            continue
+        cfg = config_from_choices(k, factor, s, support, eff, bt, mult)
+        if cfg is not None and cfg.key not in seen:
+            seen.add(cfg.key)
+            yield cfg
+
+
+def config_by_key(key: str) -> "SteerableConfig":
+    """The configuration of a tolerance-table key: a grid key or ``<paper model>/<basis>``."""
+    if "/" in key and key.split("/")[0] in MNIST_SES_CONFIGS:
+        name, basis = key.split("/")
+        return paper_config(name, basis)
+    grid = _grid_by_key()
+    if key not in grid:
+        raise KeyError(f"no configuration with key {key!r} in the strategy grid")
+    return grid[key]
+
+
+@functools.lru_cache(maxsize=1)
+def _grid_by_key() -> dict:
+    return {cfg.key: cfg for cfg in all_configs()}
 
 
 def smallest_subscale(scale: float, effective_size: int, mult: float, functions_per_subscale: int = 15) -> float:
@@ -79,6 +117,27 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def rescale_case(kind: str, cfg: "SteerableConfig", cin: int, layer_seed: int, size: int, blur: float, input_seed: int, dtype=torch.float64):
+    """The layer and input of one rescaling case, as the property tests and
+    ``measure_tolerances`` build them: a randomly initialised layer of ``kind``
+    (th: T->H; hh: H->H scale_size 1; hh_interscale: H->H scale_size 2) with
+    RESCALE_OUT_CHANNELS outputs, and a smooth random input of ``size`` x ``size``."""
+    from sesn.nn import SESConv_H_H, SESConv_Z2_H
+
+    torch.manual_seed(layer_seed)
+    pad = cfg.kernel_size // 2
+    if kind == "th":
+        layer = SESConv_Z2_H(cin, RESCALE_OUT_CHANNELS, padding=pad, **cfg.kwargs())
+        shape = (RESCALE_BATCH, cin, size, size)
+    elif kind in ("hh", "hh_interscale"):
+        layer = SESConv_H_H(cin, RESCALE_OUT_CHANNELS, 1 if kind == "hh" else 2, padding=pad, **cfg.kwargs())
+        shape = (RESCALE_BATCH, cin, len(cfg.scales), size, size)
+    else:
+        raise ValueError(f"unknown layer kind {kind!r}")
+    x = smooth_random_field(shape, generator(input_seed), blur=blur)
+    return layer.to(dtype), x.to(dtype)
+
+
 @dataclasses.dataclass(frozen=True)
 class SteerableConfig:
     """Constructor arguments of a steerable layer drawn by :func:`steerable_configs`."""
@@ -88,6 +147,13 @@ class SteerableConfig:
     scales: tuple
     basis_type: str
     mult: float
+
+    @property
+    def key(self) -> str:
+        """Stable text key of the configuration (the tolerance tables' ``config`` column)."""
+        scales = "/".join(f"{s:g}" for s in self.scales)
+        mult = f"-m{self.mult:g}" if self.basis_type == "B" else ""
+        return f"k{self.kernel_size}-e{self.effective_size}-{self.basis_type}{mult}-s{scales}"
 
     def kwargs(self) -> dict:
         kw = dict(kernel_size=self.kernel_size, effective_size=self.effective_size, scales=list(self.scales), basis_type=self.basis_type)

@@ -1,110 +1,114 @@
-"""Approximate: steerable layers commute with rescale + scale shift up to a measured
-tolerance (tolerances.RESCALE, from measure_tolerances.py), and beat a plain conv of the
-same kernel size on the same inputs by at least MIN_ADVANTAGE_OVER_CONV."""
+"""Approximate: steerable layers commute with rescale + scale shift up to a tolerance measured
+on *their own configuration* (``rescale_tolerances.csv``, from measure_tolerances.py), in
+float64 and float32, and beat a plain conv of the same kernel size on the same input and
+step by the family's measured factor R.
 
-import torch
+Cases are drawn from the rows that can be told apart from a plain conv; the rows that
+cannot are strict xfails at the end of this file, with their measured numbers."""
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sesn.equivariance import plain_conv_baseline, scale_equivariance
-from sesn.nn import SESConv_H_H, SESConv_Z2_H
-from sesn.testing import assert_equivariant
-
 from equivariance_tests import strategies as sst
-from equivariance_tests.tolerances import MIN_ADVANTAGE_OVER_CONV, RESCALE, RESCALE_PAPER
-
-
-def _layer(kind, cfg, cin, seed):
-    torch.manual_seed(seed)
-    pad = cfg.kernel_size // 2
-    if kind == "th":
-        return SESConv_Z2_H(cin, 2, padding=pad, **cfg.kwargs()).double()
-    return SESConv_H_H(cin, 2, 1 if kind == "hh" else 2, padding=pad, **cfg.kwargs()).double()
-
-
-def _input(kind, cfg, cin, data):
-    if kind == "th":
-        return data.draw(sst.smooth_images(in_channels=cin))
-    return data.draw(sst.smooth_scale_features(len(cfg.scales), in_channels=cin))
-
-
-def _check_rescale(kind, cfg, cin, seed, data):
-    layer = _layer(kind, cfg, cin, seed)
-    x = _input(kind, cfg, cin, data)
-    step = data.draw(st.integers(1, len(cfg.scales) - 1), label="step")
-    result = scale_equivariance(layer, x, step)
-    assert_equivariant(result, RESCALE[(kind, cfg.basis_type, step)], f"{kind} basis {cfg.basis_type} {cfg}")
-
-
-def _check_advantage(kind, cfg, cin, seed, data):
-    layer = _layer(kind, cfg, cin, seed)
-    x = _input(kind, cfg, cin, data)
-    step = data.draw(st.integers(1, len(cfg.scales) - 1), label="step")
-    ses = scale_equivariance(layer, x, step).delta
-    conv = plain_conv_baseline(layer, x, step, generator=sst.generator(seed)).delta
-    assert conv >= MIN_ADVANTAGE_OVER_CONV * ses, (
-        f"{kind} {cfg}: SES Delta={ses:.3e} is not {MIN_ADVANTAGE_OVER_CONV}x below plain conv Delta={conv:.3e}"
-    )
+from equivariance_tests.checks import check_rescale_case
+from equivariance_tests.tolerances import (
+    DTYPE_NAMES,
+    RESCALE,
+    SAFETY,
+    rescale_cases,
+)
+from sesn.equivariance import plain_conv_baseline, scale_equivariance
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_th_rescale_under_measured_tolerance(cfg, cin, seed, data):
-    _check_rescale("th", cfg, cin, seed, data)
+@given(data=st.data())
+def test_th_rescale_per_config_tolerance(data):
+    check_rescale_case("th", "grid", data)
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_hh_rescale_under_measured_tolerance(cfg, cin, seed, data):
-    _check_rescale("hh", cfg, cin, seed, data)
+@given(data=st.data())
+def test_hh_rescale_per_config_tolerance(data):
+    check_rescale_case("hh", "grid", data)
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_hh_interscale_rescale_under_measured_tolerance(cfg, cin, seed, data):
-    _check_rescale("hh_interscale", cfg, cin, seed, data)
+@given(data=st.data())
+def test_hh_interscale_rescale_per_config_tolerance(data):
+    check_rescale_case("hh_interscale", "grid", data)
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_th_beats_plain_conv(cfg, cin, seed, data):
-    _check_advantage("th", cfg, cin, seed, data)
+@given(data=st.data())
+def test_th_rescale_paper_configs(data):
+    check_rescale_case("th", "paper", data)
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_hh_beats_plain_conv(cfg, cin, seed, data):
-    _check_advantage("hh", cfg, cin, seed, data)
+@given(data=st.data())
+def test_hh_rescale_paper_configs(data):
+    check_rescale_case("hh", "paper", data)
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_hh_interscale_beats_plain_conv(cfg, cin, seed, data):
-    _check_advantage("hh_interscale", cfg, cin, seed, data)
+@given(data=st.data())
+def test_hh_interscale_rescale_paper_configs(data):
+    check_rescale_case("hh_interscale", "paper", data)
 
 
-def _check_paper(kind, name, basis, cin, seed, data):
-    cfg = sst.paper_config(name, basis)
-    layer = _layer(kind, cfg, cin, seed)
-    x = _input(kind, cfg, cin, data)
-    step = data.draw(st.integers(1, len(cfg.scales) - 1), label="step")
-    result = scale_equivariance(layer, x, step)
-    assert_equivariant(result, RESCALE_PAPER[(name, kind, basis, step)], f"{kind} at {name} scales, basis {basis}")
+def _indistinguishable():
+    out = []
+    for kind in sst.RESCALE_KINDS:
+        for source in ("grid", "paper"):
+            for key, step in rescale_cases(kind, source, distinguishable=False):
+                rows = [RESCALE[(key, kind, step, d)] for d in DTYPE_NAMES.values()]
+                worst = max(rows, key=lambda r: r.delta_max / r.plain_min)
+                reason = (
+                    f"measured: working layer Delta up to {worst.delta_max:.3g} ({worst.dtype}, {worst.draws} draws), "
+                    f"tolerance {worst.tolerance:.3g} >= plain conv's smallest Delta {worst.plain_min:.3g}"
+                )
+                param_id = f"{key}-step{step}".replace("/", "_")
+                out.append(pytest.param(kind, key, step, id=param_id, marks=pytest.mark.xfail(strict=True, reason=reason)))
+    return out
 
 
-@sst.keyword_safe
-@given(name=sst.paper_config_names, basis=sst.basis_types, cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_th_rescale_paper_configs(name, basis, cin, seed, data):
-    _check_paper("th", name, basis, cin, seed, data)
+INDISTINGUISHABLE = _indistinguishable()
+NONE_INDISTINGUISHABLE = "measured: every configuration of this kind can be told apart from a plain conv"
 
 
-@sst.keyword_safe
-@given(name=sst.paper_config_names, basis=sst.basis_types, cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_hh_rescale_paper_configs(name, basis, cin, seed, data):
-    _check_paper("hh", name, basis, cin, seed, data)
+def _check_told_apart(kind, key, step):
+    """Re-measure the row's draws (both dtypes): a configuration is told apart from a plain
+    conv when its tolerance (SAFETY x the largest Delta) is below the plain conv's smallest."""
+    from equivariance_tests.measure_tolerances import draw_parameters, round_up
+
+    cfg = sst.config_by_key(key)
+    for dtype in DTYPE_NAMES:
+        ses, plain = [], []
+        for p in draw_parameters(f"{key}:{kind}", 0, RESCALE[(key, kind, step, DTYPE_NAMES[dtype])].draws):
+            layer, x = sst.rescale_case(kind, cfg, dtype=dtype, **p)
+            ses.append(scale_equivariance(layer, x, step).delta)
+            plain.append(plain_conv_baseline(layer.double(), x.double(), step, generator=sst.generator(p["input_seed"])).delta)
+        tol = round_up(SAFETY * max(ses))
+        assert tol < min(plain), f"{kind} {key} step {step} {dtype}: tolerance {tol:.3g} >= plain conv {min(plain):.3g}"
 
 
-@sst.keyword_safe
-@given(name=sst.paper_config_names, basis=sst.basis_types, cin=sst.channels, seed=sst.seeds, data=st.data())
-def test_hh_interscale_rescale_paper_configs(name, basis, cin, seed, data):
-    _check_paper("hh_interscale", name, basis, cin, seed, data)
+def _split(kind):
+    return [p for p in INDISTINGUISHABLE if p.values[0] == kind]
+
+
+@pytest.mark.parametrize("kind,key,step", _split("th") or [pytest.param("th", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))])
+def test_th_rescale_indistinguishable_configs(kind, key, step):
+    _check_told_apart(kind, key, step)
+
+
+@pytest.mark.parametrize("kind,key,step", _split("hh") or [pytest.param("hh", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))])
+def test_hh_rescale_indistinguishable_configs(kind, key, step):
+    _check_told_apart(kind, key, step)
+
+
+@pytest.mark.parametrize(
+    "kind,key,step", _split("hh_interscale") or [pytest.param("hh_interscale", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))]
+)
+def test_hh_interscale_rescale_indistinguishable_configs(kind, key, step):
+    _check_told_apart(kind, key, step)

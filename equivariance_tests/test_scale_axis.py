@@ -6,12 +6,19 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sesn.equivariance import scale_shift_equivariance, scale_shift_invariance
-from sesn.nn import ScaleAvgPool2d, ScaleBatchNorm, ScaleMaxPool2d, SESConv_H_H, SESConv_H_H_1x1, SESMaxProjection, SESMeanProjection
-from sesn.testing import assert_equivariant
-
 from equivariance_tests import strategies as sst
 from equivariance_tests.tolerances import EXACT
+from sesn.equivariance import scale_shift_equivariance, scale_shift_invariance
+from sesn.nn import (
+    ScaleAvgPool2d,
+    ScaleBatchNorm,
+    ScaleMaxPool2d,
+    SESConv_H_H,
+    SESConv_H_H_1x1,
+    SESMaxProjection,
+    SESMeanProjection,
+)
+from sesn.testing import assert_equivariant
 
 steps = st.integers(-2, 2)
 

@@ -4,27 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
+from equivariance_tests import strategies as sst
+from equivariance_tests.mutants import BASIS_MUTATIONS
+from equivariance_tests.tolerances import DTYPE_NAMES, EXACT, RESCALE, pair_tolerances, rescale_cases
 from sesn.equivariance import scale_equivariance, scale_shift_equivariance, translation_equivariance
 from sesn.nn import SESConv_Z2_H
 from sesn.testing import assert_equivariant
-
-from equivariance_tests import strategies as sst
-from equivariance_tests.tolerances import EXACT, RESCALE
-
-
-class SameKernelAtEveryScale(nn.Module):
-    """Looks like a T->H layer but applies one fixed kernel at every scale: no steering."""
-
-    def __init__(self, scales, kernel_size=15):
-        super().__init__()
-        self.scales = list(scales)
-        self.kernel = nn.Parameter(torch.randn(2, 1, kernel_size, kernel_size, dtype=torch.float64))
-
-    def forward(self, x):
-        y = F.conv2d(x, self.kernel, padding=self.kernel.shape[-1] // 2)
-        return torch.stack([y] * len(self.scales), dim=2)
 
 
 class PositionDependent(nn.Module):
@@ -42,15 +30,30 @@ class ScaleIndexBias(nn.Module):
         return x + torch.arange(x.shape[2], dtype=x.dtype).view(1, 1, -1, 1, 1)
 
 
+def _broken_lift(mutation, data, source):
+    """A real SESConv_Z2_H (smooth Hermite basis) whose basis was broken by ``mutation``,
+    with the input, step and tolerance of one measured rescaling case."""
+    key, step = data.draw(st.sampled_from(rescale_cases("th", source)), label="(config, step)")
+    dtype = data.draw(sst.dtypes, label="dtype")
+    cfg = sst.config_by_key(key)
+    layer, x = sst.rescale_case(
+        "th", cfg, cin=data.draw(sst.channels), layer_seed=data.draw(sst.seeds), size=data.draw(sst.image_sizes),
+        blur=data.draw(sst.blurs), input_seed=data.draw(sst.seeds), dtype=dtype,
+    )
+    layer.basis = BASIS_MUTATIONS[mutation](layer.basis.double(), layer.spec).to(dtype)
+    return layer, x, step, RESCALE[(key, "th", step, DTYPE_NAMES[dtype])], pair_tolerances(key, "th", step, DTYPE_NAMES[dtype])
+
+
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), seed=sst.seeds)
-def test_tester_rejects_unsteered_layer(cfg, seed):
-    torch.manual_seed(seed)
-    fake = SameKernelAtEveryScale(cfg.scales)
-    x = sst.smooth_random_field((2, 1, 48, 48), sst.generator(seed))
-    result = scale_equivariance(fake, x, 1)
+@given(data=st.data(), mutation=st.sampled_from(["no_steering", "scale_index_off_by_one"]), source=st.sampled_from(["paper", "grid"]))
+def test_tester_rejects_realistic_wrong_layers(data, mutation, source):
+    """Smooth Hermite filters at one scale copied to every scale (no steering), and a layer
+    that builds scale i from the functions of scale i+1: each is rejected by the
+    configuration's own tolerance."""
+    layer, x, step, row, pairs = _broken_lift(mutation, data, source)
+    result = scale_equivariance(layer, x, step)
     with pytest.raises(AssertionError, match="not equivariant enough"):
-        assert_equivariant(result, RESCALE[("th", cfg.basis_type, 1)], "unsteered layer")
+        assert_equivariant(result, row.tolerance, f"{mutation} lift", pair_tolerances=pairs)
 
 
 @sst.keyword_safe
@@ -81,6 +84,52 @@ def test_tester_report_is_readable():
     assert_equivariant(result, 1.0, "demo layer")  # passes quietly under a loose bound
 
 
+def test_tester_reports_a_failing_pair_under_a_passing_overall_delta():
+    layer = SESConv_Z2_H(1, 2, 15, 7, [1.7, 2.45, 3.54, 5.1], padding=7, basis_type="B", mult=1.5).double()
+    result = scale_equivariance(layer, sst.smooth_random_field((1, 1, 48, 48), sst.generator(0)), 1)
+    worst = max(result.per_pair, key=result.per_pair.get)
+    tight = {pair: 2 * d for pair, d in result.per_pair.items()}
+    assert_equivariant(result, 1.0, "demo layer", pair_tolerances=tight)  # every pair within its bound
+    tight[worst] = result.per_pair[worst] / 2
+    with pytest.raises(AssertionError, match=r"scale pair\(s\) \[\(\d, \d\)\] exceed") as info:
+        assert_equivariant(result, 1.0, "demo layer", pair_tolerances=tight)
+    assert "FAILS" in str(info.value)
+
+
 def test_tester_rejects_nan():
     with pytest.raises(AssertionError):
         assert_equivariant(float("nan"), 1.0)
+
+
+def test_tester_rescale_table_is_per_config_and_below_plain_conv():
+    """The tolerance table covers every configuration the tests draw, each tolerance is its
+    own row's measurement (SAFETY x that row's largest Delta, never a worst case over other
+    configurations), and no drawn row's tolerance reaches the plain conv's Delta."""
+    from equivariance_tests.tolerances import MIN_ADVANTAGE_OVER_CONV, RESCALE_PAIRS, SAFETY
+
+    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in "AB"]
+    for key in keys:
+        s = len(sst.config_by_key(key).scales)
+        for kind in sst.RESCALE_KINDS:
+            for step in range(1, s):
+                for dtype in DTYPE_NAMES.values():
+                    assert (key, kind, step, dtype) in RESCALE, f"no measured tolerance for {(key, kind, step, dtype)}"
+                    pairs = pair_tolerances(key, kind, step, dtype)
+                    assert set(pairs) == {(i, i + step) for i in range(s - step)}, (key, kind, step, dtype, sorted(pairs))
+    for row in [*RESCALE.values(), *RESCALE_PAIRS.values()]:
+        # round_up to 2 significant digits adds at most 10 %; the CSV keeps 6 digits of delta_max
+        assert SAFETY * row.delta_max * (1 - 1e-3) <= row.tolerance <= SAFETY * row.delta_max * 1.1, row
+        if row.pair != "all":
+            continue
+        assert row.distinguishable == (row.tolerance < row.plain_min), row
+        if row.distinguishable:
+            assert row.ratio_min >= MIN_ADVANTAGE_OVER_CONV[(row.kind, row.basis)], row
+    drawn = 0
+    for kind in sst.RESCALE_KINDS:
+        for source in ("grid", "paper"):
+            for key, step in rescale_cases(kind, source):
+                for dtype in DTYPE_NAMES.values():
+                    row = RESCALE[(key, kind, step, dtype)]
+                    assert row.tolerance < row.plain_min, row
+                    drawn += 1
+    assert drawn >= 0.9 * len(RESCALE), f"only {drawn} of {len(RESCALE)} rows can be told apart from a plain conv"

@@ -4,12 +4,19 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sesn.equivariance import translation_equivariance
-from sesn.nn import ScaleBatchNorm, ScaleMaxPool2d, SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H, SESMaxProjection, SESMeanProjection
-from sesn.testing import assert_equivariant
-
 from equivariance_tests import strategies as sst
 from equivariance_tests.tolerances import EXACT
+from sesn.equivariance import translation_equivariance
+from sesn.nn import (
+    ScaleBatchNorm,
+    ScaleMaxPool2d,
+    SESConv_H_H,
+    SESConv_H_H_1x1,
+    SESConv_Z2_H,
+    SESMaxProjection,
+    SESMeanProjection,
+)
+from sesn.testing import assert_equivariant
 
 shifts = st.tuples(st.integers(-4, 4), st.integers(-4, 4))
 

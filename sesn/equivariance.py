@@ -111,10 +111,11 @@ def scale_equivariance(
     per_pair, factors = {}, {}
     num_total = den_total = 0.0
     if x.dim() == 4:
-        base = layer(x)
+        # reference: the joint action on the lifted output (slice i = L_{a_i} of slice i+t)
+        ref_all = rescale_and_scale_shift(layer(x), scales, step)
         for i in range(s - step):
             a = scales[i] / scales[i + step]
-            ref = rescale(base[:, :, i + step], a)
+            ref = ref_all[:, :, i]
             out = layer(rescale(x, a))[:, :, i]
             num, den = _sq(_crop(ref - out, crop)), _sq(_crop(ref, crop))
             per_pair[(i, i + step)] = num / den if den else math.nan

@@ -5,22 +5,42 @@ from __future__ import annotations
 from sesn.equivariance import EquivarianceResult
 
 
-def assert_equivariant(measured, tolerance: float, what: str = "layer", protocol: str | None = None) -> None:
+def assert_equivariant(
+    measured, tolerance: float, what: str = "layer", protocol: str | None = None, pair_tolerances: dict | None = None
+) -> None:
     """Raise ``AssertionError`` with a readable report when a measured error exceeds
-    ``tolerance``. ``measured`` is a float or an :class:`EquivarianceResult`."""
+    ``tolerance``. ``measured`` is a float or an :class:`EquivarianceResult`.
+
+    Args:
+        pair_tolerances: optional ``{(i, i + t): tolerance}`` for an
+            :class:`EquivarianceResult`: each scale pair's own Delta must also stay under its
+            bound (a steering bug often shows in a pair whose measured Delta is small even
+            when another pair dominates the overall Delta).
+    """
     __tracebackhide__ = True
+    pair_tolerances = pair_tolerances or {}
+    failed_pairs = []
     if isinstance(measured, EquivarianceResult):
         delta = measured.delta
         lines = [f"  scale step t={measured.step}, crop={measured.crop}px"]
         for pair, d in measured.per_pair.items():
-            lines.append(f"  scales {pair}: Delta={d:.3e} (factor {measured.factors[pair]:.4f})")
+            bound = pair_tolerances.get(pair)
+            mark = ""
+            if bound is not None:
+                mark = f" <= {bound:.3e}" if d <= bound else f" > tolerance {bound:.3e}  <-- FAILS"
+                if not d <= bound:
+                    failed_pairs.append(pair)
+            lines.append(f"  scales {pair}: Delta={d:.3e}{mark} (factor {measured.factors[pair]:.4f})")
         detail = "\n".join(lines)
         protocol = protocol or measured.protocol
     else:
         delta = float(measured)
         detail = ""
-    if not delta <= tolerance:  # also catches NaN
-        msg = f"{what} is not equivariant enough: Delta={delta:.3e} > tolerance {tolerance:.3e}"
+    if not delta <= tolerance or failed_pairs:  # `not <=` also catches NaN
+        if not delta <= tolerance:
+            msg = f"{what} is not equivariant enough: Delta={delta:.3e} > tolerance {tolerance:.3e}"
+        else:
+            msg = f"{what} is not equivariant enough: Delta={delta:.3e} <= {tolerance:.3e}, but scale pair(s) {failed_pairs} exceed their tolerances"
         if detail:
             msg += "\n" + detail
         if protocol:

@@ -14,9 +14,38 @@ from sesn.equivariance import (
     scale_equivariance,
 )
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
-from sesn.transforms import smooth_random_field
+from sesn.transforms import rescale, smooth_random_field
 
 SCALES = [1.7, 2.45, 3.54, 5.1]
+
+
+def _by_hand_th(layer, x, t, crop):
+    """Delta of a T->H layer written out from its definition, independently of the library."""
+    num = den = 0.0
+    with torch.no_grad():
+        y = layer(x)
+        for i in range(len(SCALES) - t):
+            a = SCALES[i] / SCALES[i + t]
+            ref = rescale(y[:, :, i + t], a)[..., crop:-crop, crop:-crop]
+            out = layer(rescale(x, a))[:, :, i][..., crop:-crop, crop:-crop]
+            num += float((ref - out).pow(2).sum())
+            den += float(ref.pow(2).sum())
+    return num / den
+
+
+def _by_hand_hh(layer, x, t, crop):
+    num = den = 0.0
+    with torch.no_grad():
+        y = layer(x)
+        moved = torch.zeros_like(x)
+        for i in range(len(SCALES) - t):
+            moved[:, :, i] = rescale(x[:, :, i + t], SCALES[i] / SCALES[i + t])
+        z = layer(moved)
+        for i in range(len(SCALES) - t):
+            ref = rescale(y[:, :, i + t], SCALES[i] / SCALES[i + t])[..., crop:-crop, crop:-crop]
+            num += float((ref - z[:, :, i][..., crop:-crop, crop:-crop]).pow(2).sum())
+            den += float(ref.pow(2).sum())
+    return num / den
 
 
 def test_scale_equivariance_returns_numbers_per_pair():
@@ -26,18 +55,36 @@ def test_scale_equivariance_returns_numbers_per_pair():
     assert isinstance(r, EquivarianceResult)
     assert set(r.per_pair) == {(0, 2), (1, 3)}
     assert math.isclose(r.factors[(0, 2)], 1.7 / 3.54)
-    assert 0 < r.delta < 1 and math.isclose(r.delta, r.numerator / r.denominator)
+    assert math.isclose(r.delta, r.numerator / r.denominator)
+    assert math.isclose(r.delta, _by_hand_th(layer, x, 2, r.crop), rel_tol=1e-9)
+    # a per-pair Delta is that pair's share: the overall Delta lies between the pairs' extremes
+    assert min(r.per_pair.values()) <= r.delta <= max(r.per_pair.values())
     assert set(delta_vs_step(layer, x)) == {1, 2, 3}
 
 
 def test_hh_measurement_and_bad_step():
     layer = SESConv_H_H(1, 2, 2, 15, 7, SCALES, padding=7).double()
     x = smooth_random_field((1, 1, 4, 40, 40), torch.Generator().manual_seed(0))
-    assert 0 < scale_equivariance(layer, x, 1).delta < 1
+    r = scale_equivariance(layer, x, 1)
+    assert math.isclose(r.delta, _by_hand_hh(layer, x, 1, r.crop), rel_tol=1e-9)
+    # the wrong direction (rescale slice i+1 by sigma_{i+1}/sigma_i) is far worse: the measure sees steering
+    assert r.delta < 0.1 * _by_hand_hh_wrong_direction(layer, x, r.crop)
     with pytest.raises(ValueError, match="scale step"):
         scale_equivariance(layer, x, 4)
     with pytest.raises(ValueError, match="4-D image or 5-D"):
         scale_equivariance(layer, x[0, 0], 1)
+
+
+def _by_hand_hh_wrong_direction(layer, x, crop):
+    with torch.no_grad():
+        y = layer(x)
+        moved = torch.zeros_like(x)
+        for i in range(len(SCALES) - 1):
+            moved[:, :, i] = rescale(x[:, :, i + 1], SCALES[i + 1] / SCALES[i])
+        z = layer(moved)
+        ref = torch.stack([rescale(y[:, :, i + 1], SCALES[i + 1] / SCALES[i]) for i in range(len(SCALES) - 1)], 2)
+        ref, z = ref[..., crop:-crop, crop:-crop], z[:, :, :-1][..., crop:-crop, crop:-crop]
+        return float((ref - z).pow(2).sum() / ref.pow(2).sum())
 
 
 def test_identity_is_perfectly_rescale_equivariant_and_conv_is_not():
@@ -63,4 +110,7 @@ def test_relative_error_and_invariance():
         relative_error(a, torch.ones(3, 2))
     model = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16, 3)).double()
     x = smooth_random_field((2, 1, 16, 16), torch.Generator().manual_seed(0))
-    assert invariance_error(model, x, 0.8) > 0
+    with torch.no_grad():
+        a, b = model(x), model(rescale(x, 0.8))
+    assert math.isclose(invariance_error(model, x, 0.8), float((a - b).pow(2).sum() / a.pow(2).sum()), rel_tol=1e-12)
+    assert invariance_error(model, x, 1.0) == 0.0

@@ -16,6 +16,10 @@ result as an uninterrupted one (each epoch's data order and augmentation are see
 (seed, epoch), so resuming does not depend on RNG continuity). ``record.json`` holds the
 outcome (arguments, versions, device, seed, data checksum, parameters, time per epoch,
 val/test accuracy, status). A non-finite loss stops the run with status "failed".
+
+Fault injection (for the resume tests): ``SESN_FAULT_KILL_AT=E`` makes the process kill
+itself with SIGKILL right after the checkpoint of epoch E (1-based) is written, and
+``SESN_FAULT_KILL_AT=E.B`` at batch B of epoch E, before that batch's optimizer step.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import copy
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -154,11 +159,20 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> None:
     random.seed(s)
 
 
+def fault_point(epoch: int, batch: int | None = None) -> None:
+    """Kill this process (SIGKILL, as ``kill -9``) where SESN_FAULT_KILL_AT says (1-based)."""
+    where = os.environ.get("SESN_FAULT_KILL_AT")
+    if where and where == (f"{epoch}" if batch is None else f"{epoch}.{batch}"):
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def train_epoch(model, data, optimizer, device, args, epoch, scaler, progress):
     model.train()
     total_loss = correct = seen = 0.0
     it = tqdm(data, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=not progress, unit="batch")
-    for x, y in it:
+    for batch, (x, y) in enumerate(it):
+        fault_point(epoch + 1, batch + 1)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -356,6 +370,7 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
                     },
                     ckpt_path,
                 )
+                fault_point(epoch + 1)
             if world > 1:
                 dist.barrier()
     except TrainingDiverged as e:
@@ -363,6 +378,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
             record.update(status="failed", error=str(e), history=history)
             atomic_write_json(record, record_path)
         raise
+    if world > 1:
+        record.update(replica_check(model, device, world))
     result = {}
     if rank == 0:
         if args.select == "best-val" and best_state is not None:
@@ -385,6 +402,17 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
     if world > 1:
         dist.barrier()
     return record if rank == 0 else {}
+
+
+def replica_check(model, device, world: int) -> dict:
+    """DDP keeps every replica's parameters identical (gradients are averaged, every rank takes
+    the same step); gather a fingerprint of each rank's parameters and record the spread."""
+    flat = torch.cat([p.detach().double().flatten() for p in model.parameters()])
+    stats = torch.stack([flat.sum(), flat.pow(2).sum(), flat.abs().max()]).to(device)
+    gathered = [torch.zeros_like(stats) for _ in range(world)]
+    dist.all_gather(gathered, stats)
+    spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
+    return {"replicas_in_sync": spread == 0.0, "replica_spread": spread}
 
 
 def cli(argv=None) -> int:
