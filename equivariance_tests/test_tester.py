@@ -9,7 +9,7 @@ from torch import nn
 
 from equivariance_tests import strategies as sst
 from equivariance_tests.mutants import BASIS_MUTATIONS
-from equivariance_tests.tolerances import DTYPE_NAMES, EXACT, RESCALE, pair_tolerances, rescale_cases
+from equivariance_tests.tolerances import DTYPE_NAMES, EXACT, RESCALE, mutant_cases, pair_tolerances, rescale_cases
 from sesn.equivariance import scale_equivariance, scale_shift_equivariance, translation_equivariance
 from sesn.nn import SESConv_Z2_H
 from sesn.testing import assert_equivariant
@@ -33,7 +33,7 @@ class ScaleIndexBias(nn.Module):
 def _broken_lift(mutation, data, source):
     """A real SESConv_Z2_H (smooth Hermite basis) whose basis was broken by ``mutation``,
     with the input, step and tolerance of one measured rescaling case."""
-    key, step = data.draw(st.sampled_from(rescale_cases("th", source)), label="(config, step)")
+    key, step = data.draw(st.sampled_from(mutant_cases(mutation, "th", source)), label="(config, step)")
     dtype = data.draw(sst.dtypes, label="dtype")
     cfg = sst.config_by_key(key)
     layer, x = sst.rescale_case(
@@ -49,7 +49,9 @@ def _broken_lift(mutation, data, source):
 def test_tester_rejects_realistic_wrong_layers(data, mutation, source):
     """Smooth Hermite filters at one scale copied to every scale (no steering), and a layer
     that builds scale i from the functions of scale i+1: each is rejected by the
-    configuration's own tolerance."""
+    configuration's own tolerances. Drawn from the cases where the measured mutant Delta is
+    above twice the tolerance (mutant_deltas.csv: no_steering 89 % of the grid's T->H cases,
+    68 % of the paper's; scale_index_off_by_one 86 % / 65 %), so any draw must be rejected."""
     layer, x, step, row, pairs = _broken_lift(mutation, data, source)
     result = scale_equivariance(layer, x, step)
     with pytest.raises(AssertionError, match="not equivariant enough"):
@@ -107,7 +109,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     configurations), and no drawn row's tolerance reaches the plain conv's Delta."""
     from equivariance_tests.tolerances import MIN_ADVANTAGE_OVER_CONV, RESCALE_PAIRS, SAFETY
 
-    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in "AB"]
+    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in "ABD"]
     for key in keys:
         s = len(sst.config_by_key(key).scales)
         for kind in sst.RESCALE_KINDS:
@@ -127,7 +129,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     drawn = 0
     for kind in sst.RESCALE_KINDS:
         for source in ("grid", "paper"):
-            for key, step in rescale_cases(kind, source):
+            for key, step in rescale_cases(kind, source, bases="ABD"):
                 for dtype in DTYPE_NAMES.values():
                     row = RESCALE[(key, kind, step, dtype)]
                     assert row.tolerance < row.plain_min, row

@@ -111,6 +111,24 @@ def rescale_cases(kind: str, source: str, distinguishable: bool = True, bases: s
     return sorted(ok if distinguishable else keys - ok)
 
 
+MUTANT_CSV = Path(__file__).with_name("mutant_deltas.csv")
+
+
+def mutant_cases(mutant: str, kind: str, source: str, margin: float = 2.0) -> list[tuple[str, int]]:
+    """Drawn ``(config, step)`` cases where ``mutant``'s measured Delta (smallest over its
+    draws, ``mutant_deltas.csv``) is above ``margin`` x the case's tolerance: the cases on
+    which a test of the tester can demand a rejection on any draw."""
+    ok = set(rescale_cases(kind, source, bases="ABD"))
+    out = []
+    with open(MUTANT_CSV, newline="") as f:
+        for r in csv.DictReader(f):
+            case = (r["config"], int(r["step"]))
+            if r["mutant"] == mutant and r["kind"] == kind and r["source"] == source and case in ok:
+                if float(r["delta_min"]) > margin * float(r["tolerance"]):
+                    out.append(case)
+    return sorted(out)
+
+
 # Delta_layer <= Delta_plain_conv / R, per (kind, basis), measured (measure_tolerances prints it).
 MIN_ADVANTAGE_OVER_CONV = {
     ("hh", "A"): 2.8,
