@@ -63,26 +63,74 @@ COMMANDS = {
 }
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS:
-        return COMMANDS[(argv[0], argv[1])][0](argv[2:]) or 0
-    if len(argv) >= 1 and (argv[0], None) in COMMANDS:
-        return COMMANDS[(argv[0], None)][0](argv[1:]) or 0
-    p = argparse.ArgumentParser(
+def _user_errors() -> tuple:
+    """Exceptions that mean 'the input is wrong' (one clear line, no traceback)."""
+    from sesn.io import CorruptFileError
+
+    errors = [ValueError, FileNotFoundError, FileExistsError, CorruptFileError]
+    try:
+        from sesn.data.idx import DataFileError
+
+        errors.append(DataFileError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from sesn.train.train import RunInProgress, SettingsMismatch
+
+        errors += [RunInProgress, SettingsMismatch]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def _parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
         "sesn",
         description="Scale-equivariant steerable networks: reports, data, benchmarks, reproduction.",
         epilog="commands:\n" + "\n".join(f"  sesn {g} {c or '':<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
-        + "\n\nRun 'sesn <group> <command> --help' for the options of one command.",
+        + "\n\nRun 'sesn <group> <command> --help' for the options of one command. Add --debug to any command "
+        "to see the full traceback of an error.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("group", nargs="?")
-    p.add_argument("command", nargs="?")
-    args, _ = p.parse_known_args(argv)
-    if args.group is None:
-        p.print_help()
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS:
+        command, rest = COMMANDS[(argv[0], argv[1])][0], argv[2:]
+    elif len(argv) >= 1 and (argv[0], None) in COMMANDS:
+        command, rest = COMMANDS[(argv[0], None)][0], argv[1:]
+    else:
+        return _no_command(argv)
+    try:
+        return command(rest) or 0
+    except _user_errors() as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _no_command(argv) -> int:
+    import difflib
+
+    groups = sorted({g for g, _ in COMMANDS})
+    if not argv or argv[0] in ("-h", "--help"):
+        _parser().print_help()
         return 0
-    p.error(f"unknown command {' '.join(a for a in (args.group, args.command) if a)!r}")
+    if argv[0] in groups and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        print(f"sesn {argv[0]}: one of")
+        for (g, c), (_, h) in COMMANDS.items():
+            if g == argv[0]:
+                print(f"  sesn {g} {c:<14s} {h}")
+        return 0 if len(argv) > 1 else 2
+    asked = " ".join(argv[:2] if argv[0] in groups else argv[:1])
+    names = [f"{g} {c}" if c else g for g, c in COMMANDS]
+    close = difflib.get_close_matches(asked, names, n=3, cutoff=0.5)
+    hint = f"; did you mean: {', '.join('sesn ' + c for c in close)}?" if close else "; run 'sesn --help' for the list"
+    print(f"error: unknown command 'sesn {asked}'{hint}", file=sys.stderr)
     return 2
 
 

@@ -3,9 +3,16 @@ killed at any point) sees the old file or the new one, never half of one."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -17,6 +24,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -26,3 +34,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class CorruptFileError(ValueError):
+    """A results, record or manifest file that cannot be parsed."""
+
+
+def read_json(path: Path):
+    """Parse a JSON file; a corrupt or truncated file raises :class:`CorruptFileError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CorruptFileError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); delete or restore it") from None

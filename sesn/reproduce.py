@@ -18,18 +18,26 @@ Profiles (MNIST-scale):
   (lr x0.1 at 3 and 5), batch 128;
 * ``smoke``: seconds, for CI: tiny registered models, splits 256/64/256, 1 epoch.
 
-Each run writes ``<results>/runs/<dataset>/<model>[+aug]/r<k>/record.json`` (and its
-checkpoint); re-running skips finished runs and resumes interrupted ones. ``--shard k/n``
-runs every n-th run starting at k (0-based), so a Slurm job array can split a sweep:
-``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``. The aggregation reads every
-record in the results folder.
+Each profile writes to its own folder (default ``results/reproduce/<profile>``). Each run
+writes ``<results>/runs/<dataset>/<model>[+aug]/<sweep id>/r<k>/record.json`` (and its
+checkpoint), where the sweep id names the settings that determine the result (profile,
+epochs, lr schedule, batch size, determinism): re-running skips finished runs with the same
+settings, resumes interrupted ones, and puts a run with changed settings in a new folder.
+``--shard k/n`` runs every n-th run starting at k (0-based), so a Slurm job array can split
+a sweep: ``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``; shards (or whole sweeps)
+started together share the data build (a file lock; the others wait and reuse it), and a
+run held by another live process is skipped and reported at the end. The aggregation reads
+every record in the results folder and averages only runs with identical settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -101,6 +109,19 @@ class Run:
     def key(self) -> str:
         return f"{self.dataset}/{self.model}{'+aug' if self.augment else ''}/r{self.realization}"
 
+    def folder(self, results: Path, sweep: str) -> Path:
+        return results / "runs" / self.dataset / f"{self.model}{'+aug' if self.augment else ''}" / sweep / f"r{self.realization}"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
 
 def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser("sesn reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
@@ -110,9 +131,9 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p.add_argument("--columns", nargs="*", default=None, choices=COLUMNS, help="only these columns")
     p.add_argument("--realizations", type=int, nargs="*", default=None)
     p.add_argument("--both-augmentations", action="store_true", help="train every model with and without the + augmentation, as the reference did")
-    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's epochs")
     p.add_argument("--shard", default="0/1", help="k/n: run every n-th run starting at k")
-    p.add_argument("--results", type=Path, default=Path("results/reproduce"))
+    p.add_argument("--results", type=Path, default=None, help="results folder (default: results/reproduce/<profile>)")
     p.add_argument("--data-root", type=Path, default=Path("datasets"))
     p.add_argument("--device", default=None)
     p.add_argument("--deterministic", action="store_true")
@@ -141,6 +162,7 @@ def plan(args, profile: Profile) -> list[Run]:
                 for aug in augments:
                     for r in args.realizations if args.realizations is not None else profile.realizations:
                         runs.append(Run("mnist-scale", row, col if aug == plus else col + (" (+aug)" if aug else " (no aug)"), by_col[col], aug, r))
+    check_models(args.models, runs)
     if args.models:
         runs = [r for r in runs if r.model in args.models]
     seen, unique = set(), []
@@ -149,6 +171,38 @@ def plan(args, profile: Profile) -> list[Run]:
             seen.add(r.key)
             unique.append(r)
     return unique
+
+
+def check_models(names, runs_before_filter) -> None:
+    """Every --models name must be registered and part of the chosen profile's layout."""
+    from sesn.models import get_model_info
+
+    for name in names or ():
+        get_model_info(name)  # ValueError naming the closest registered models
+    if names:
+        known = {r.model for r in runs_before_filter}
+        missing = sorted(set(names) - known)
+        if missing:
+            raise SystemExit(f"--models {' '.join(missing)}: not in this profile's table layout; it has: {', '.join(sorted(known))}")
+
+
+def sweep_settings(args, profile: "Profile") -> dict:
+    """The sweep-level settings that determine a run's result (with the run's model,
+    augmentation, seed and data); their hash names the run folder."""
+    from sesn.train.train import DEFAULTS
+
+    epochs = args.epochs or profile.epochs
+    d = DEFAULTS["stl10" if args.dataset == "stl10" else "mnist-scale"]
+    steps = list(d["lr_steps"]) if args.dataset == "stl10" else [s for s in profile.lr_steps if s < epochs]
+    return {"profile": profile.name, "dataset": args.dataset, "epochs": epochs if args.dataset != "stl10" else d["epochs"],
+            "lr": d["lr"], "lr_steps": steps, "lr_gamma": d["lr_gamma"], "batch_size": d["batch_size"],
+            "optimizer": d["optimizer"], "weight_decay": d["weight_decay"], "deterministic": bool(args.deterministic)}  # fmt: skip
+
+
+def sweep_id(settings: dict) -> str:
+    from sesn.train.train import settings_id
+
+    return f"{settings['profile']}-e{settings['epochs']}-{settings_id(settings)[:8]}"
 
 
 def shard(runs: list, spec: str) -> list:
@@ -177,17 +231,67 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
             )
         return folder
     folder = args.results / "data" / f"mnist_{profile.name}_seed{r}"
-    if (folder / "mnist_scale").exists():
-        return next((folder / "mnist_scale").iterdir())
-    try:
-        digits = load_digits("mnist", None, False, args.data_root)
-    except FileNotFoundError as e:
-        raise SystemExit(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
-    need = sum(profile.splits.values())
-    if len(digits.labels) < need:
-        raise SystemExit(f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}")
-    print(f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: splits {profile.splits} (reduced protocol)")
-    return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False)
+    final = folder / "mnist_scale" / ms.realization_name("mnist", r, True)
+    if (final / "manifest.json").exists():
+        return final
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder / "build.lock"):  # shards started together: one builds, the others wait and reuse
+        if (final / "manifest.json").exists():
+            return final
+        remove_stale_temporaries(final.parent)
+        try:
+            digits = load_digits("mnist", None, False, args.data_root)
+        except FileNotFoundError as e:
+            raise SystemExit(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
+        need = sum(profile.splits.values())
+        if len(digits.labels) < need:
+            raise SystemExit(f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}")
+        print(f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: splits {profile.splits} (reduced protocol)")
+        return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False, overwrite=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive advisory lock (flock) held while the block runs; the OS releases it when
+    the holder dies, even by kill -9, so a killed build never blocks the next one."""
+    import fcntl
+
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+_TMP = re.compile(r"^\..*\.tmp-(\d+)$")
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete ``.<name>.tmp-<pid>`` folders of generations whose process is gone."""
+    from sesn.train.train import _alive
+
+    if not folder.is_dir():
+        return
+    for p in folder.iterdir():
+        m = _TMP.match(p.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def finished(record: Path, run: Run, settings: dict) -> bool:
+    """A finished run with the same settings (folder names can be reused by hand)."""
+    if not record.exists():
+        return False
+    from sesn.io import read_json
+
+    rec = read_json(record)
+    if rec.get("status") != "done":
+        return False
+    same = rec.get("sweep_settings") == settings and rec.get("model") == run.model and rec.get("augment") == run.augment and rec.get("seed") == run.realization
+    if not same:
+        raise SystemExit(f"{record}: a finished run with other settings is in this run's folder; move it away or use another --results")
+    return True
 
 
 def main(args) -> int:
@@ -196,41 +300,53 @@ def main(args) -> int:
     from sesn.train import train
 
     profile = PROFILES[args.profile]
+    if args.results is None:
+        args.results = Path("results/reproduce") / profile.name
     runs = shard(plan(args, profile), args.shard)
+    settings = sweep_settings(args, profile)
+    sweep = sweep_id(settings)
     if args.dry_run:
         for r in runs:
-            print(r.key)
+            print(r.folder(args.results, sweep))
         return 0
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    epochs = args.epochs or profile.epochs
+    epochs = settings["epochs"]
     t0 = time.perf_counter()
     done = skipped = 0
+    locked, failed = [], []
     for i, run in enumerate(runs, 1):
-        out = args.results / "runs" / run.key
+        out = run.folder(args.results, sweep)
         rec = out / "record.json"
-        if rec.exists() and json.loads(rec.read_text()).get("status") == "done":
+        if finished(rec, run, settings):
             skipped += 1
             continue
-        print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}) ===", flush=True)
+        print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}, sweep {sweep}) ===", flush=True)
         if run.dataset == "stl10":
             data = args.data_root
             targs = ["--dataset", "stl10"]
         else:
             data = realization_folder(args, profile, run.realization)
-            targs = ["--dataset", "mnist-scale", "--epochs", str(epochs), "--lr-steps", *map(str, [s for s in profile.lr_steps if s < epochs])]
+            targs = ["--dataset", "mnist-scale", "--epochs", str(epochs), "--lr-steps", *map(str, settings["lr_steps"])]
         targs += ["--model", run.model, "--data", str(data), "--output-dir", str(out), "--seed", str(run.realization), "--device", device]
         if run.augment:
             targs.append("--augment")
         if args.deterministic:
             targs.append("--deterministic")
-        meta = {"row": run.row, "column": run.column, "realization": run.realization, "profile": profile.name}
+        meta = {"row": run.row, "column": run.column, "realization": run.realization, "profile": profile.name, "sweep": sweep, "sweep_settings": settings}
         targs += ["--meta", json.dumps(meta)]
         try:
             train.main(train.get_args_parser().parse_args(targs))
         except train.TrainingDiverged as e:
             print(f"run {run.key} failed: {e} (recorded in {rec})", file=sys.stderr)
+            failed.append(run.key)
+            continue
+        except train.RunInProgress as e:
+            print(f"skipping {run.key}: {e}", file=sys.stderr)
+            locked.append(run.key)
             continue
         done += 1
+    if locked:
+        print(f"{len(locked)} run(s) held by another live process, not run here: {', '.join(locked)}")
     print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
     if not args.no_table:
         from sesn.report import reproduce_table

@@ -9,6 +9,11 @@ std over realizations, n = number of realizations). Beside each: the paper's num
 std_paper^2) (std_ours taken as 0 with one realization). Writes ``table.md``,
 ``table.csv``, ``table.png`` and ``results.yml`` (one line per run, like the authors'
 scripts append) into the results folder.
+
+Only runs with identical settings are averaged: a record's settings (everything that
+determines its result, minus the seed and the data realization, which are what the mean
+is over) give it a group id; a (row, column) with runs of several groups gets one line per
+group, marked with the id, and the settings that differ are listed under the table.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ COLUMN_NAMES = {"28": "28x28", "28+": "28x28 +", "56": "56x56", "56+": "56x56 +"
 def load_records(results: Path):
     import pandas as pd
 
+    from sesn.io import read_json
+
     rows = []
     for path in sorted(Path(results).glob("runs/**/record.json")):
-        rec = json.loads(path.read_text())
+        rec = read_json(path)
+        settings = rec.get("settings")
+        group = group_settings(settings) if settings else {"legacy record, epochs": rec.get("epochs")}
         rows.append(
             dict(
                 dataset=rec.get("dataset"),
@@ -45,9 +54,23 @@ def load_records(results: Path):
                 seconds_per_epoch=rec.get("seconds_per_epoch", math.nan),
                 device=rec.get("device"),
                 path=str(path.parent),
+                group=group_id(group),
+                group_settings=json.dumps(group, sort_keys=True),
+                code_version=(settings or {}).get("code_version", "unknown"),
             )
         )
     return pd.DataFrame(rows)
+
+
+def group_settings(settings: dict) -> dict:
+    """The settings that must agree for runs to be averaged: all but seed, data and code version."""
+    return {k: v for k, v in settings.items() if k not in ("seed", "data_sha256", "code_version")}
+
+
+def group_id(group: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(group, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def published(model: str):
@@ -64,7 +87,10 @@ def summarise(df):
 
     done = df[df.status == "done"]
     out = []
-    for (row, column), g in done.groupby(["row", "column"], sort=False):
+    groups_per_cell = done.groupby(["row", "column"]).group.nunique()
+    for (row, column, group), g in done.groupby(["row", "column", "group"], sort=False):
+        if groups_per_cell[(row, column)] > 1:
+            row = f"{row} [{group}]"
         mean = g.test_error.mean()
         std = g.test_error.std(ddof=1) if len(g) > 1 else 0.0
         pub = published(g.model.iloc[0]) if not g.model.iloc[0].startswith("test_") else None
@@ -83,6 +109,9 @@ def summarise(df):
                 paper_std=pub[1] if pub else math.nan,
                 diff_sigma=sigma,
                 seconds_per_epoch=g.seconds_per_epoch.mean(),
+                group=group,
+                settings=g.group_settings.iloc[0],
+                code_versions=" ".join(sorted(set(g.code_version))),
             )
         )
     return pd.DataFrame(out)
@@ -175,6 +204,14 @@ def write_tables(results: Path) -> int:
     ]
     if len(failed):
         md += ["", f"{len(failed)} run(s) failed: " + ", ".join(failed.path)]
+    split = summary[summary.row.str.contains(r" \[[0-9a-f]{8}\]$", regex=True)]
+    if len(split):
+        md += ["", "Runs with different settings are not averaged; one line per settings group:"]
+        for group, settings in dict(zip(split.group, split.settings)).items():
+            md.append(f"- [{group}] {settings}")
+    mixed = summary[summary.code_versions.str.contains(" ")]
+    if len(mixed):
+        md += ["", "Lines averaged over runs made by different code versions: " + ", ".join(f"{r.row} {r.column} ({r.code_versions})" for r in mixed.itertuples())]
     atomic_write_text(results / "table.md", "\n".join(md) + "\n")
     atomic_write_text(results / "results.yml", results_yml(df))
     if not summary.empty:
@@ -185,5 +222,5 @@ def write_tables(results: Path) -> int:
 
 def main(argv) -> int:
     p = argparse.ArgumentParser("sesn reproduce table", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", type=Path, default=Path("results/reproduce"))
+    p.add_argument("--results", type=Path, default=Path("results/reproduce/paper"), help="a sweep's results folder (default: the paper profile's)")
     return write_tables(p.parse_args(argv).results)

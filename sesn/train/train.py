@@ -80,6 +80,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--stl10-verify", choices=["md5", "layout"], default="md5", help=argparse.SUPPRESS)
     p.add_argument("--meta", type=json.loads, default={}, help=argparse.SUPPRESS)  # extra fields for the record (sweeps)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --output-dir and train from scratch (a checkpoint made with other settings is otherwise refused)")
     return p
 
 
@@ -89,6 +90,13 @@ def resolve(args) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, d[key])
     args.select = d["select"]
+    for key in ("epochs", "batch_size"):
+        if not isinstance(getattr(args, key), int) or getattr(args, key) < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {getattr(args, key)!r}")
+    if not args.lr > 0:
+        raise ValueError(f"--lr must be positive, got {args.lr!r}")
+    if any(s < 1 for s in args.lr_steps):
+        raise ValueError(f"--lr-steps must be epochs >= 1, got {args.lr_steps}")
     info = get_model_info(args.model)  # raises ValueError with close names
     expected = {"mnist-scale": "mnist-scale", "stl10": "stl10"}[args.dataset]
     if info.dataset != expected:
@@ -140,8 +148,13 @@ def build_data(args, rank: int, world: int):
     return train, val, test, sampler, checksum
 
 
-def loader(ds, batch, sampler=None, workers=0, generator=None):
-    return torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, shuffle=False, num_workers=workers, generator=generator)
+def loader(ds, batch, sampler=None, workers=0, generator=None, drop_last=False):
+    return torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, shuffle=False, num_workers=workers, generator=generator, drop_last=drop_last)
+
+
+def drop_single_sample_batch(num_samples: int, batch: int) -> bool:
+    """A final training batch of one sample cannot be batch-normalised: drop it then."""
+    return num_samples % batch == 1
 
 
 # --- loops ---------------------------------------------------------------------------
@@ -218,6 +231,63 @@ def versions() -> dict:
     return {"sesn": sesn.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": numpy.__version__, "python": platform.python_version(), "cuda": torch.version.cuda}
 
 
+# What determines a run's result. A checkpoint made with other values is not resumed, and
+# the reproduction table only averages runs whose values agree (except the seed and data).
+SETTINGS = ("model", "dataset", "data_sha256", "augment", "epochs", "lr", "lr_steps", "lr_gamma", "batch_size",
+            "optimizer", "weight_decay", "seed", "amp", "channels_last", "deterministic", "world_size")  # fmt: skip
+
+
+def code_version() -> str:
+    """The package version and, in a git checkout, the commit (``+dirty`` with local changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return sesn.__version__
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "sesn"], cwd=root, capture_output=True, text=True, timeout=10)
+        return f"{sesn.__version__}+g{commit.stdout.strip()}{'.dirty' if dirty.stdout.strip() else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return sesn.__version__
+
+
+def run_settings(args, checksum, world: int) -> dict:
+    """Everything that determines the result of a run (SETTINGS) plus the code version."""
+    values = {**vars(args), "data_sha256": checksum, "world_size": world}
+    out = {k: values[k] for k in SETTINGS}
+    out["lr_steps"] = list(out["lr_steps"])
+    return out
+
+
+def settings_id(settings: dict, exclude=("code_version",)) -> str:
+    """Short hash of the settings (sorted JSON), without the keys in ``exclude``."""
+    import hashlib
+
+    kept = {k: v for k, v in settings.items() if k not in exclude}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class SettingsMismatch(ValueError):
+    """A checkpoint was made with other settings than the run asked for now."""
+
+
+def check_resume(saved: dict | None, now: dict, folder: Path) -> None:
+    """Refuse to resume a checkpoint whose settings differ (code version excepted: printed)."""
+    if saved is None:
+        raise SettingsMismatch(f"{folder}: the checkpoint records no settings (made by an older version); pass --restart to train from scratch")
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in SETTINGS if saved.get(k) != now.get(k)]
+    if diff:
+        raise SettingsMismatch(
+            f"{folder}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); "
+            "pass --restart to discard it and train from scratch, or use another --output-dir"
+        )
+
+
+class RunInProgress(RuntimeError):
+    """Another live process holds the run folder's lock."""
+
+
 class RunLock:
     """One process per run folder: an exclusive lock file holding the owner's pid; a
     stale lock (its process is gone) is taken over."""
@@ -239,7 +309,7 @@ class RunLock:
                 except (OSError, ValueError):
                     pid = 0
                 if pid and _alive(pid):
-                    raise RuntimeError(f"{self.path.parent}: run is in progress in process {pid}") from None
+                    raise RunInProgress(f"{self.path.parent}: run is in progress in process {pid}") from None
                 self.path.unlink(missing_ok=True)
         raise RuntimeError(f"could not lock {self.path}")
 
@@ -324,9 +394,23 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         "deterministic": args.deterministic,
         **args.meta,
     }
+    settings = run_settings(args, checksum, world)
+    record["settings"] = {**settings, "code_version": code_version()}
+    record["settings_id"] = settings_id(record["settings"])
     start_epoch, best_val, best_state, history = 0, -1.0, None, []
+    if ckpt_path.exists() and args.restart:
+        if rank == 0:
+            print(f"--restart: discarding {ckpt_path}")
+            ckpt_path.unlink()
+            record_path.unlink(missing_ok=True)
+        if world > 1:
+            dist.barrier()
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        check_resume(ckpt.get("settings"), settings, out)
+        if ckpt.get("code_version") not in (None, record["settings"]["code_version"]) and rank == 0:
+            print(f"note: resuming a checkpoint made by code version {ckpt['code_version']} with {record['settings']['code_version']}")
+            record["resumed_from_code_version"] = ckpt["code_version"]
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -336,6 +420,10 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         start_epoch, best_val, best_state, history = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["best_model"], ckpt["history"]
         if rank == 0:
             print(f"resuming {out} at epoch {start_epoch + 1}/{args.epochs}")
+    if drop_single_sample_batch(len(sampler), args.batch_size // world):
+        record["dropped_last_batch"] = True
+        if rank == 0:
+            print(f"note: {len(sampler)} training samples per process leave a last batch of 1 at batch size {args.batch_size // world}: it is dropped every epoch")
     eval_batch = 512
     val_loader = loader(val, eval_batch, workers=args.workers) if val is not None else None
     try:
@@ -344,7 +432,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
             seed_epoch(args.seed, epoch, rank)
             sampler.set_epoch(epoch)
             g = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
-            train_loader = loader(train, args.batch_size // world, sampler, args.workers, g)
+            drop = drop_single_sample_batch(len(sampler), args.batch_size // world)
+            train_loader = loader(train, args.batch_size // world, sampler, args.workers, g, drop_last=drop)
             loss, train_acc = train_epoch(net, train_loader, optimizer, device, args, epoch, scaler, progress)
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
@@ -367,6 +456,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
                         "best_model": best_state,
                         "history": history,
                         "args": record["args"],
+                        "settings": settings,
+                        "code_version": record["settings"]["code_version"],
                     },
                     ckpt_path,
                 )
@@ -422,6 +513,11 @@ def cli(argv=None) -> int:
     except TrainingDiverged as e:
         print(f"error: training diverged: {e}", file=sys.stderr)
         return 1
+    except (ValueError, FileNotFoundError, RuntimeError) as e:  # bad input, settings mismatch, run in progress
+        if os.environ.get("SESN_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
