@@ -36,8 +36,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -238,7 +236,7 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
     with file_lock(folder / "build.lock"):  # shards started together: one builds, the others wait and reuse
         if (final / "manifest.json").exists():
             return final
-        remove_stale_temporaries(final.parent)
+        ms.remove_stale_temporaries(final.parent)
         try:
             digits = load_digits("mnist", None, False, args.data_root)
         except FileNotFoundError as e:
@@ -262,21 +260,6 @@ def file_lock(path: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-_TMP = re.compile(r"^\..*\.tmp-(\d+)$")
-
-
-def remove_stale_temporaries(folder: Path) -> None:
-    """Delete ``.<name>.tmp-<pid>`` folders of generations whose process is gone."""
-    from sesn.train.train import _alive
-
-    if not folder.is_dir():
-        return
-    for p in folder.iterdir():
-        m = _TMP.match(p.name)
-        if m and not _alive(int(m.group(1))):
-            shutil.rmtree(p, ignore_errors=True)
 
 
 def finished(record: Path, run: Run, settings: dict) -> bool:

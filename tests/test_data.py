@@ -3,6 +3,8 @@
 import gzip
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -286,3 +288,59 @@ def test_cutout_hole_may_cross_the_border():
         sizes.append(holes)
         assert holes <= 32 * 32
     assert max(sizes) == 32 * 32 and min(sizes) < 32 * 32  # clipped at the border sometimes
+
+
+# --- the data command: verify from anywhere, skip finished seeds, clean killed builds -------
+
+
+def _source(tmp_path, n=300):
+    d = tmp_path / "src"
+    d.mkdir()
+    digits = _fake_digits(n)
+    _write_idx(d / "t10k-images-idx3-ubyte", digits.images, 2051)
+    _write_idx(d / "t10k-labels-idx1-ubyte", digits.labels, 2049)
+    return d
+
+
+def test_data_command_verify_generate_skip_and_stale_temporaries(tmp_path, monkeypatch, capsys):
+    from sesn.cli import main as cli
+
+    src, root = _source(tmp_path), tmp_path / "root"
+    gen = ["data", "mnist-scale", "--root", str(root), "--source-dir", str(src), "--reduced", "--splits", "100", "50", "150", "--seeds", "0"]
+    # a generation killed earlier left its temporary folder (its process is gone)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = root / "mnist_scale" / f".mnist_reduced_seed0.tmp-{dead}"
+    stale.mkdir(parents=True)
+    assert cli(gen) == 0 and not stale.exists()
+    capsys.readouterr()
+    assert cli(gen + ["--seeds", "0", "1"]) == 0  # seed 0 is skipped after verifying, seed 1 generated
+    out = capsys.readouterr().out
+    assert "skip " in out and "mnist_reduced_seed0" in out and "wrote " in out and "mnist_reduced_seed1" in out
+    # --verify does not depend on the current directory; a custom-split realization is not
+    # compared with the tracked (other-split) checksums, and says so
+    monkeypatch.chdir(tmp_path)
+    assert cli(["data", "mnist-scale", "--root", str(root), "--verify", "--seeds", "0", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok  ") == 2 and "not compared with" in out
+    # an empty or wrong root is an error, not a success
+    assert cli(["data", "mnist-scale", "--root", str(tmp_path / "empty"), "--verify"]) == 2
+    assert "nothing to verify" in capsys.readouterr().err
+    # a corrupted file is named
+    npz = root / "mnist_scale" / "mnist_reduced_seed0" / "train.npz"
+    npz.write_bytes(npz.read_bytes()[:-10] + b"0123456789")
+    assert cli(["data", "mnist-scale", "--root", str(root), "--verify", "--seeds", "0"]) == 2
+    assert "train.npz: sha256" in capsys.readouterr().err
+
+
+@needs_real
+def test_verify_finds_the_tracked_checksums_from_any_directory(real_digits, tmp_path, monkeypatch, capsys):
+    from sesn.cli import main as cli
+
+    tracked = REPO / "datasets" / "checksums" / "mnist_reduced_seed0.json"
+    ref = json.loads(tracked.read_text())
+    if ref["versions"] != ms.versions():
+        pytest.skip(f"tracked with {ref['versions']}, running {ms.versions()}")
+    ms.generate(real_digits, 0, tmp_path, reduced=True, progress=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["data", "mnist-scale", "--root", str(tmp_path), "--verify", "--seeds", "0"]) == 0
+    assert f"matches {tracked}" in capsys.readouterr().out

@@ -251,3 +251,55 @@ def test_reference_state_dict_with_other_basis_is_rejected():
     sd_bad = dict(sd, basis=torch.zeros(9, 4, 15, 15))
     with pytest.raises(RuntimeError, match="checkpoint basis has shape"):
         th(basis_type="A").load_state_dict(sd_bad)
+
+
+# --- bad input: every compute mode agrees or raises the same clear error ---------------------
+
+
+@pytest.mark.parametrize("cls", ["th", "hh"])
+def test_modes_agree_on_empty_batches_and_half_precision(cls):
+    from sesn.nn import SESConv_H_H, SESConv_Z2_H
+
+    torch.manual_seed(0)
+    scales = [1.0, 1.5]
+    outs = {}
+    for mode in ("naive", "direct", "fft", "auto"):
+        torch.manual_seed(0)
+        if cls == "th":
+            layer = SESConv_Z2_H(2, 3, 7, 3, scales, padding=3, bias=True, compute_mode=mode)
+            shape = (2, 9, 9)
+        else:
+            layer = SESConv_H_H(2, 3, 2, 7, 3, scales, padding=3, bias=True, compute_mode=mode)
+            shape = (2, 2, 9, 9)
+        torch.nn.init.normal_(layer.bias)
+        empty = layer(torch.zeros(0, *shape))
+        assert empty.shape == (0, 3, 2, 9, 9)
+        x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            outs[mode] = layer.to(torch.bfloat16)(x.to(torch.bfloat16))
+        assert outs[mode].dtype == torch.bfloat16
+        with pytest.raises(TypeError, match="expected a floating-point input, got torch.int64"):
+            layer(torch.ones(1, *shape, dtype=torch.int64))
+        with pytest.raises(TypeError, match=r"input dtype torch.float32 does not match the layer's parameters \(torch.bfloat16\)"):
+            layer(x)
+    ref = outs["naive"].float()
+    for mode, y in outs.items():  # bfloat16 keeps ~3 significant digits
+        assert float((y.float() - ref).norm() / ref.norm()) < 2e-2, mode
+
+
+def test_constructor_arguments_are_validated():
+    from sesn.models import get_model
+    from sesn.nn import SESConv_H_H, SESConv_Z2_H
+
+    cases = [
+        (lambda: SESConv_Z2_H(1, 2, 7, 3, [1.0, 1.5], stride=0), "stride must be a positive int, got 0"),
+        (lambda: SESConv_Z2_H(1, 2, 7, 3, [1.0, 1.5], padding=-1), "padding must be a non-negative int, got -1"),
+        (lambda: SESConv_H_H(2.5, 2, 1, 7, 3, [1.0, 1.5]), "in_channels must be a positive int, got 2.5"),
+        (lambda: SESConv_Z2_H(1, 2, 7, 3, "abc"), "scales must be a number or a sequence of positive numbers"),
+        (lambda: SESConv_Z2_H(1, 2, 7.0, 3, [1.0]), "kernel_size must be an int"),
+        (lambda: get_model(None), "model name must be a string"),
+    ]
+    for build, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            build()
+    assert SESConv_Z2_H(1, 2, 7, 3, 1.5, padding=3).scales == [1.5]  # a number is one scale

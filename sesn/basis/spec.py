@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from typing import Sequence
 
 BASIS_TYPES = ("A", "B", "D")  # D: optimised (DISCO-style), sesn.basis.optimized
@@ -116,4 +117,16 @@ def make_spec(
     unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer"}
     if unknown:
         raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer")
-    return BasisSpec(int(kernel_size), int(effective_size), tuple(scales), basis_type, **basis_kwargs)
+    if isinstance(scales, (int, float)) and not isinstance(scales, bool):
+        scales = (scales,)  # one scale
+    try:
+        scales = tuple(float(s) for s in scales)
+    except (TypeError, ValueError):
+        raise ValueError(f"scales must be a number or a sequence of positive numbers, got {scales!r}") from None
+    sizes = []
+    for name, v in (("kernel_size", kernel_size), ("effective_size", effective_size)):
+        try:
+            sizes.append(operator.index(v))
+        except TypeError:
+            raise ValueError(f"{name} must be an int, got {v!r}") from None
+    return BasisSpec(sizes[0], sizes[1], scales, basis_type, **basis_kwargs)

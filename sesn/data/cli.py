@@ -12,7 +12,20 @@ from pathlib import Path
 from sesn.data import mnist_scale as ms
 from sesn.data.sources import load_digits
 
-CHECKSUMS = Path("datasets/checksums")
+# The checksums tracked in the repository; found from the package, not the current directory.
+REPO_CHECKSUMS = Path(__file__).resolve().parents[2] / "datasets" / "checksums"
+
+
+def checksum_dir(root: Path) -> Path:
+    """Where tracked manifests live: ``ROOT/checksums`` if it exists (a data root laid out as
+    this repository's ``datasets/``), else the repository's ``datasets/checksums``."""
+    own = Path(root) / "checksums"
+    return own if own.is_dir() else REPO_CHECKSUMS
+
+
+def comparable(manifest: dict, tracked: dict) -> bool:
+    """A tracked manifest applies only to the same recipe: same splits and source digits."""
+    return manifest.get("splits") == tracked.get("splits") and manifest.get("source", {}).get("sha256") == tracked.get("source", {}).get("sha256")
 
 
 def mnist_scale_parser() -> argparse.ArgumentParser:
@@ -41,14 +54,7 @@ def mnist_scale_parser() -> argparse.ArgumentParser:
 def mnist_scale_main(argv) -> int:
     args = mnist_scale_parser().parse_args(argv)
     if args.verify:
-        for seed in args.seeds:
-            for reduced in (False, True):
-                folder = args.root / "mnist_scale" / ms.realization_name(args.dataset, seed, reduced)
-                if folder.exists():
-                    tracked = CHECKSUMS / f"{folder.name}.json"
-                    m = ms.verify(folder, tracked)
-                    print(f"ok  {folder}  ({', '.join(f'{k} {v[:12]}' for k, v in sorted(m['sha256'].items()))})" + (f"  matches {tracked}" if tracked.exists() else ""))
-        return 0
+        return verify_main(args)
     digits = load_digits(args.dataset, args.source_dir, args.download, args.root)
     print(f"source: {len(digits.labels)} {args.dataset} digits from {digits.folder} ({'+'.join(digits.splits)})")
     splits = dict(zip(ms.SPLIT_NAMES, args.splits)) if args.splits else None
@@ -64,14 +70,48 @@ def mnist_scale_main(argv) -> int:
         print(f"REDUCED protocol: splits {sizes} instead of {ms.PAPER_SPLITS} (recorded in the manifest)")
     for seed in args.seeds:
         t0 = time.perf_counter()
-        folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=args.overwrite)
+        existing = args.root / "mnist_scale" / ms.realization_name(digits.dataset, seed, args.reduced)
+        if (existing / "manifest.json").exists() and not args.overwrite:
+            ms.verify(existing)  # a finished seed is skipped, after checking its files
+            print(f"skip {existing}: already generated (checksums verified; --overwrite to regenerate)")
+            continue
+        folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=True)
         manifest = json.loads((folder / "manifest.json").read_text())
         print(f"wrote {folder} in {time.perf_counter() - t0:.1f} s")
         for k, v in sorted(manifest["sha256"].items()):
             print(f"  {k}  sha256 {v}")
         if args.track:
-            CHECKSUMS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(folder / "manifest.json", CHECKSUMS / f"{folder.name}.json")
+            target = checksum_dir(args.root)
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder / "manifest.json", target / f"{folder.name}.json")
+    return 0
+
+
+def verify_main(args) -> int:
+    """Check every realization of the seeds under ROOT; finding none is an error."""
+    from sesn.io import read_json
+
+    tracked_dir = checksum_dir(args.root)
+    found = 0
+    for seed in args.seeds:
+        for reduced in (False, True):
+            folder = args.root / "mnist_scale" / ms.realization_name(args.dataset, seed, reduced)
+            if not folder.exists():
+                continue
+            found += 1
+            tracked = tracked_dir / f"{folder.name}.json"
+            manifest = ms.verify(folder)
+            note = f"no tracked checksums in {tracked_dir}"
+            if tracked.exists():
+                if comparable(manifest, read_json(tracked)):
+                    ms.verify(folder, tracked)
+                    note = f"matches {tracked}"
+                else:
+                    note = f"not compared with {tracked}: made with other splits or source digits ({manifest.get('splits')})"
+            print(f"ok  {folder}  ({', '.join(f'{k} {v[:12]}' for k, v in sorted(manifest['sha256'].items()))})  {note}")
+    if not found:
+        print(f"error: nothing to verify: no {args.dataset} realization for seeds {args.seeds} under {args.root / 'mnist_scale'}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from pathlib import Path
@@ -94,6 +95,32 @@ def realization_name(dataset: str, seed: int, reduced: bool) -> str:
     return f"{dataset}{'_reduced' if reduced else ''}_seed{seed}"
 
 
+_TMP = re.compile(r"^\..*\.tmp-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete ``.<name>.tmp-<pid>`` folders left by generations whose process is gone
+    (killed); a live process's temporary folder is left alone. Returns what was removed."""
+    removed = []
+    if Path(folder).is_dir():
+        for p in Path(folder).iterdir():
+            m = _TMP.match(p.name)
+            if m and p.is_dir() and not _alive(int(m.group(1))):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
+
+
 def generate(digits: Digits, seed: int, root: Path, splits: dict | None = None, reduced: bool = False, progress: bool = True, overwrite: bool = False) -> Path:
     """Generate one realization; returns its folder. ``splits=None`` means the paper's
     splits, or, with ``reduced=True``, the paper's splits scaled to the digits available."""
@@ -110,6 +137,7 @@ def generate(digits: Digits, seed: int, root: Path, splits: dict | None = None, 
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final} exists; verify it with --verify or pass --overwrite to regenerate")
     t0 = time.perf_counter()
+    remove_stale_temporaries(final.parent)
     rng = np.random.default_rng(seed)
     parts = stratified_split(digits.labels, splits, rng)
     scales = rng.uniform(*SCALE_RANGE, size=n)
@@ -149,9 +177,8 @@ def generate(digits: Digits, seed: int, root: Path, splits: dict | None = None, 
 
 
 def versions() -> dict:
-    import torchvision
-
     import PIL
+    import torchvision
 
     return {
         "torch": torch.__version__,

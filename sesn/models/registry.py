@@ -54,6 +54,7 @@ def register_model(name: str | None = None, **metadata):
 
 
 def _lookup(name: str) -> ModelInfo:
+    _check_name(name)
     _ensure_loaded()
     try:
         return _REGISTRY[name]
@@ -65,6 +66,11 @@ def _lookup(name: str) -> ModelInfo:
 
 def get_model_info(name: str) -> ModelInfo:
     return _lookup(name)
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str):
+        raise ValueError(f"model name must be a string naming a registered model (see list_models()), got {name!r}")
 
 
 def get_model(name: str, **overrides) -> nn.Module:

@@ -48,3 +48,34 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int, lay
             f"({size} + 2*{padding} = {padded})"
         )
     return (padded - kernel_size) // stride + 1
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_conv_arguments(layer: str, in_channels, out_channels, stride, padding) -> None:
+    """Constructor arguments of a convolution: positive int channels and stride, padding >= 0."""
+    for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("stride", stride)):
+        if not _is_int(v) or v < 1:
+            raise ValueError(f"{layer}: {name} must be a positive int, got {v!r}")
+    if not _is_int(padding) or padding < 0:
+        raise ValueError(f"{layer}: padding must be a non-negative int, got {padding!r}")
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_enabled() if device_type == "cuda" else torch.is_autocast_cpu_enabled()
+
+
+def check_dtype(x: torch.Tensor, weight: torch.Tensor, layer: str) -> None:
+    """A floating-point input of the parameters' dtype (any dtype under torch.autocast)."""
+    if not x.is_floating_point():
+        raise TypeError(f"{layer}: expected a floating-point input, got {x.dtype}")
+    if x.dtype != weight.dtype and not _autocast_on(x.device.type):
+        raise TypeError(
+            f"{layer}: input dtype {x.dtype} does not match the layer's parameters ({weight.dtype}); "
+            "convert one of them (layer.to(dtype) or x.to(dtype)) or run under torch.autocast"
+        )

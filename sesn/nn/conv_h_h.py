@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.nn.checks import check_scale_feature, conv_output_size
+from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
 from sesn.nn.conv_t_h import windowed_conv2d
 from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
 from sesn.nn.steerable import SteerableConvBase
@@ -54,6 +54,7 @@ class SESConv_H_H(SteerableConvBase):
         compute_mode: str = "auto",
         **basis_kwargs,
     ) -> None:
+        check_conv_arguments("SESConv_H_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
         super().__init__(spec, compute_mode)
         if in_channels <= 0 or out_channels <= 0:

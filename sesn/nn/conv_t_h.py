@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.nn.checks import check_image, conv_output_size
+from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
 from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
 from sesn.nn.steerable import SteerableConvBase
 
@@ -55,6 +55,7 @@ class SESConv_Z2_H(SteerableConvBase):
         compute_mode: str = "auto",
         **basis_kwargs,
     ) -> None:
+        check_conv_arguments("SESConv_Z2_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
         super().__init__(spec, compute_mode)
         if in_channels <= 0 or out_channels <= 0:

@@ -25,12 +25,18 @@ def input_spectrum(x: torch.Tensor, padding: int) -> tuple[torch.Tensor, int, in
     if padding:
         x = F.pad(x, (padding, padding, padding, padding))
     lh, lw = x.shape[-2:]
-    return torch.fft.rfft2(x), lh, lw
+    return torch.fft.rfft2(_fft_precision(x)), lh, lw
 
 
 def kernel_spectrum(kernel: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
     """conj(rfft2(kernel zero-padded to L_h x L_w)) for ``[..., k, k]`` kernels."""
-    return torch.fft.rfft2(kernel, s=(lh, lw)).conj()
+    return torch.fft.rfft2(_fft_precision(kernel), s=(lh, lw)).conj()
+
+
+def _fft_precision(x: torch.Tensor) -> torch.Tensor:
+    """FFTs run in float32 for half-precision tensors (no half FFT on CPU, and cuFFT's only
+    for powers of 2); the layer casts the result back to the input's dtype."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 @functools.lru_cache(maxsize=64)
