@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from sesn.data import mnist_scale as ms
 from sesn.data.sources import load_digits
+from sesn.io import read_json
 
 # The checksums tracked in the repository; found from the package, not the current directory.
 REPO_CHECKSUMS = Path(__file__).resolve().parents[2] / "datasets" / "checksums"
@@ -76,7 +76,7 @@ def mnist_scale_main(argv) -> int:
             print(f"skip {existing}: already generated (checksums verified; --overwrite to regenerate)")
             continue
         folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=True)
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = read_json(folder / "manifest.json")
         print(f"wrote {folder} in {time.perf_counter() - t0:.1f} s")
         for k, v in sorted(manifest["sha256"].items()):
             print(f"  {k}  sha256 {v}")
@@ -89,8 +89,6 @@ def mnist_scale_main(argv) -> int:
 
 def verify_main(args) -> int:
     """Check every realization of the seeds under ROOT; finding none is an error."""
-    from sesn.io import read_json
-
     tracked_dir = checksum_dir(args.root)
     found = 0
     for seed in args.seeds:

@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+from sesn.io import read_json
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 
 
@@ -31,7 +32,7 @@ def load(path: Path):
     import pandas as pd
 
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json(Path(path))
     except FileNotFoundError:
         raise SystemExit(f"{path}: not found; run `pytest bench --benchmark-json {path}` first") from None
     except json.JSONDecodeError as e:

@@ -133,7 +133,9 @@ def build_data(args, rank: int, world: int):
         train = MNISTScale(args.data, "train", augment=args.augment)
         val = MNISTScale(args.data, "val")
         test = MNISTScale(args.data, "test")
-        manifest = json.loads((Path(args.data) / "manifest.json").read_text())
+        from sesn.io import read_json
+
+        manifest = read_json(Path(args.data) / "manifest.json")
         checksum = manifest["sha256"]
     else:
         from sesn.data.stl10 import STL10, stl10_test_transform, stl10_train_transform
