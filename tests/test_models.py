@@ -155,3 +155,70 @@ def test_overrides_and_wrn_init():
 def test_56_models_upsample_inside():
     model = m.get_model("mnist_ses_scalar_56")
     assert isinstance(model[1], torch.nn.Upsample) and model[1].scale_factor == 2
+
+
+# --- STL-10 SESN models exactly as the authors' code -----------------------------------------
+
+
+def test_wrn_ses_scales_are_not_rounded():
+    from sesn.nn import SESConv_H_H, SESConv_Z2_H
+
+    expected = {"wrn_16_8_ses_a": [0.9, 0.9 * 1.41, 0.9 * 1.41**2], "wrn_16_8_ses_b": [0.9, 0.9 * 1.41, 0.9 * 1.41**2],
+                "wrn_16_8_ses_c": [1.1, 1.1 * 1.41, 1.1 * 1.41**2]}  # fmt: skip
+    for name, scales in expected.items():
+        model = m.get_model(name)
+        layers = [mod for mod in model.modules() if isinstance(mod, (SESConv_Z2_H, SESConv_H_H))]
+        assert layers and all(layer.scales == scales for layer in layers), name
+    assert expected["wrn_16_8_ses_a"][2] != round(expected["wrn_16_8_ses_a"][2], 2)  # 1.789290..., not the rounded 1.79
+
+
+def test_wrn_ses_b_lifting_blocks_as_the_reference():
+    from sesn.nn import ScaleBatchNorm, SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H, SESMaxProjection
+
+    model = m.get_model("wrn_16_8_ses_b")
+    for index, (c_in, c_out) in ((2, (128, 256)), (4, (256, 512))):  # first block of groups 2 and 3
+        block = model.blocks[index]
+        assert isinstance(block.bn1, ScaleBatchNorm) and block.bn1.num_features == c_in
+        proj, lift = block.conv1
+        assert isinstance(proj, SESMaxProjection) and isinstance(lift, SESConv_Z2_H)
+        assert (lift.in_channels, lift.out_channels, lift.kernel_size, lift.effective_size, lift.stride, lift.padding, lift.basis_type) == (c_in, c_out, 7, 3, 2, 3, "A")
+        assert isinstance(block.shortcut, SESConv_H_H_1x1) and block.shortcut.stride == 2
+    for index in (0, 1, 3, 5):
+        assert isinstance(model.blocks[index].conv1, SESConv_H_H)
+    # the shortcut and the lifting conv both see the block's BN-ReLU'd H input (all scales)
+    tiny = m.get_model("test_wrn_ses_b").eval()
+    seen = {}
+    tiny.blocks[2].shortcut.register_forward_hook(lambda mod, inp, out: seen.__setitem__("shortcut", inp[0].shape))
+    tiny.blocks[2].conv1[0].register_forward_hook(lambda mod, inp, out: seen.__setitem__("project", inp[0].shape))
+    with torch.no_grad():
+        tiny(torch.randn(1, 3, 32, 32))
+    assert len(seen["shortcut"]) == 5 and seen["shortcut"] == seen["project"]
+
+
+def test_wrn_ses_reference_layout_state_dict_loads():
+    """The authors' checkpoints also store every steerable layer's basis (a persistent
+    buffer); such a state_dict loads strictly and gives the same outputs, and one whose basis
+    was built from rounded scales (our old models) is refused."""
+    from sesn.basis import BasisSpec, basis_tensor
+    from sesn.nn.steerable import SteerableConvBase
+
+    for name in ("test_wrn_ses_b", "test_wrn_ses_c"):
+        torch.manual_seed(0)
+        ours = m.get_model(name).eval()
+        reference = dict(ours.state_dict())
+        for prefix, mod in ours.named_modules():
+            if isinstance(mod, SteerableConvBase):
+                reference[f"{prefix}.basis"] = mod.basis.clone()
+        torch.manual_seed(1)
+        loaded = m.get_model(name).eval()
+        loaded.load_state_dict(reference, strict=True)
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            assert torch.equal(loaded(x), ours(x))
+    model = m.get_model("wrn_16_8_ses_a")
+    stem = model.stem
+    rounded = BasisSpec(stem.kernel_size, stem.effective_size, (0.9, 1.27, 1.79), "A")
+    bad = {f"stem.{k}": v for k, v in stem.state_dict().items()}
+    bad["stem.basis"] = basis_tensor(rounded)
+    with pytest.raises(RuntimeError, match="checkpoint basis differs"):
+        model.load_state_dict({**model.state_dict(), **bad}, strict=True)

@@ -6,12 +6,14 @@ a steerable one (kernel 7, effective_size 3, basis A, 3 scales): the stem by T->
 convs by H->H, 1x1 shortcuts by ``SESConv_H_H_1x1``; BN by scale BN; the final features
 are max-projected over scales, then BN, ReLU, global average pool, linear.
 
-* ``ses_a``: scales 0.9 * 1.41**i, no scale pooling inside.
-* ``ses_b``: as A, plus a max projection and a fresh T->H conv at the start of groups 2
-  and 3 (our reading of SPEC §7: the first block of those groups takes the projected
-  image, its BN is 2-D, conv1 is T->H and its 1x1 shortcut is applied to the image and
-  broadcast over scales; parameter count as A).
-* ``ses_c``: scales 1.1 * 1.41**i; the first H->H conv of the first block has scale_size 2.
+* ``ses_a``: scales 0.9 * 1.41**i (not rounded, as in the authors' code), no scale
+  pooling inside.
+* ``ses_b``: as A, except the first block of groups 2 and 3: its conv1 is a max projection
+  over scales followed by a fresh T->H conv (kernel 7, effective size 3, the block's
+  stride), applied to the block's BN-ReLU'd H input, and its shortcut is a 1x1 H->H conv
+  of that same H input (all scales) -- the authors' layout, so their checkpoints load.
+* ``ses_c``: scales 1.1 * 1.41**i (not rounded); the first H->H conv of the first block has
+  scale_size 2.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.basis import paper_scales
 from sesn.models.common import InputCheck, wrn_init_
 from sesn.models.registry import register_model
 from sesn.nn import ScaleBatchNorm, SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H, SESMaxProjection
@@ -46,39 +47,27 @@ class PlainBlock(nn.Module):
 
 
 class SESBlock(nn.Module):
-    """Pre-activation block on H features; ``lift=True`` projects the input over scales
-    first and starts with a T->H conv (variant B)."""
+    """Pre-activation block on H features; ``lift=True`` (variant B) makes conv1 a max
+    projection followed by a fresh T->H conv of the BN-ReLU'd H input."""
 
     def __init__(self, c_in, c_out, stride, dropout, scales, scale_size=1, lift=False, kernel_size=7, effective_size=3, basis_type="A"):
         super().__init__()
         kw = dict(kernel_size=kernel_size, effective_size=effective_size, scales=scales, padding=kernel_size // 2, basis_type=basis_type)
-        self.lift = lift
-        self.num_scales = len(scales)
-        self.equal = c_in == c_out and not lift
+        self.equal = c_in == c_out
+        self.bn1 = ScaleBatchNorm(c_in)
         if lift:
-            self.project = SESMaxProjection()
-            self.bn1 = nn.BatchNorm2d(c_in)
-            self.conv1 = SESConv_Z2_H(c_in, c_out, stride=stride, **kw)
-            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False)
+            self.conv1 = nn.Sequential(SESMaxProjection(), SESConv_Z2_H(c_in, c_out, stride=stride, **kw))
         else:
-            self.bn1 = ScaleBatchNorm(c_in)
             self.conv1 = SESConv_H_H(c_in, c_out, scale_size, stride=stride, **kw)
-            self.shortcut = None if self.equal else SESConv_H_H_1x1(c_in, c_out, stride, num_scales=len(scales), bias=False)
+        self.shortcut = None if self.equal else SESConv_H_H_1x1(c_in, c_out, stride, num_scales=len(scales), bias=False)
         self.bn2 = ScaleBatchNorm(c_out)
         self.conv2 = SESConv_H_H(c_out, c_out, 1, **kw)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        if self.lift:
-            x = self.project(x)
         a = F.relu(self.bn1(x))
         out = self.conv2(self.dropout(F.relu(self.bn2(self.conv1(a)))))
-        if self.equal:
-            return x + out
-        short = self.shortcut(a)
-        if self.lift:
-            short = short.unsqueeze(2).expand(-1, -1, self.num_scales, -1, -1)
-        return short + out
+        return (x if self.equal else self.shortcut(a)) + out
 
 
 class WideResNet(nn.Module):
@@ -126,7 +115,9 @@ class WideResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-STL_SCALES = {"a": paper_scales(3, 1.41**2, 0.9), "b": paper_scales(3, 1.41**2, 0.9), "c": paper_scales(3, 1.41**2, 1.1)}
+# 0.9 * 1.41**i and 1.1 * 1.41**i exactly as the authors compute them (no rounding), so a
+# checkpoint's stored basis matches ours
+STL_SCALES = {"a": tuple(0.9 * 1.41**i for i in range(3)), "b": tuple(0.9 * 1.41**i for i in range(3)), "c": tuple(1.1 * 1.41**i for i in range(3))}
 
 
 def _register(name, variant, num_params, note=""):
