@@ -143,7 +143,15 @@ def test_ss_cnn_basis_and_kappa():
 
 
 def test_sevf_scalar_layer_is_relu_of_max_and_vector_ops():
-    from sesn.baselines.sevf import ANGLES, SCALES, Magnitude, ScaleConvScalar, VectorBatchNorm, VectorMaxPool, conv_scale
+    from sesn.baselines.sevf import (
+        ANGLES,
+        SCALES,
+        Magnitude,
+        ScaleConvScalar,
+        VectorBatchNorm,
+        VectorMaxPool,
+        conv_scale,
+    )
 
     assert [round(s, 3) for s in SCALES] == [0.397, 0.5, 0.63, 0.794, 1.0, 1.26, 1.588, 2.0]
     assert [int(round(28 * s)) for s in SCALES] == [11, 14, 18, 22, 28, 35, 44, 56]

@@ -9,14 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from sesn import reproduce
 from sesn.cli import main as cli_main
-from sesn.data import mnist_scale as ms
-from sesn.data.sources import Digits
 from sesn.io import CorruptFileError, atomic_write_text
 from sesn.report import reproduce_table
 from sesn.train import train
@@ -24,21 +21,6 @@ from sesn.train import train
 REPO = Path(__file__).resolve().parents[1]
 HAVE_MNIST = (REPO.parent / "shared" / "data" / "mnist").is_dir()
 needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="real MNIST digits (../shared/data/mnist) not available")
-
-
-def _digits(n=700) -> Digits:
-    rng = np.random.default_rng(0)
-    labels = (np.arange(n) % 10).astype(np.uint8)
-    images = np.zeros((n, 28, 28), np.uint8)
-    for i, c in enumerate(labels):
-        images[i, 6 + c : 9 + c, 6:22] = 200 + rng.integers(0, 50)
-    return Digits(images, labels, "mnist", "synthetic", ["test"], {})
-
-
-@pytest.fixture(scope="module")
-def realization(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    return ms.generate(_digits(), 0, root, splits={"train": 256, "val": 64, "test": 128}, reduced=True, progress=False)
 
 
 def _args(realization, out, *extra):

@@ -4,7 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sesn.transforms import rescale, rescale_and_scale_shift, rescale_matrix, scale_shift, smooth_random_field, translate
+from sesn.transforms import (
+    rescale,
+    rescale_and_scale_shift,
+    rescale_matrix,
+    scale_shift,
+    smooth_random_field,
+    translate,
+)
 
 
 def test_rescale_identity_and_matrix_rows_sum_to_one_inside():

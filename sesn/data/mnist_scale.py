@@ -26,7 +26,7 @@ import torch
 
 from sesn.data.npz import save_npz, sha256_file
 from sesn.data.sources import Digits
-from sesn.io import read_json
+from sesn.io import process_alive, read_json
 
 PAPER_SPLITS = {"train": 10_000, "val": 2_000, "test": 50_000}
 PAPER_SOURCE_SIZE = 70_000
@@ -99,16 +99,6 @@ def realization_name(dataset: str, seed: int, reduced: bool) -> str:
 _TMP = re.compile(r"^\..*\.tmp-(\d+)$")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Delete ``.<name>.tmp-<pid>`` folders left by generations whose process is gone
     (killed); a live process's temporary folder is left alone. Returns what was removed."""
@@ -116,7 +106,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     if Path(folder).is_dir():
         for p in Path(folder).iterdir():
             m = _TMP.match(p.name)
-            if m and p.is_dir() and not _alive(int(m.group(1))):
+            if m and p.is_dir() and not process_alive(int(m.group(1))):
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
     return removed

@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from sesn.baselines.dss import BesselConv2d, Dconv2d, ScaleMaxProjection
-from sesn.baselines.si_convnet import SIConv2d
 from sesn.baselines.sevf import Magnitude, ScaleConvScalar, ScaleConvVector, VectorBatchNorm, VectorMaxPool
+from sesn.baselines.si_convnet import SIConv2d
 from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
 from sesn.baselines.ss_cnn import ScaleConvSteering
 from sesn.models.mnist import PAPER_CHANNELS, PAPER_HIDDEN, _front, _head

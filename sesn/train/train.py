@@ -42,6 +42,7 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 import sesn
+from sesn.io import process_alive
 from sesn.models import count_parameters, get_model, get_model_info, list_models
 from sesn.train.checkpoint import atomic_torch_save, atomic_write_json, rng_state, set_rng_state
 
@@ -310,23 +311,13 @@ class RunLock:
                     pid = int(self.path.read_text() or "0")
                 except (OSError, ValueError):
                     pid = 0
-                if pid and _alive(pid):
+                if pid and process_alive(pid):
                     raise RunInProgress(f"{self.path.parent}: run is in progress in process {pid}") from None
                 self.path.unlink(missing_ok=True)
         raise RuntimeError(f"could not lock {self.path}")
 
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(args) -> dict:

@@ -1,0 +1,24 @@
+"""Fixtures shared by the unit tests."""
+
+import numpy as np
+import pytest
+
+from sesn.data import mnist_scale as ms
+from sesn.data.sources import Digits
+
+
+def synthetic_digits(n: int = 700) -> Digits:
+    """Class-dependent bars (a tiny model can learn them), as MNIST-like digits."""
+    rng = np.random.default_rng(0)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 6 + c : 9 + c, 6:22] = 200 + rng.integers(0, 50)
+    return Digits(images, labels, "mnist", "synthetic", ["test"], {})
+
+
+@pytest.fixture(scope="session")
+def realization(tmp_path_factory):
+    """A small MNIST-scale realization (256/64/128) built from synthetic digits."""
+    root = tmp_path_factory.mktemp("data")
+    return ms.generate(synthetic_digits(), 0, root, splits={"train": 256, "val": 64, "test": 128}, reduced=True, progress=False)
