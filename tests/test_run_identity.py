@@ -166,3 +166,20 @@ def test_sweep_skips_a_run_held_by_a_live_process_and_reports_it(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "1 run(s) held by another live process" in r.stdout and "skipping" in r.stderr
     assert len(list(res.glob("runs/**/record.json"))) == 1
+
+
+def test_cli_user_errors_are_one_line_with_suggestions(tmp_path, capsys):
+    assert cli_main(["reprodce"]) == 2
+    assert "unknown command 'sesn reprodce'; did you mean: sesn reproduce" in capsys.readouterr().err
+    assert cli_main(["report", "equivalence"]) == 2
+    assert "did you mean: sesn report equivariance" in capsys.readouterr().err
+    assert cli_main(["data"]) == 2  # a group alone lists its commands
+    out = capsys.readouterr().out
+    assert "sesn data mnist-scale" in out and "sesn data stl10" in out
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "x" / "record.json").write_text("{")
+    assert cli_main(["reproduce", "table", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "record.json: not valid JSON" in err
+    with pytest.raises(CorruptFileError):  # --debug shows the traceback instead
+        cli_main(["reproduce", "table", "--results", str(tmp_path), "--debug"])
