@@ -220,23 +220,43 @@ def test_files() -> list[str]:
     return files + [f for f in rest if not f.endswith("test_kind_selection.py")]
 
 
-def run_one(name: str, stop_first: bool, junit: Path | None = None) -> tuple[int, float, str]:
-    """pytest over the equivariance tests with ``name`` active; returns (exit code, seconds, tail)."""
-    cmd = [sys.executable, "-m", "pytest", *test_files(), "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts="]
+def run_one(name: str | None, stop_first: bool, junit: Path, timeout: float = 1800) -> tuple[int, float, str]:
+    """pytest over the equivariance tests with mutant ``name`` active (None: no mutant);
+    returns (exit code, seconds, tail of the output)."""
+    cmd = [sys.executable, "-m", "pytest", *test_files(), "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={junit}"]
     cmd += ["-x"] if stop_first else []
-    cmd += [f"--junitxml={junit}"] if junit else []
-    env = dict(os.environ, **{ENV: name, "SESN_HYPOTHESIS_PROFILE": "mutant"})
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    env["SESN_HYPOTHESIS_PROFILE"] = "mutant"
+    if name is not None:
+        env[ENV] = name
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, time.perf_counter() - t0, f"timed out after {timeout:.0f} s"
     return res.returncode, time.perf_counter() - t0, (res.stdout + res.stderr)[-1500:]
 
 
+def assertion_failures(junit: Path) -> int:
+    """Tests that failed on an AssertionError (a crash or an XPASS is not evidence of a kill)."""
+    if not junit.exists():
+        return 0
+    count = 0
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        for child in case:
+            if child.tag == "failure" and "AssertionError" in f"{child.get('message', '')}\n{child.text or ''}":
+                count += 1
+                break
+    return count
+
+
 def _per_file(junit: Path) -> dict[str, tuple[int, int]]:
-    """{test file: (failed, total)} from a junit XML report."""
+    """{test file: (tests failed on an assertion, tests run)} from a junit XML report
+    (skipped and xfailed tests are not counted; crashes and XPASS are not failures here)."""
     out: dict[str, list[int]] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         f = case.get("classname", "").split(".")[-1] + ".py"
-        failed = any(c.tag in ("failure", "error") for c in case)
+        failed = any(c.tag == "failure" and "AssertionError" in f"{c.get('message', '')}\n{c.text or ''}" for c in case)
         skipped = any(c.tag == "skipped" for c in case)
         if skipped:
             continue
@@ -265,16 +285,24 @@ def main(argv=None) -> int:
     survivors, rows = [], []
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        # control: without a mutant the same run must pass, or a "kill" proves nothing
+        code, seconds, tail = run_one(None, stop_first=True, junit=Path(tmp) / "control.xml")
+        print(f"{'(no mutant: control)':32s} {'passes' if code == 0 else 'FAILS':10s} {seconds:6.1f} s", flush=True)
+        if code != 0:
+            print(tail)
+            print("the equivariance tests fail without any mutant; fix that first", file=sys.stderr)
+            return 1
         for n in names:
-            junit = Path(tmp) / f"{n}.xml" if args.matrix else None
+            junit = Path(tmp) / f"{n}.xml"
             code, seconds, tail = run_one(n, stop_first=not args.matrix, junit=junit)
-            killed = code == 1  # 1: tests failed; 0: all passed; anything else is an error, not a kill
-            verdict = "killed" if killed else ("SURVIVED" if code == 0 else f"ERROR (pytest exit {code})")
+            asserted = assertion_failures(junit)
+            killed = code == 1 and asserted > 0  # a test failed on an assertion, not a crash
+            verdict = "killed" if killed else ("SURVIVED" if code == 0 else f"NOT KILLED (pytest exit {code}, {asserted} assertion failures)")
             print(f"{n:32s} {verdict:10s} {seconds:6.1f} s", flush=True)
             if not killed:
                 survivors.append(n)
                 print(tail)
-            if junit is not None and junit.exists():
+            if args.matrix and junit.exists():
                 rows.append((n, _per_file(junit)))
     print(f"{len(names) - len(survivors)}/{len(names)} mutants killed in {time.perf_counter() - t_all:.0f} s")
     if args.matrix and rows:
@@ -303,7 +331,8 @@ def write_matrix(rows, out: Path) -> None:
     df = pd.DataFrame(records)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "kill_matrix.csv", df.to_csv(index=False))
-    md = ["# Kill matrix: failed / collected tests per mutant and test file", "",
+    md = ["# Kill matrix: tests failed on an assertion / tests run, per mutant and test file", "",
+          "Skipped and xfailed tests are not counted; a crash (e.g. a shape error) or a strict XPASS is not a failure here.", "",
           "Regenerate: `python -m equivariance_tests.mutants run --matrix` (hypothesis profile `mutant`).", "",
           dataframe_to_markdown(df)]
     atomic_write_text(out / "kill_matrix.md", "\n".join(md) + "\n")

@@ -95,8 +95,11 @@ _PAIRS_BY_CASE = _index_pairs(RESCALE_PAIRS)
 
 
 def pair_tolerances(config: str, kind: str, step: int, dtype: str) -> dict[tuple[int, int], float]:
-    """``{(i, j): tolerance}`` of every compared scale pair of a case."""
-    return dict(_PAIRS_BY_CASE.get((config, kind, step, dtype), {}))
+    """``{(i, j): tolerance}`` of every compared scale pair of a case (KeyError if unmeasured)."""
+    key = (config, kind, step, dtype)
+    if key not in _PAIRS_BY_CASE:
+        raise KeyError(f"no measured pair tolerances for {key}; re-run python -m equivariance_tests.measure_tolerances")
+    return dict(_PAIRS_BY_CASE[key])
 
 
 def rescale_cases(kind: str, source: str, distinguishable: bool = True, bases: str = "AB") -> list[tuple[str, int]]:
@@ -106,7 +109,7 @@ def rescale_cases(kind: str, source: str, distinguishable: bool = True, bases: s
     ok = {
         (c, t)
         for c, t in keys
-        if all(RESCALE[(c, kind, t, d)].distinguishable for d in DTYPE_NAMES.values() if (c, kind, t, d) in RESCALE)
+        if all((c, kind, t, d) in RESCALE and RESCALE[(c, kind, t, d)].distinguishable for d in DTYPE_NAMES.values())
     }
     return sorted(ok if distinguishable else keys - ok)
 
