@@ -97,7 +97,7 @@ def smallest_subscale(scale: float, effective_size: int, mult: float, functions_
 
 
 def paper_config(name: str, basis_type: str | None = None) -> "SteerableConfig":
-    """A paper MNIST model's layer configuration (SPEC §7), optionally with another basis."""
+    """A paper MNIST model's layer configuration (docs/models.md), optionally with another basis."""
     c = MNIST_SES_CONFIGS[name]
     return SteerableConfig(c.kernel_size, c.effective_size, c.scales, basis_type or c.basis_type, c.mult)
 

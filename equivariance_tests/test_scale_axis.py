@@ -1,6 +1,6 @@
 """Exact: shifts along the scale axis commute with the layers that treat every scale alike;
 projections over scales are invariant to them. The steerable convolutions are *not*
-pure-shift equivariant (SPEC §4): that is tested too."""
+pure-shift equivariant (docs/equivariance.md): that is tested too."""
 
 import torch
 from hypothesis import given

@@ -1,4 +1,4 @@
-"""Exact: how the H->H layer is built from scale slices (SPEC: output scale i of an H->H layer
+"""Exact: how the H->H layer is built from scale slices (docs/bases-and-layers.md: output scale i of an H->H layer
 is the sum over taps j of a conv of input scale i+j with tap j's kernel steered to sigma_i).
 
 Under geometric scale grids the joint rescale + scale shift cannot see *which* input slice

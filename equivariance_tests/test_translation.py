@@ -1,4 +1,4 @@
-"""Exact: integer translations commute with every layer (SPEC §4)."""
+"""Exact: integer translations commute with every layer (docs/equivariance.md)."""
 
 import torch
 from hypothesis import given

@@ -3,7 +3,7 @@
 Every function here *returns numbers* (floats or :class:`EquivarianceResult`); nothing
 prints or asserts (see :mod:`sesn.testing` for the asserting helper).
 
-The paper's error measure (SPEC §4): ``Delta = ||L Phi(f) - Phi(L f)||^2 / ||L Phi(f)||^2``,
+The paper's error measure (docs/equivariance.md): ``Delta = ||L Phi(f) - Phi(L f)||^2 / ||L Phi(f)||^2``,
 summed over the batch, channels and the compared scale slices, on the central region
 of the canvas (``crop`` pixels dropped on every side), and only on the scale slices that
 remain valid after the shift. ``L`` is :func:`sesn.transforms.rescale` (Keys cubic,

@@ -7,7 +7,7 @@
 
 Profiles (MNIST-scale):
 
-* ``paper``: the protocol of SPEC §5 — realizations 0-5 of the full MNIST-scale
+* ``paper``: the protocol of docs/protocols.md — realizations 0-5 of the full MNIST-scale
   (``datasets/mnist_scale/mnist_seed<k>``, made by ``sesn data mnist-scale``), 60 epochs,
   Adam 0.01, x0.1 at 20 and 40, batch 128, all four columns, rows CNN, SESN scalar/vector
   and the baselines (SiCNN, SI-ConvNet, DSS, SEVF scalar/vector, SS-CNN);

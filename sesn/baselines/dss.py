@@ -1,5 +1,5 @@
 """DSS (Worrall & Welling 2019, "Deep scale-spaces"), as in the SESN comparison
-(SPEC-baselines §4): a fixed Gaussian scale-space lifting (discrete Gaussian of Lindeberg,
+(docs/baselines.md): a fixed Gaussian scale-space lifting (discrete Gaussian of Lindeberg,
 ``e^{-t} I_|x|(t)``) and dilated convolutions over (scale, space).
 
 Deliberate deviations: the lifting is a depthwise separable convolution with 1-D kernels

@@ -1,5 +1,5 @@
 """SEVF (Marcos et al. 2018, "Scale equivariant CNNs with scale steerable filters" /
-scale-equivariant vector fields), as in the SESN comparison (SPEC-baselines §3).
+scale-equivariant vector fields), as in the SESN comparison (docs/baselines.md).
 
 Each layer convolves the input resized to 8 scales s_l = 1.26^l (l = -4..3; bilinear,
 align_corners=False, to round(N s_l), NumPy round-half-even), resizes every response back,

@@ -1,5 +1,5 @@
 """SI-ConvNet (Kanazawa, Sinha & Lewis 2014, "Locally scale-invariant convolutional neural
-networks"), as in the SESN comparison (SPEC-baselines §1).
+networks"), as in the SESN comparison (docs/baselines.md).
 
 The input is rescaled to every scale s (bilinear, align_corners=True), centred back to
 N x N (pad or crop), convolved with one shared kernel, rescaled by 1/s, centred to the

@@ -1,5 +1,5 @@
 """SiCNN (Xu et al. 2014, "Scale-invariant convolutional neural networks"), as in the
-SESN comparison (SPEC-baselines §2): a multi-column network with one shared kernel
+SESN comparison (docs/baselines.md): a multi-column network with one shared kernel
 rescaled per column, realised as one (grouped) convolution.
 
 Kernel of column s: the weight zero-padded to K = k + 2 ceil((m - k) / 2), m = int(k *

@@ -1,5 +1,5 @@
 """SS-CNN (Ghosh & Gupta 2019, "Scale steerable filters for locally scale-invariant
-convolutional neural networks"), as in the SESN comparison (SPEC-baselines §5):
+convolutional neural networks"), as in the SESN comparison (docs/baselines.md):
 log-radial harmonics, a scale-dependent complex phase, and a max over kernel sizes.
 
 Deliberate deviations ([fix ok]): ``np.arctan2`` and the Euclidean distance replace the

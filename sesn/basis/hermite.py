@@ -1,4 +1,4 @@
-"""Hermite-Gaussian steerable bases "A" and "B" (SPEC §2), built in float64.
+"""Hermite-Gaussian steerable bases "A" and "B" (docs/bases-and-layers.md), built in float64.
 
 A 1-D function of order n at scale sigma is
 ``g_{n,sigma}(x) = exp(-x**2 / (2 sigma**2)) / sigma * He_n(x / sigma)`` with He_n the

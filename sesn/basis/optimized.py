@@ -1,4 +1,4 @@
-"""Optimised discrete basis (DISCO-style, SPEC §9), basis_type "D".
+"""Optimised discrete basis (DISCO-style, docs/optimised-basis.md), basis_type "D".
 
 The functions at the smallest scale are the Hermite basis "A" at sigma_0 (normalised to
 unit norm there). With ``dilate_integer=True``, at every scale whose ratio d to sigma_0 is

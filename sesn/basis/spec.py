@@ -1,4 +1,4 @@
-"""Frozen, hashable description of a steerable filter basis (SPEC §2)."""
+"""Frozen, hashable description of a steerable filter basis (docs/bases-and-layers.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def window_size(kernel_size: int, scale: float, max_scale: float) -> int:
 
 def paper_scales(num_scales: int, factor: float, min_scale: float) -> tuple[float, ...]:
     """Scales of the paper's models: ``min_scale * q**i`` with ``q = factor**(1/(S-1))``,
-    rounded to two decimals, as in the reference configurations (SPEC §7)."""
+    rounded to two decimals, as in the reference configurations (docs/models.md)."""
     if num_scales < 1:
         raise ValueError(f"num_scales must be >= 1, got {num_scales}")
     if num_scales == 1:

@@ -32,7 +32,7 @@ def mnist_scale_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         "sesn data mnist-scale",
         description=(
-            "Generate MNIST-scale realizations (SPEC §5): all digits (train+test), stratified "
+            "Generate MNIST-scale realizations (docs/protocols.md): all digits (train+test), stratified "
             "10,000/2,000/50,000 split, each image rescaled once by a factor uniform in [0.3, 1.0] "
             "(bicubic, zero background, 28x28, uint8). One folder per seed under ROOT/mnist_scale/, "
             "with a sha256 manifest. Nothing is downloaded unless --download is given."

@@ -1,4 +1,4 @@
-"""PyTorch datasets and loaders for MNIST-scale (SPEC §5) and STL-10 (SPEC §6)."""
+"""PyTorch datasets and loaders for MNIST-scale (docs/protocols.md) and STL-10 (docs/protocols.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MNIST-scale (SPEC §5): every digit rescaled once about its centre by a factor drawn
+"""MNIST-scale (docs/protocols.md): every digit rescaled once about its centre by a factor drawn
 uniformly from [0.3, 1.0] (bicubic, zero background, 28x28, uint8), stratified split
 10,000 train / 2,000 val / 50,000 test from all 70,000 MNIST digits, one realization
 per seed.

@@ -1,4 +1,4 @@
-"""STL-10 (SPEC §6) through torchvision's reader, with the paper's transforms.
+"""STL-10 (docs/protocols.md) through torchvision's reader, with the paper's transforms.
 
 Train: zero-pad 12 + random crop 96, horizontal flip (p=0.5), per-channel normalisation,
 Cutout of one 32x32 hole whose centre is uniform over the image (the hole may extend past

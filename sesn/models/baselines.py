@@ -1,4 +1,4 @@
-"""Baseline models of the paper's MNIST-scale comparison (SPEC-baselines.md), registered
+"""Baseline models of the paper's MNIST-scale comparison (docs/baselines.md), registered
 under the reference names: SI-ConvNet (``mnist_kanazawa_*``), SiCNN (``mnist_xu_*``),
 SEVF (``mnist_sevf_{scalar,vector}_*``), DSS (``mnist_dss_{scalar,vector}_*``) and SS-CNN
 (``mnist_ss_*``). The STL-10 baselines are not implemented yet.
@@ -144,7 +144,7 @@ def _register(name, build, params, row):
         row=row,
         reproduce=f"sesn reproduce --profile paper --models {name}",
         family="baseline",
-        note="baseline of the paper's comparison (SPEC-baselines.md); published numbers not in SPEC",
+        note="baseline of the paper's comparison (docs/baselines.md); its published numbers are not reproduced here",
     )(build)
 
 

@@ -34,7 +34,7 @@ class InputCheck(nn.Module):
 
 def wrn_init_(model: nn.Module) -> None:
     """WRN initialisation: conv-like weights ~ N(0, 2/n), n = weight elements / in_channels;
-    BatchNorm weight 1, bias 0; Linear bias 0 (SPEC §7)."""
+    BatchNorm weight 1, bias 0; Linear bias 0 (docs/models.md)."""
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, SESConv_Z2_H, SESConv_H_H, SESConv_H_H_1x1)):
             n = m.weight.numel() // m.weight.shape[1]

@@ -1,4 +1,4 @@
-"""MNIST-scale models of the paper (SPEC §7): CNN, SESN scalar, SESN vector.
+"""MNIST-scale models of the paper (docs/models.md): CNN, SESN scalar, SESN vector.
 
 Backbone: three stages of 32, 63, 95 channels, each ``conv -> ReLU -> max-pool 2 -> BN``
 (the last pools with ``pool_size`` and padding 2), then
@@ -21,7 +21,7 @@ PAPER_CHANNELS = (32, 63, 95)
 PAPER_HIDDEN = 256
 MNIST_PARAMS = 494_549
 
-PUBLISHED = {  # test error %, mean +- std over 6 realizations (SPEC §8, the paper)
+PUBLISHED = {  # test error %, mean +- std over 6 realizations (docs/models.md, the paper)
     "mnist_ses_scalar_28": (2.10, 0.10),
     "mnist_ses_scalar_28p": (1.79, 0.09),
     "mnist_ses_scalar_56": (1.74, 0.09),
@@ -136,7 +136,7 @@ def _register_cnn(name: str, upsample: bool) -> None:
         row="CNN",
         reproduce=_reproduce(name),
         family="cnn",
-        note="the paper's table has a CNN row; its numbers are not in SPEC §8",
+        note="the paper's table has a CNN row; its numbers are not reproduced here (docs/models.md)",
     )(build)
 
 
@@ -152,7 +152,7 @@ def _register_ses(name: str, optimised: bool = False) -> None:
     def build(**overrides):
         return factory(cfg.name, cfg, **overrides)
 
-    meta = dict(row=f"SESN {kind}", published=PUBLISHED[name], published_source="paper (SPEC §8)", family=f"ses_{kind}")
+    meta = dict(row=f"SESN {kind}", published=PUBLISHED[name], published_source="paper, Table 2 (docs/models.md)", family=f"ses_{kind}")
     if optimised:
         meta = dict(row=f"SESN {kind} (optimised basis)", family=f"disco_{kind}", note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)")
     register_model(

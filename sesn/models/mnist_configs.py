@@ -1,4 +1,4 @@
-"""The paper's MNIST-scale SESN configurations (SPEC §7), as data.
+"""The paper's MNIST-scale SESN configurations (docs/models.md), as data.
 
 Scales = ``[min_scale * q**i]``, ``q = factor**(1/(S-1))``, rounded to two decimals.
 All use basis "B" with max_order 4 and effective_size 7.

@@ -3,7 +3,7 @@
 ``register_model`` raises on a duplicate name (timm only warns; a silent override would
 let two builders hide behind one name). Each entry carries metadata: the expected number
 of trainable parameters (a test recomputes it), the dataset and column of the paper's
-table, the published number where SPEC §8 has one, and the command that reproduces it.
+table, the published number where docs/models.md has one, and the command that reproduces it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""STL-10 models (SPEC §7): WRN-16-8 and its SESN variants A, B, C.
+"""STL-10 models (docs/models.md): WRN-16-8 and its SESN variants A, B, C.
 
 Pre-activation wide ResNet, 2 blocks per group, widths [16, 128, 256, 512], strides
 1/2/2, dropout 0.3 between the two convs of a block. SESN variants replace every conv by
@@ -139,7 +139,7 @@ def _register(name, variant, num_params, note=""):
     )(build)
 
 
-_register("wrn_16_8", None, 10_961_370, "paper: about 11.5 % test error (SPEC §8, approximate)")
-_register("wrn_16_8_ses_a", "a", 10_961_370, "paper: best SESN about 8.5 % (SPEC §8, approximate)")
-_register("wrn_16_8_ses_b", "b", 10_961_370, "paper: best SESN about 8.5 % (SPEC §8, approximate)")
-_register("wrn_16_8_ses_c", "c", 10_979_802, "paper: best SESN about 8.5 % (SPEC §8, approximate)")
+_register("wrn_16_8", None, 10_961_370, "paper: about 11.5 % test error (docs/models.md, approximate)")
+_register("wrn_16_8_ses_a", "a", 10_961_370, "paper: best SESN about 8.5 % (docs/models.md, approximate)")
+_register("wrn_16_8_ses_b", "b", 10_961_370, "paper: best SESN about 8.5 % (docs/models.md, approximate)")
+_register("wrn_16_8_ses_c", "c", 10_979_802, "paper: best SESN about 8.5 % (docs/models.md, approximate)")

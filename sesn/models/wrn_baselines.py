@@ -1,4 +1,4 @@
-"""STL-10 baselines (SPEC-baselines §1-5): WRN-16-8 with SI-ConvNet, SiCNN, SS-CNN and
+"""STL-10 baselines (docs/baselines.md): WRN-16-8 with SI-ConvNet, SiCNN, SS-CNN and
 DSS convolutions, registered under the reference names.
 
 ``wrn_16_8_ss`` reproduces the reference's bug by default: its blocks do not receive
@@ -160,7 +160,7 @@ def _register(name, build, params, row, note=""):
         row=row,
         reproduce=f"sesn reproduce --profile paper --dataset stl10 --models {name}",
         family="baseline",
-        note=note or "baseline of the paper's STL-10 comparison (SPEC-baselines.md)",
+        note=note or "baseline of the paper's STL-10 comparison (docs/baselines.md)",
     )(build)
 
 

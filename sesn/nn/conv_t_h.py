@@ -16,7 +16,7 @@ class SESConv_Z2_H(SteerableConvBase):
     channel pair, applied at every scale.
 
     ``y[:, o, i] = sum_c x[:, c] * psi_{o,c,sigma_i}`` with
-    ``psi_{o,c,sigma} = sum_b w[o, c, b] * basis[b, sigma]`` (SPEC §2-3).
+    ``psi_{o,c,sigma} = sum_b w[o, c, b] * basis[b, sigma]`` (docs/bases-and-layers.md).
 
     Equivariance: translations, exactly. Rescaling the input by a = sigma_i / sigma_{i+t}
     maps output scale i+t to scale i: ``Phi(L_a f)[i] = L_a Phi(f)[i+t]``.
@@ -33,7 +33,7 @@ class SESConv_Z2_H(SteerableConvBase):
         scales: increasing scales sigma_0 < ... < sigma_{S-1}.
         stride, padding: as for ``conv2d``.
         bias: one bias per output channel, shared by all scales.
-        basis_type: "A" or "B" (SPEC §2); ``basis_kwargs`` (mult, max_order) for "B".
+        basis_type: "A" or "B" (docs/bases-and-layers.md); ``basis_kwargs`` (mult, max_order) for "B".
         compute_mode: "auto" (default), "direct", "fft" or "naive", see :class:`SteerableConvBase`.
 
     Shape:

@@ -29,7 +29,7 @@ class SteerableConvBase(nn.Module):
     cache on every dtype/device move (so ``.double()`` gets a float64 basis, not a
     widened float32 one). ``compute_mode`` selects how the convolution is evaluated:
 
-    * ``"naive"``: exactly as SPEC §3 — full k x k kernels rebuilt on every call, and the
+    * ``"naive"``: exactly as docs/bases-and-layers.md — full k x k kernels rebuilt on every call, and the
       H->H layer loops over scale taps with one grouped conv each;
     * ``"direct"``: each scale is convolved with its own odd window (the basis is zero
       outside it) and H->H taps are folded into channels (no loop over taps);

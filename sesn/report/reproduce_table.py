@@ -5,7 +5,7 @@ published ones.
 
 Rows = models, columns = 28x28, 28x28+, 56x56, 56x56+ (MNIST-scale test error %, mean ±
 std over realizations, n = number of realizations). Beside each: the paper's number
-(SPEC §8) and the difference in units of sigma, (ours - paper) / sqrt(std_ours^2 +
+(docs/models.md) and the difference in units of sigma, (ours - paper) / sqrt(std_ours^2 +
 std_paper^2) (std_ours taken as 0 with one realization). Writes ``table.md``,
 ``table.csv``, ``table.png`` and ``results.yml`` (one line per run, like the authors'
 scripts append) into the results folder.

@@ -1,4 +1,4 @@
-"""Train and evaluate one model (SPEC §5-6), torchvision-references style.
+"""Train and evaluate one model (docs/protocols.md), torchvision-references style.
 
     python -m sesn.train.train --model mnist_ses_scalar_28 --data datasets/mnist_scale/mnist_seed0 \\
         --output-dir results/runs/demo [--augment] [--seed 0] [--deterministic]
