@@ -150,3 +150,73 @@ def test_optimized_basis_beats_hermite_at_the_paper_scales():
         deltas[bt] = [scale_equivariance(layer, x, t).delta for t in (1, 2, 3)]
     assert max(deltas["D"]) <= 1e-3
     assert all(d < a and d < b for d, a, b in zip(deltas["D"], deltas["A"], deltas["B"]))
+
+
+# --- DISCO's published basis (its data file is not shipped: tests skip without it) -----------
+
+
+def _disco_spec(**kw):
+    from sesn.basis import make_spec
+
+    return make_spec(15, 7, [1.0, 1.26, 1.59, 2.0], "DISCO", mult=1.5, **kw)
+
+
+def _disco_file():
+    from sesn.basis.disco import DiscoBasisError, find_file
+
+    try:
+        return find_file(_disco_spec())
+    except DiscoBasisError:
+        pytest.skip("DISCO's basis file not found (sesn.basis.disco)")
+
+
+def test_disco_basis_is_w_times_proxy_normalised_at_scale_0():
+    from sesn.basis import basis_array
+    from sesn.basis.disco import hermite_matrix, load_proxy
+
+    _disco_file()
+    spec = _disco_spec()
+    basis = basis_array(spec)
+    assert basis.shape == (49, 4, 15, 15)
+    assert np.allclose(np.sqrt((basis[:, 0] ** 2).sum(axis=(-2, -1))), 1.0)
+    # by hand: W @ P for one function, then the same normalisation
+    w, p = hermite_matrix(spec), load_proxy(spec)
+    f = np.tensordot(w[5], p, axes=(0, 0))
+    assert np.allclose(basis[5], f / np.sqrt((f[0] ** 2).sum()))
+    # the Hermite matrix is the B-style multi-scale set at sigma_min 1.9 (sub-scales 1.9 / 1.5**m)
+    # on the 7x7 grid; measured: rank 45 -- at the sub-pixel sub-scales 4 of the 49 functions
+    # are combinations of the others, so DISCO's layer basis spans 45 functions, not 49
+    assert np.linalg.matrix_rank(w) == 45
+
+
+def test_disco_basis_is_exact_at_its_integer_ratio():
+    from sesn.equivariance import scale_equivariance
+    from sesn.nn import SESConv_Z2_H
+    from sesn.transforms import smooth_random_field
+
+    _disco_file()
+    torch.manual_seed(0)
+    layer = SESConv_Z2_H(1, 4, 15, 7, [1.0, 1.26, 1.59, 2.0], padding=7, basis_type="DISCO", mult=1.5).double()
+    x = smooth_random_field((2, 1, 64, 64), torch.Generator().manual_seed(0), blur=1.5)
+    assert scale_equivariance(layer, x, 3).delta < 1e-12  # sigma 2 = the dilated sigma-1 deltas: exact up to borders
+    assert scale_equivariance(layer, x, 1).delta > 1e-5  # the fitted scales are approximate
+
+
+def test_disco_basis_file_errors(tmp_path, monkeypatch):
+    from sesn.basis import basis_array
+    from sesn.basis.disco import DiscoBasisError, file_name
+
+    spec = _disco_spec(disco_sigma=1.8)  # a spec of its own: nothing cached
+    monkeypatch.setenv("SESN_DISCO_DIR", str(tmp_path))
+    monkeypatch.setattr("sesn.basis.disco.search_dirs", lambda: [tmp_path])
+    with pytest.raises(DiscoBasisError, match="not found in"):
+        basis_array(spec)
+    (tmp_path / file_name(spec)).write_bytes(b"not a tensor")
+    with pytest.raises(DiscoBasisError, match="cannot be read as a tensor"):
+        basis_array(spec)
+    torch.save(torch.zeros(49, 4, 15, 15), tmp_path / file_name(spec))
+    with pytest.raises(DiscoBasisError, match="dilated by 1"):
+        basis_array(spec)
+    torch.save(torch.zeros(9, 4, 15, 15), tmp_path / file_name(spec))
+    with pytest.raises(DiscoBasisError, match="expected a tensor of shape"):
+        basis_array(spec)

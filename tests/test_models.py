@@ -22,9 +22,21 @@ PAPER_MODELS = {
     "wrn_16_8_ses_b": 10_961_370,
     "wrn_16_8_ses_c": 10_979_802,
 }
+def _disco_available() -> bool:
+    from sesn.basis import make_spec
+    from sesn.basis.disco import DiscoBasisError, find_file
+
+    try:
+        find_file(make_spec(15, 7, [1.0, 1.26, 1.59, 2.0], "DISCO", mult=1.5))
+        return True
+    except DiscoBasisError:
+        return False
+
+
+DISCO_AVAILABLE = _disco_available()  # DISCO's data file is not shipped (docs/optimised-basis.md)
 TINY = m.list_models("test_*")
 LARGE = [n for n in m.list_models() if n.startswith("wrn_")]  # full-size STL-10 models: eval forward only
-FAST = [n for n in m.list_models() if n not in LARGE]
+FAST = [n for n in m.list_models() if n not in LARGE and (DISCO_AVAILABLE or not n.startswith("disco_"))]
 
 
 def test_registry_lists_paper_and_tiny_models():
@@ -222,3 +234,18 @@ def test_wrn_ses_reference_layout_state_dict_loads():
     bad["stem.basis"] = basis_tensor(rounded)
     with pytest.raises(RuntimeError, match="checkpoint basis differs"):
         model.load_state_dict({**model.state_dict(), **bad}, strict=True)
+
+
+@pytest.mark.skipif(not DISCO_AVAILABLE, reason="DISCO's basis file not found (see sesn.basis.disco)")
+def test_disco_model_as_disco_defines_it():
+    from sesn.nn import ScaleAvgPool2d, SESConv_H_H, SESConv_Z2_H
+
+    for name, mult in (("disco_mnist_28", 1.5), ("disco_mnist_28p", 1.9)):
+        model = m.get_model(name)
+        assert m.count_parameters(model) == 494_549
+        convs = [mod for mod in model.modules() if isinstance(mod, (SESConv_Z2_H, SESConv_H_H))]
+        assert [type(c).__name__ for c in convs] == ["SESConv_Z2_H", "SESConv_H_H", "SESConv_H_H"]
+        assert all(c.basis_type == "DISCO" and c.spec.mult == mult and c.spec.disco_sigma == 1.9 and c.bias is not None for c in convs)
+        assert all(c.scales == [1.0, 1.26, 1.59, 2.0] and c.kernel_size == 15 and c.effective_size == 7 for c in convs)
+        assert sum(isinstance(mod, ScaleAvgPool2d) for mod in model.modules()) == 2
+        assert model.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)

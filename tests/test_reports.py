@@ -37,6 +37,14 @@ def test_equivariance_report_writes_tables_and_plot(tmp_path):
     assert set(pairs.pair[(pairs.layer == "T->H") & (pairs.step == 1)]) == {"0-1", "1-2"}
     assert imread(tmp_path / "equivariance.png").ndim == 3  # a real image, not an empty file
     assert len(pd.read_csv(tmp_path / "equivariance_methods.csv")) > 0
+    disco = pd.read_csv(tmp_path / "equivariance_disco.csv")
+    assert {"Hermite A", "optimised D"} <= set(disco.basis)
+    if "DISCO (its published basis)" in set(disco.basis):  # DISCO's data file present
+        d = disco[disco.basis == "DISCO (its published basis)"]
+        # integer ratio: exact up to border effects (1e-8 on this small 40 px canvas, 1e-16 at 64 px)
+        assert len(d) == 6 and (d[d.step == 3].delta < 1e-6).all() and "Ours vs DISCO" in md
+    else:
+        assert "DISCO's row is missing" in md
 
 
 def test_bench_report_from_a_pytest_benchmark_json(tmp_path):

@@ -24,6 +24,10 @@ __all__ = [
 
 def basis_array(spec: BasisSpec) -> np.ndarray:
     """The basis of ``spec`` as a read-only float64 array ``[N_b, S, k, k]``."""
+    if spec.basis_type == "DISCO":
+        from sesn.basis.disco import disco_basis
+
+        return disco_basis(spec)
     if spec.basis_type == "D":
         from sesn.basis.optimized import optimized_basis
 

@@ -7,7 +7,7 @@ import math
 import operator
 from typing import Sequence
 
-BASIS_TYPES = ("A", "B", "D")  # D: optimised (DISCO-style), sesn.basis.optimized
+BASIS_TYPES = ("A", "B", "D", "DISCO")  # D: optimised (DISCO-style), sesn.basis.optimized; DISCO: DISCO's published basis
 
 
 def window_size(kernel_size: int, scale: float, max_scale: float) -> int:
@@ -38,6 +38,8 @@ class BasisSpec:
             (multi-scale Hermite, orders nx+ny <= max_order at sub-scales sigma/mult**j).
         mult: sub-scale ratio of basis "B".
         max_order: maximal total Hermite order of basis "B".
+        disco_sigma: basis "DISCO" only: the smallest sigma of the Hermite functions DISCO
+            combines its published proxy basis with (1.9 in DISCO's MNIST experiments).
         dilate_integer: basis "D" only: at scales whose ratio to sigma_0 is an integer d,
             use the scale-0 functions dilated by d (taps on every d-th pixel), which is
             exactly equivariant to decimation by d on the grid, instead of solving.
@@ -50,6 +52,7 @@ class BasisSpec:
     mult: float = 1.2
     max_order: int = 4
     dilate_integer: bool = False  # basis "D": dilate (not solve) at integer ratios to sigma_0
+    disco_sigma: float = 1.9  # basis "DISCO": smallest sigma of its Hermite coefficient matrix
 
     def __post_init__(self) -> None:
         # normalise types so equal specs hash equally (lists -> tuple, ints -> floats)
@@ -99,7 +102,7 @@ class BasisSpec:
                     f"(kernel_size={k}, max scale {scales[-1]}); use a larger kernel_size "
                     "or a smaller scale range"
                 )
-        if self.basis_type == "B":
+        if self.basis_type in ("B", "DISCO"):
             if self.mult <= 1.0:
                 raise ValueError(f"mult must be > 1 for basis 'B', got {self.mult}")
             if not isinstance(self.max_order, int) or self.max_order < 0:
@@ -114,9 +117,9 @@ def make_spec(
     **basis_kwargs,
 ) -> BasisSpec:
     """Build a :class:`BasisSpec`, accepting the reference layers' ``**basis_kwargs``."""
-    unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer"}
+    unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer", "disco_sigma"}
     if unknown:
-        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer")
+        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer, disco_sigma")
     if isinstance(scales, (int, float)) and not isinstance(scales, bool):
         scales = (scales,)  # one scale
     try:

@@ -95,4 +95,4 @@ def count_parameters(model: nn.Module) -> int:
 
 def _ensure_loaded() -> None:
     # model families register themselves on import
-    from sesn.models import baselines, mnist, tiny, wrn, wrn_baselines  # noqa: F401
+    from sesn.models import baselines, disco, mnist, tiny, wrn, wrn_baselines  # noqa: F401
