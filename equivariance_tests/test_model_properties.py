@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 import sesn.models as m
+from equivariance_tests.synthetic import shapes
 from equivariance_tests.tolerances import EXACT
 from sesn.equivariance import translation_equivariance
-from sesn.synthetic import shapes
 from sesn.testing import assert_equivariant
 from sesn.transforms import rescale
 

@@ -9,7 +9,6 @@ import pytest
 from sesn.data import mnist_scale as ms
 from sesn.data.sources import Digits
 
-
 # DISCO's published basis files (not shipped) are used by the tests where this workspace
 # keeps a copy beside the repository; elsewhere the tests that need them skip.
 _DISCO_COPY = Path(__file__).resolve().parents[2] / "shared" / "reference" / "disco"

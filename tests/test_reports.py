@@ -68,3 +68,20 @@ def test_cli_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("report equivariance", "report methods", "report bench", "data mnist-scale", "reproduce", "train"):
         assert cmd in out
+
+
+def test_methods_report_has_ours_beside_disco(tmp_path):
+    assert main(["report", "methods", "--out", str(tmp_path), "--depth", "2", "--size", "40", "--batch", "1", "--channels", "2"]) == 0
+    disco = pd.read_csv(tmp_path / "methods_disco.csv")
+    assert {"SESN basis A", "SESN basis B", "SESN basis D"} <= set(disco.method) and set(disco.depth) == {1, 2}
+    md = (tmp_path / "methods.md").read_text()
+    if "DISCO (its published basis)" in set(disco.method):
+        d = disco[(disco.method == "DISCO (its published basis)") & (disco.depth == 1)]
+        assert (d[d.step == 3].delta < 1e-6).all() and (d[d.step == 1].delta > 1e-5).all()
+        assert "Ours vs DISCO" in md
+    else:
+        assert "DISCO's rows are missing" in md
+    depth = pd.read_csv(tmp_path / "methods_depth.csv")
+    cnn = depth[(depth.method == "CNN (7x7)") & (depth.depth == 1) & (depth.step == 1)].delta
+    ses = depth[(depth.method == "SESN basis A") & (depth.depth == 1) & (depth.step == 1)].delta
+    assert (ses.to_numpy() < cnn.to_numpy() / 5).all()  # on every input kind, as measured in the committed report

@@ -67,15 +67,3 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, num
         drop_last=drop_last,
         persistent_workers=num_workers > 0,
     )
-
-
-def mnist_scale_loaders(folder: str | Path, batch_size: int = 128, augment: bool = False, seed: int = 0, num_workers: int = 0, eval_batch_size: int = 512):
-    """(train, val, test) loaders; ``augment`` applies the "+" augmentation to train only."""
-    train = MNISTScale(folder, "train", augment=augment)
-    val = MNISTScale(folder, "val")
-    test = MNISTScale(folder, "test")
-    return (
-        make_loader(train, batch_size, True, seed, num_workers),
-        make_loader(val, eval_batch_size, False, seed, num_workers),
-        make_loader(test, eval_batch_size, False, seed, num_workers),
-    )

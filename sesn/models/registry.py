@@ -55,7 +55,6 @@ def register_model(name: str | None = None, **metadata):
 
 def _lookup(name: str) -> ModelInfo:
     _check_name(name)
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -83,7 +82,6 @@ def get_model(name: str, **overrides) -> nn.Module:
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Sorted registered names, optionally filtered by a glob ``pattern``."""
-    _ensure_loaded()
     names = sorted(_REGISTRY)
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
@@ -93,6 +91,3 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _ensure_loaded() -> None:
-    # model families register themselves on import
-    from sesn.models import baselines, disco, mnist, tiny, wrn, wrn_baselines  # noqa: F401

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
-from sesn.nn.conv_t_h import windowed_conv2d
 from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
+from sesn.nn.functional import windowed_conv2d
 from sesn.nn.steerable import SteerableConvBase
 
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
 from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
+from sesn.nn.functional import windowed_conv2d
 from sesn.nn.steerable import SteerableConvBase
 
 
@@ -124,17 +125,3 @@ class SESConv_Z2_H(SteerableConvBase):
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         outs = [windowed_conv2d(x, kern, self.kernel_size, self.stride, self.padding) for kern in self.window_kernels()]
         return torch.stack(outs, dim=2)
-
-
-def windowed_conv2d(x: torch.Tensor, kernel: torch.Tensor, full_size: int, stride: int, padding: int, groups: int = 1):
-    """conv2d with an m x m kernel centred in a zero k x k kernel, without the zeros.
-
-    The offset of the window, (k - m) / 2, is taken off the padding; where that makes the
-    padding negative the input is cropped instead. Same output as the zero-padded kernel.
-    """
-    m = kernel.shape[-1]
-    pad = padding - (full_size - m) // 2
-    if pad < 0:
-        x = x[..., -pad : x.shape[-2] + pad, -pad : x.shape[-1] + pad]
-        pad = 0
-    return F.conv2d(x, kernel, stride=stride, padding=pad, groups=groups)

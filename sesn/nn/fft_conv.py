@@ -69,10 +69,6 @@ def inverse_rows_first(spec: torch.Tensor, lh: int, lw: int, out_h: int, out_w: 
     return torch.matmul(cols.T, zs)  # along w (c2r): [out_h, out_w, N]
 
 
-def output_from_spectrum(spec: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int) -> torch.Tensor:
-    return torch.fft.irfft2(spec, s=(lh, lw))[..., :out_h, :out_w]
-
-
 def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=None) -> float:
     """Rough real multiply-add count of the FFT path: forward transforms, the spectral
     products, and the cropped matrix inverse."""

@@ -96,7 +96,7 @@ def baseline_layers(channels: int, seed: int) -> dict:
     from sesn.baselines.dss import BesselConv2d, Dconv2d, ScaleMaxProjection
     from sesn.baselines.si_convnet import SIConv2d
     from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
-    from sesn.models.baselines import PYRAMID
+    from sesn.models.mnist_baselines import PYRAMID
 
     torch.manual_seed(seed)
     layers = {

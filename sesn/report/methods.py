@@ -8,8 +8,9 @@ Stacks of L = 1..depth random-init layers (4 channels): SESN T->H followed by
 (measured with the joint rescale + scale shift, per pair factor sigma_i/sigma_(i+t));
 the T->T methods (CNN 7x7, SI-ConvNet, SiCNN, DSS, SEVF scalar, SS-CNN) as L layers with
 ReLU between, measured with the plain rescale at the same factors (mean over the pairs).
-Writes ``methods.md``, ``methods_depth.csv``, ``methods_steps.csv``, ``methods_pairs.csv``
-and ``methods_depth.png``.
+A second section measures SESN stacks with Hermite A, B, our D and DISCO's own published
+basis at DISCO's scales (docs/optimised-basis.md). Writes ``methods.md``,
+``methods_depth.csv``, ``methods_pairs.csv``, ``methods_disco.csv`` and ``methods_depth.png``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ class SESStack(nn.Module):
     def __init__(self, depth, channels, cfg, basis):
         super().__init__()
         kw = dict(kernel_size=cfg.kernel_size, effective_size=cfg.effective_size, scales=list(cfg.scales), padding=cfg.kernel_size // 2, basis_type=basis)
-        if basis == "B":
+        if basis in ("B", "DISCO"):
             kw.update(mult=cfg.mult, max_order=cfg.max_order)
+        if basis == "DISCO":
+            kw.update(disco_sigma=cfg.disco_sigma)
         self.scales = list(cfg.scales)
         layers = [SESConv_Z2_H(1, channels, **kw)]
         for _ in range(depth - 1):
@@ -64,7 +67,7 @@ def t_to_t_stacks(depth, channels):
     from sesn.baselines.si_convnet import SIConv2d
     from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
     from sesn.baselines.ss_cnn import ScaleConvSteering
-    from sesn.models.baselines import PYRAMID
+    from sesn.models.mnist_baselines import PYRAMID
 
     def stack(make):
         layers = []
@@ -143,6 +146,30 @@ def measure(args, x, label, rows, pair_rows):
                                 pair_rows.append(dict(inputs=label, method=name, depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d))
 
 
+def measure_at_disco_scales(args, x, label, rows) -> str:
+    """SESN stacks with Hermite A, B, our D and DISCO's own basis at DISCO's scales (the only
+    ones it is published for), same inputs; returns a note if DISCO's file is missing."""
+    from types import SimpleNamespace
+
+    from sesn.basis.disco import DiscoBasisError
+    from sesn.report.equivariance import DISCO_CONFIG
+
+    cfg = SimpleNamespace(max_order=4, **DISCO_CONFIG)
+    note = ""
+    for basis in ("A", "B", "D", "DISCO"):
+        for depth in range(1, args.depth + 1):
+            torch.manual_seed(args.seed)
+            try:
+                model = SESStack(depth, args.channels, cfg, basis).double().eval()
+            except DiscoBasisError as e:
+                note = f"DISCO's rows are missing: {e}"
+                break
+            for t in range(1, len(cfg.scales)):
+                name = "DISCO (its published basis)" if basis == "DISCO" else f"SESN basis {basis}"
+                rows.append(dict(inputs=label, method=name, depth=depth, step=t, delta=scale_equivariance(model, x, t, cfg.scales).delta))
+    return note
+
+
 def plot(df, path):
     import matplotlib
 
@@ -175,10 +202,13 @@ def main(args) -> int:
     digits, why = digit_inputs(args, args.batch)
     if digits is not None:
         inputs.append(("MNIST-scale digits", digits))
+    disco_rows, disco_note = [], ""
     for label, x in tqdm(inputs, desc="inputs"):
         measure(args, x, label, rows, pair_rows)
-    df, pairs = pd.DataFrame(rows), pd.DataFrame(pair_rows)
+        disco_note = measure_at_disco_scales(args, x, label, disco_rows)
+    df, pairs, disco = pd.DataFrame(rows), pd.DataFrame(pair_rows), pd.DataFrame(disco_rows)
     out = args.out
+    atomic_write_text(out / "methods_disco.csv", disco.to_csv(index=False))
     atomic_write_text(out / "methods_depth.csv", df.to_csv(index=False))
     atomic_write_text(out / "methods_pairs.csv", pairs.to_csv(index=False))
     md = [
@@ -197,6 +227,19 @@ def main(args) -> int:
         md += ["", f"## {label}: Delta vs depth (step 1)", "", dataframe_to_markdown(depth.reset_index()), "", f"## {label}: Delta vs scale step (one layer)", "", dataframe_to_markdown(steps.reset_index())]
         p = pairs[(pairs.inputs == label) & (pairs.depth == 1)].pivot_table(index="method", columns="pair", values="delta", sort=False)
         md += ["", f"## {label}: Delta per scale pair (one layer)", "", dataframe_to_markdown(p.reset_index())]
+    from sesn.report.equivariance import DISCO_CONFIG
+
+    md += ["", f"## Ours vs DISCO's own basis at DISCO's scales {DISCO_CONFIG['scales']} (kernel {DISCO_CONFIG['kernel_size']}, "
+           "effective size 7): Delta vs depth (step 1) and vs step (one layer)"]  # fmt: skip
+    for label in dict.fromkeys(disco.inputs) if len(disco) else ():
+        sub = disco[disco.inputs == label]
+        depth = sub[sub.step == 1].pivot_table(index="method", columns="depth", values="delta", sort=False)
+        depth.columns = [f"depth {c}" for c in depth.columns]
+        steps = sub[sub.depth == 1].pivot_table(index="method", columns="step", values="delta", sort=False)
+        steps.columns = [f"step {c}" for c in steps.columns]
+        md += ["", f"### {label}", "", dataframe_to_markdown(depth.reset_index()), "", dataframe_to_markdown(steps.reset_index())]
+    if disco_note:
+        md += ["", disco_note]
     atomic_write_text(out / "methods.md", "\n".join(md) + "\n")
     plot(df, out / "methods_depth.png")
     print("\n".join(md))

@@ -77,17 +77,6 @@ class HeadC(nn.Sequential):
         return super().forward(x.reshape(x.shape[0], -1, 1, 1)).flatten(1)
 
 
-class _Pair(nn.Module):
-    """Apply a 2-D module to both parts of a vector field."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, uv):
-        return self.module(uv[0]), self.module(uv[1])
-
-
 def mnist_sevf(name, upsample, vector, num_classes=10, dropout=0.7):
     pool = 8 if upsample else 4
     layers = _front(name, upsample, 28)
