@@ -10,6 +10,7 @@ from equivariance_tests import strategies as sst
 from equivariance_tests.checks import check_rescale_case
 from equivariance_tests.tolerances import EXACT
 from sesn.equivariance import translation_equivariance
+from sesn.models.mnist_configs import layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.testing import assert_equivariant
 
@@ -17,7 +18,7 @@ from sesn.testing import assert_equivariant
 def _layer(kind, name, seed):
     cfg = sst.paper_config(name, "D")
     torch.manual_seed(seed)
-    kw = dict(kernel_size=cfg.kernel_size, effective_size=cfg.effective_size, scales=list(cfg.scales), padding=cfg.kernel_size // 2, basis_type="D")
+    kw = layer_kwargs(cfg, "D")
     if kind == "th":
         return SESConv_Z2_H(2, 2, **kw).double(), cfg
     return SESConv_H_H(2, 2, 1 if kind == "hh" else 2, **kw).double(), cfg

@@ -13,7 +13,7 @@ import dataclasses
 from torch import nn
 
 from sesn.models.common import InputCheck
-from sesn.models.mnist_configs import MNIST_SES_CONFIGS, SESConfig
+from sesn.models.mnist_configs import MNIST_SES_CONFIGS, SESConfig, layer_kwargs
 from sesn.models.registry import register_model
 from sesn.nn import ScaleBatchNorm, ScaleMaxPool2d, SESConv_H_H, SESConv_Z2_H, SESMaxProjection
 
@@ -98,20 +98,7 @@ def mnist_ses_vector(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=
 
 
 def _layer_kwargs(cfg: SESConfig, overrides: dict) -> dict:
-    kw = dict(
-        kernel_size=cfg.kernel_size,
-        effective_size=cfg.effective_size,
-        scales=list(cfg.scales),
-        padding=cfg.kernel_size // 2,
-        basis_type=cfg.basis_type,
-    )
-    if cfg.basis_type == "B":
-        kw.update(mult=cfg.mult, max_order=cfg.max_order)
-    kw.update(overrides)
-    if kw["basis_type"] != "B":
-        kw.pop("mult", None)
-        kw.pop("max_order", None)
-    return kw
+    return layer_kwargs(cfg, **overrides)
 
 
 def _column(name: str) -> str:

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from sesn.equivariance import PROTOCOL, plain_conv_baseline, scale_equivariance
-from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 from sesn.transforms import smooth_random_field
@@ -57,9 +57,7 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
         scales = list(cfg.scales)
         g = torch.Generator().manual_seed(args.seed)
         torch.manual_seed(args.seed)
-        kw = dict(kernel_size=cfg.kernel_size, effective_size=cfg.effective_size, scales=scales, basis_type=basis, padding=cfg.kernel_size // 2)
-        if basis == "B":
-            kw.update(mult=cfg.mult, max_order=cfg.max_order)
+        kw = layer_kwargs(cfg, basis)
         if layer_kind == "T->H":
             layer = SESConv_Z2_H(1, args.channels, **kw).double()
             x = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
@@ -125,8 +123,7 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     rows = []
     for basis in "ABD":  # D: the optimised basis (sesn.basis.optimized)
         torch.manual_seed(args.seed)
-        kw = dict(mult=cfg.mult, max_order=cfg.max_order) if basis == "B" else {}
-        layer = SESConv_Z2_H(1, args.channels, cfg.kernel_size, cfg.effective_size, scales, padding=cfg.kernel_size // 2, basis_type=basis, **kw).double()
+        layer = SESConv_Z2_H(1, args.channels, **layer_kwargs(cfg, basis)).double()
         for step in range(1, len(scales)):
             rows.append(dict(method=f"SESN T->H basis {basis}", step=step, factor=round(scales[0] / scales[step], 4), delta=scale_equivariance(layer, x, step).delta))
     for name, layer in baseline_layers(args.channels, args.seed).items():

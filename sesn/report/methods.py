@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance
-from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 from sesn.transforms import smooth_random_field
@@ -46,11 +46,7 @@ def get_args_parser(add_help=True):
 class SESStack(nn.Module):
     def __init__(self, depth, channels, cfg, basis):
         super().__init__()
-        kw = dict(kernel_size=cfg.kernel_size, effective_size=cfg.effective_size, scales=list(cfg.scales), padding=cfg.kernel_size // 2, basis_type=basis)
-        if basis in ("B", "DISCO"):
-            kw.update(mult=cfg.mult, max_order=cfg.max_order)
-        if basis == "DISCO":
-            kw.update(disco_sigma=cfg.disco_sigma)
+        kw = layer_kwargs(cfg, basis)
         self.scales = list(cfg.scales)
         layers = [SESConv_Z2_H(1, channels, **kw)]
         for _ in range(depth - 1):
