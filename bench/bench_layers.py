@@ -2,7 +2,6 @@
 counterpart in one group, forward and forward+backward."""
 
 import pytest
-
 from cases import LAYER, SES_MODES, layer_case, make_fn
 from conftest import run_case
 from settings import SETTINGS

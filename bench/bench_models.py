@@ -3,7 +3,6 @@ the same column in one group; WRN-16-8 beside its SES variants. On CUDA also AMP
 channels_last variants."""
 
 import pytest
-
 from cases import MNIST_COLUMNS, WRN, make_fn, model_case
 from conftest import run_case
 from settings import SETTINGS

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from settings import SETTINGS
 from torch import nn
 
 import sesn.models as models
 from sesn.nn import SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H
 from sesn.nn.steerable import SteerableConvBase
-
-from settings import SETTINGS
 
 # stage 2 of mnist_ses_scalar_28: 32 -> 63 channels on 14x14 maps, kernel 15, 4 scales
 LAYER = dict(c_in=4 if SETTINGS.quick else 32, c_out=5 if SETTINGS.quick else 63, size=14, kernel_size=15, effective_size=7, scales=[1.7, 2.45, 3.54, 5.1], mult=1.5)
