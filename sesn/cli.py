@@ -98,6 +98,10 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    if debug:
+        import os
+
+        os.environ["SESN_DEBUG"] = "1"  # commands that print their own errors re-raise
     if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS:
         command, rest = COMMANDS[(argv[0], argv[1])][0], argv[2:]
     elif len(argv) >= 1 and (argv[0], None) in COMMANDS:

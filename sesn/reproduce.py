@@ -136,6 +136,7 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p.add_argument("--data-root", type=Path, default=Path("datasets"))
     p.add_argument("--device", default=None)
     p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--restart", action="store_true", help="runs whose checkpoint was made with other settings start over (default: they are reported and skipped)")
     p.add_argument("--no-table", action="store_true", help="do not aggregate at the end")
     p.add_argument("--dry-run", action="store_true", help="list the runs of this shard and exit")
     return p
@@ -274,8 +275,14 @@ def finished(record: Path, run: Run, settings: dict) -> bool:
         return False
     same = rec.get("sweep_settings") == settings and rec.get("model") == run.model and rec.get("augment") == run.augment and rec.get("seed") == run.realization
     if not same:
-        raise SystemExit(f"{record}: a finished run with other settings is in this run's folder; move it away or use another --results")
+        raise train_module().SettingsMismatch(f"{record}: a finished run with other settings is in this run's folder; move it away or pass --restart")
     return True
+
+
+def train_module():
+    from sesn.train import train
+
+    return train
 
 
 def main(args) -> int:
@@ -297,12 +304,17 @@ def main(args) -> int:
     epochs = settings["epochs"]
     t0 = time.perf_counter()
     done = skipped = 0
-    locked, failed = [], []
+    locked, failed, mismatched = [], [], []
     for i, run in enumerate(runs, 1):
         out = run.folder(args.results, sweep)
         rec = out / "record.json"
-        if finished(rec, run, settings):
-            skipped += 1
+        try:
+            if not args.restart and finished(rec, run, settings):
+                skipped += 1
+                continue
+        except train.SettingsMismatch as e:
+            print(f"skipping {run.key}: {e}", file=sys.stderr)
+            mismatched.append(run.key)
             continue
         print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}, sweep {sweep}) ===", flush=True)
         if run.dataset == "stl10":
@@ -316,6 +328,8 @@ def main(args) -> int:
             targs.append("--augment")
         if args.deterministic:
             targs.append("--deterministic")
+        if args.restart:
+            targs.append("--restart")
         meta = {"row": run.row, "column": run.column, "realization": run.realization, "profile": profile.name, "sweep": sweep, "sweep_settings": settings}
         targs += ["--meta", json.dumps(meta)]
         try:
@@ -328,9 +342,15 @@ def main(args) -> int:
             print(f"skipping {run.key}: {e}", file=sys.stderr)
             locked.append(run.key)
             continue
+        except train.SettingsMismatch as e:
+            print(f"skipping {run.key}: {e}", file=sys.stderr)
+            mismatched.append(run.key)
+            continue
         done += 1
     if locked:
         print(f"{len(locked)} run(s) held by another live process, not run here: {', '.join(locked)}")
+    if mismatched:
+        print(f"{len(mismatched)} run(s) not resumed, their checkpoints were made with other settings (--restart starts them over): {', '.join(mismatched)}")
     print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
     if not args.no_table:
         from sesn.report import reproduce_table

@@ -1,6 +1,10 @@
 """Fixtures shared by the unit tests."""
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,3 +35,30 @@ def realization(tmp_path_factory):
     """A small MNIST-scale realization (256/64/128) built from synthetic digits."""
     root = tmp_path_factory.mktemp("data")
     return ms.generate(synthetic_digits(), 0, root, splits={"train": 256, "val": 64, "test": 128}, reduced=True, progress=False)
+
+
+@contextlib.contextmanager
+def run_lock_held_by_another_process(folder: Path):
+    """A real second process holding ``folder``'s run lock (sesn.train.train.RunLock) until
+    the block ends; yields its pid."""
+    code = (
+        "import sys, time\n"
+        "from sesn.train.train import RunLock\n"
+        f"with RunLock({str(folder)!r}):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def lock_holder():
+    """``with lock_holder(folder) as pid:`` -- another live process holds the run lock."""
+    return run_lock_held_by_another_process

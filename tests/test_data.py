@@ -306,7 +306,7 @@ def test_data_command_verify_generate_skip_and_stale_temporaries(tmp_path, monke
     from sesn.cli import main as cli
 
     src, root = _source(tmp_path), tmp_path / "root"
-    gen = ["data", "mnist-scale", "--root", str(root), "--source-dir", str(src), "--reduced", "--splits", "100", "50", "150", "--seeds", "0"]
+    gen = ["data", "mnist-scale", "--root", str(root), "--source-dir", str(src), "--reduced", "--seeds", "0", "--splits", "100", "50", "150"]
     # a generation killed earlier left its temporary folder (its process is gone)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     stale = root / "mnist_scale" / f".mnist_reduced_seed0.tmp-{dead}"
@@ -316,6 +316,9 @@ def test_data_command_verify_generate_skip_and_stale_temporaries(tmp_path, monke
     assert cli(gen + ["--seeds", "0", "1"]) == 0  # seed 0 is skipped after verifying, seed 1 generated
     out = capsys.readouterr().out
     assert "skip " in out and "mnist_reduced_seed0" in out and "wrote " in out and "mnist_reduced_seed1" in out
+    # a finished seed made with other splits is refused, not silently kept
+    assert cli(gen[:-4] + ["--splits", "120", "50", "130"]) == 2
+    assert "made with other splits or source digits" in capsys.readouterr().err
     # --verify does not depend on the current directory; a custom-split realization is not
     # compared with the tracked (other-split) checksums, and says so
     monkeypatch.chdir(tmp_path)

@@ -303,3 +303,19 @@ def test_constructor_arguments_are_validated():
         with pytest.raises(ValueError, match=msg):
             build()
     assert SESConv_Z2_H(1, 2, 7, 3, 1.5, padding=3).scales == [1.5]  # a number is one scale
+
+
+def test_modes_agree_under_autocast():
+    from sesn.nn import SESConv_H_H
+
+    x = torch.randn(1, 2, 2, 9, 9, generator=torch.Generator().manual_seed(1))
+    outs = {}
+    for mode in ("naive", "direct", "fft", "auto"):
+        torch.manual_seed(0)
+        layer = SESConv_H_H(2, 3, 2, 7, 3, [1.0, 1.5], padding=3, bias=True, compute_mode=mode)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            outs[mode] = layer(x)
+            assert layer(x[:0]).dtype == torch.bfloat16
+    assert {y.dtype for y in outs.values()} == {torch.bfloat16}  # as nn.Conv2d under autocast
+    ref = outs["naive"].float()
+    assert all(float((y.float() - ref).norm() / ref.norm()) < 2e-2 for y in outs.values())

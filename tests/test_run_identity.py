@@ -156,13 +156,12 @@ def test_shards_started_together_on_a_fresh_folder_all_succeed(tmp_path):
 
 
 @needs_mnist
-def test_sweep_skips_a_run_held_by_a_live_process_and_reports_it(tmp_path):
+def test_sweep_skips_a_run_held_by_a_live_process_and_reports_it(tmp_path, lock_holder):
     res = tmp_path / "res"
     listing = subprocess.run(_sweep(res, "--dry-run"), cwd=REPO, capture_output=True, text=True, timeout=300)
     held = Path(listing.stdout.split()[0])
-    held.mkdir(parents=True)
-    (held / "run.lock").write_text(str(os.getpid()))  # this test process is alive
-    r = subprocess.run(_sweep(res), cwd=REPO, capture_output=True, text=True, timeout=600)
+    with lock_holder(REPO / held):
+        r = subprocess.run(_sweep(res), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "1 run(s) held by another live process" in r.stdout and "skipping" in r.stderr
     assert len(list(res.glob("runs/**/record.json"))) == 1
@@ -183,3 +182,13 @@ def test_cli_user_errors_are_one_line_with_suggestions(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("error: ") and "record.json: not valid JSON" in err
     with pytest.raises(CorruptFileError):  # --debug shows the traceback instead
         cli_main(["reproduce", "table", "--results", str(tmp_path), "--debug"])
+
+
+def test_settings_ignore_lr_steps_past_the_end_and_name_workers_and_device(realization):
+    a = train.resolve(train.get_args_parser().parse_args(_args(realization, "x", "--epochs", "6", "--lr-steps", "40", "20")))
+    b = train.resolve(train.get_args_parser().parse_args(_args(realization, "x", "--epochs", "6", "--lr-steps")))
+    sa, sb = train.run_settings(a, {"f": "h"}, 1), train.run_settings(b, {"f": "h"}, 1)
+    assert sa["lr_steps"] == [] and train.settings_id(sa) == train.settings_id(sb)  # both train identically
+    assert sa["workers"] == 0 and sa["device_type"] == "cpu"
+    c = train.resolve(train.get_args_parser().parse_args(_args(realization, "x", "--workers", "2")))
+    assert train.settings_id(train.run_settings(c, {"f": "h"}, 1)) != train.settings_id(train.run_settings(a, {"f": "h"}, 1))

@@ -141,12 +141,14 @@ def test_nan_loss_stops_with_a_recorded_error(realization, tmp_path, monkeypatch
     assert rec["status"] == "failed" and "non-finite" in rec["error"]
 
 
-def test_concurrent_run_is_refused(realization, tmp_path):
+def test_concurrent_run_is_refused(realization, tmp_path, lock_holder):
     out = tmp_path / "locked"
-    out.mkdir()
-    (out / "run.lock").write_text(str(os.getpid()))  # a live process holds it
-    with pytest.raises(RuntimeError, match="in progress"):
-        train.main(train.get_args_parser().parse_args(_args(realization, out)))
+    with lock_holder(out) as pid:
+        with pytest.raises(train.RunInProgress, match=f"in progress in process {pid} on "):
+            train.main(train.get_args_parser().parse_args(_args(realization, out)))
+    # the holder was killed (kill -9 semantics): its lock went with it, the run proceeds
+    rec = train.main(train.get_args_parser().parse_args(_args(realization, out, "--epochs", "1")))
+    assert rec["status"] == "done"
 
 
 def test_bad_model_and_dataset_names(realization, tmp_path):

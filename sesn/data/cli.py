@@ -72,8 +72,15 @@ def mnist_scale_main(argv) -> int:
         t0 = time.perf_counter()
         existing = args.root / "mnist_scale" / ms.realization_name(digits.dataset, seed, args.reduced)
         if (existing / "manifest.json").exists() and not args.overwrite:
-            ms.verify(existing)  # a finished seed is skipped, after checking its files
-            print(f"skip {existing}: already generated (checksums verified; --overwrite to regenerate)")
+            made = ms.verify(existing)  # a finished seed is skipped, after checking its files
+            wanted = {k: int(v) for k, v in (splits or (ms.reduced_splits(len(digits.labels)) if args.reduced else ms.PAPER_SPLITS)).items()}
+            if made.get("splits") != wanted or made.get("source", {}).get("sha256") != digits.hashes:
+                raise ValueError(
+                    f"{existing} exists but was made with other splits or source digits "
+                    f"({made.get('splits')} from {made.get('source', {}).get('folder')}, asked: {wanted} from {digits.folder}); "
+                    "pass --overwrite to regenerate it, or use another --root"
+                )
+            print(f"skip {existing}: already generated with these splits and digits (checksums verified; --overwrite to regenerate)")
             continue
         folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=True)
         manifest = read_json(folder / "manifest.json")

@@ -63,7 +63,7 @@ def check_conv_arguments(layer: str, in_channels, out_channels, stride, padding)
         raise ValueError(f"{layer}: padding must be a non-negative int, got {padding!r}")
 
 
-def _autocast_on(device_type: str) -> bool:
+def autocast_on(device_type: str) -> bool:
     try:
         return torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4: no device argument
@@ -74,8 +74,18 @@ def check_dtype(x: torch.Tensor, weight: torch.Tensor, layer: str) -> None:
     """A floating-point input of the parameters' dtype (any dtype under torch.autocast)."""
     if not x.is_floating_point():
         raise TypeError(f"{layer}: expected a floating-point input, got {x.dtype}")
-    if x.dtype != weight.dtype and not _autocast_on(x.device.type):
+    if x.dtype != weight.dtype and not autocast_on(x.device.type):
         raise TypeError(
             f"{layer}: input dtype {x.dtype} does not match the layer's parameters ({weight.dtype}); "
             "convert one of them (layer.to(dtype) or x.to(dtype)) or run under torch.autocast"
         )
+
+
+def output_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a convolution of ``x`` returns: the autocast dtype under torch.autocast."""
+    if autocast_on(x.device.type):
+        try:
+            return torch.get_autocast_dtype(x.device.type)
+        except AttributeError:  # torch < 2.4
+            return torch.get_autocast_gpu_dtype() if x.device.type == "cuda" else torch.get_autocast_cpu_dtype()
+    return x.dtype

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
-from sesn.nn.checks import check_dtype
+from sesn.nn.checks import autocast_on, check_dtype, output_dtype
 from sesn.nn.fft_conv import direct_cost, fft_cost
 
 COMPUTE_MODES = ("auto", "direct", "fft", "naive")
@@ -108,18 +108,19 @@ class SteerableConvBase(nn.Module):
         Every mode gives the same result for an empty batch (zeros of the output shape) and
         for half-precision inputs (the FFT path computes in float32 and casts back)."""
         check_dtype(x, self.weight, type(self).__name__)
+        dtype = output_dtype(x)
         if x.shape[0] == 0:
-            y = x.new_zeros(out_shape)
-            return y + self.bias.view(1, -1, 1, 1, 1).to(y.dtype) if self.bias is not None else y
+            y = x.new_zeros(out_shape, dtype=dtype)
+            return y + self.bias.view(1, -1, 1, 1, 1).to(dtype) if self.bias is not None else y
         mode = self.resolve_mode(out_shape[-2:], x.shape[0], taps)
         if mode == "naive":
             y = self._forward_naive(x)
         elif mode == "fft":
-            y = self._forward_fft(x, out_shape).to(x.dtype)
+            y = self._forward_fft(x, out_shape).to(dtype)
         else:
             y = self._forward_direct(x)
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1, 1)
+            y = y + self.bias.view(1, -1, 1, 1, 1).to(y.dtype)
         return y
 
     def resolve_mode(self, out_hw, batch: int, taps: int) -> str:
@@ -127,7 +128,7 @@ class SteerableConvBase(nn.Module):
         mode = self.compute_mode
         if mode != "auto":
             return mode
-        if self.stride != 1 or self.weight.dtype not in (torch.float32, torch.float64):
+        if self.stride != 1 or self.weight.dtype not in (torch.float32, torch.float64) or autocast_on(self.weight.device.type):
             return "direct"
         h, w = out_hw[0] - 2 * self.padding + self.kernel_size - 1, out_hw[1] - 2 * self.padding + self.kernel_size - 1
         lh, lw = h + 2 * self.padding, w + 2 * self.padding

@@ -42,7 +42,6 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 import sesn
-from sesn.io import process_alive
 from sesn.models import count_parameters, get_model, get_model_info, list_models
 from sesn.train.checkpoint import atomic_torch_save, atomic_write_json, rng_state, set_rng_state
 
@@ -81,6 +80,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--stl10-verify", choices=["md5", "layout"], default="md5", help=argparse.SUPPRESS)
     p.add_argument("--meta", type=json.loads, default={}, help=argparse.SUPPRESS)  # extra fields for the record (sweeps)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --output-dir and train from scratch (a checkpoint made with other settings is otherwise refused)")
     return p
 
@@ -237,7 +237,8 @@ def versions() -> dict:
 # What determines a run's result. A checkpoint made with other values is not resumed, and
 # the reproduction table only averages runs whose values agree (except the seed and data).
 SETTINGS = ("model", "dataset", "data_sha256", "augment", "epochs", "lr", "lr_steps", "lr_gamma", "batch_size",
-            "optimizer", "weight_decay", "seed", "amp", "channels_last", "deterministic", "world_size")  # fmt: skip
+            "optimizer", "weight_decay", "seed", "amp", "channels_last", "deterministic", "world_size",
+            "workers", "device_type")  # fmt: skip
 
 
 def code_version() -> str:
@@ -257,9 +258,9 @@ def code_version() -> str:
 
 def run_settings(args, checksum, world: int) -> dict:
     """Everything that determines the result of a run (SETTINGS) plus the code version."""
-    values = {**vars(args), "data_sha256": checksum, "world_size": world}
+    values = {**vars(args), "data_sha256": checksum, "world_size": world, "device_type": torch.device(str(args.device)).type}
     out = {k: values[k] for k in SETTINGS}
-    out["lr_steps"] = list(out["lr_steps"])
+    out["lr_steps"] = sorted(s for s in out["lr_steps"] if s < out["epochs"])  # steps past the end do nothing
     return out
 
 
@@ -292,32 +293,42 @@ class RunInProgress(RuntimeError):
 
 
 class RunLock:
-    """One process per run folder: an exclusive lock file holding the owner's pid; a
-    stale lock (its process is gone) is taken over."""
+    """One process per run folder: an exclusive advisory lock (``fcntl.flock``) on
+    ``run.lock``, held while the run trains. The OS releases it when the holder dies (even
+    by ``kill -9``), so a stale lock never blocks a restart, and two processes can never
+    both take it. The file names the holder (pid and host) for the error message."""
 
     def __init__(self, folder: Path):
         self.path = Path(folder) / "run.lock"
+        self._file = None
 
     def __enter__(self):
+        import fcntl
+        import socket
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text() or "0")
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and process_alive(pid):
-                    raise RunInProgress(f"{self.path.parent}: run is in progress in process {pid}") from None
-                self.path.unlink(missing_ok=True)
-        raise RuntimeError(f"could not lock {self.path}")
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise RunInProgress(f"{self.path.parent}: run is in progress in {holder}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        self._file = f
+        return self
 
     def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
+        import fcntl
+
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
 
 
 def main(args) -> dict:
@@ -391,12 +402,12 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
     record["settings"] = {**settings, "code_version": code_version()}
     record["settings_id"] = settings_id(record["settings"])
     start_epoch, best_val, best_state, history = 0, -1.0, None, []
-    if ckpt_path.exists() and args.restart:
-        if rank == 0:
+    if args.restart:
+        if rank == 0 and ckpt_path.exists():
             print(f"--restart: discarding {ckpt_path}")
             ckpt_path.unlink()
             record_path.unlink(missing_ok=True)
-        if world > 1:
+        if world > 1:  # every rank waits, whatever it saw on disk
             dist.barrier()
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -506,8 +517,8 @@ def cli(argv=None) -> int:
     except TrainingDiverged as e:
         print(f"error: training diverged: {e}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, RuntimeError) as e:  # bad input, settings mismatch, run in progress
-        if os.environ.get("SESN_DEBUG"):
+    except (ValueError, FileNotFoundError, RunInProgress) as e:  # bad input, settings mismatch, run in progress
+        if os.environ.get("SESN_DEBUG") or args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
