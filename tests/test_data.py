@@ -325,6 +325,12 @@ def test_data_command_verify_generate_skip_and_stale_temporaries(tmp_path, monke
     assert cli(["data", "mnist-scale", "--root", str(root), "--verify", "--seeds", "0", "1"]) == 0
     out = capsys.readouterr().out
     assert out.count("ok  ") == 2 and "not compared with" in out
+    # --track writes next to the data (ROOT/checksums), and --verify then compares with it
+    assert cli(gen + ["--seeds", "2", "--track"]) == 0
+    assert (root / "checksums" / "mnist_reduced_seed2.json").is_file()
+    capsys.readouterr()
+    assert cli(["data", "mnist-scale", "--root", str(root), "--verify", "--seeds", "2"]) == 0
+    assert f"matches {root / 'checksums' / 'mnist_reduced_seed2.json'}" in capsys.readouterr().out
     # an empty or wrong root is an error, not a success
     assert cli(["data", "mnist-scale", "--root", str(tmp_path / "empty"), "--verify"]) == 2
     assert "nothing to verify" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def mnist_scale_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None, help="explicit split sizes")
     p.add_argument("--overwrite", action="store_true", help="regenerate existing realizations")
     p.add_argument("--verify", action="store_true", help="only recompute and check the checksums of existing realizations")
-    p.add_argument("--track", action="store_true", help="copy the manifests to datasets/checksums/ (to commit them)")
+    p.add_argument("--track", action="store_true", help="copy the manifests to ROOT/checksums/ (datasets/checksums/ with the default root: to commit them)")
     return p
 
 
@@ -88,7 +88,7 @@ def mnist_scale_main(argv) -> int:
         for k, v in sorted(manifest["sha256"].items()):
             print(f"  {k}  sha256 {v}")
         if args.track:
-            target = checksum_dir(args.root)
+            target = Path(args.root) / "checksums"  # next to the data it describes, never into an installed package
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy(folder / "manifest.json", target / f"{folder.name}.json")
     return 0
