@@ -132,6 +132,19 @@ def test_ddp_two_processes_vs_one_process_same_global_batch(realization, tmp_pat
     assert dist_rel < 2 * moved, f"DDP ended {dist_rel:.3f} from the 1-process run, more than twice what training moved ({moved:.3f})"
 
 
+def test_ddp_nan_on_one_rank_stops_every_rank(realization, tmp_path):
+    """A NaN loss on rank 1 only: all ranks now agree and stop together, and rank 0 records the
+    failure. Without the agreement (checked by hand) rank 1 raised alone, torchrun killed rank
+    0, and no record was written: the failure was lost."""
+    out = tmp_path / "ddp_nan"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "sesn.train.train", *_args(realization, out, "--epochs", "1", "--batch-size", "64")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", SESN_FAULT_NAN_RANK="1")
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=240)
+    assert res.returncode != 0
+    rec = json.loads((out / "record.json").read_text())
+    assert rec["status"] == "failed" and "non-finite loss at epoch 1, after 0 samples (on at least one of 2 processes)" in rec["error"]
+
+
 def test_nan_loss_stops_with_a_recorded_error(realization, tmp_path, monkeypatch):
     real = train.F.cross_entropy
     monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))

@@ -183,6 +183,26 @@ def fault_point(epoch: int, batch: int | None = None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _all_finite(loss: torch.Tensor) -> bool:
+    """Whether the loss is finite on every rank: under DDP one rank's NaN stops all of them
+    together, so rank 0 records the failure (alone, the failing rank would take the others
+    down through torchrun, or leave them waiting in the gradient all-reduce)."""
+    finite = bool(torch.isfinite(loss))
+    if _world() > 1:
+        flag = torch.tensor([0.0 if finite else 1.0], device=loss.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return flag.item() == 0.0
+    return finite
+
+
 def train_epoch(model, data, optimizer, device, args, epoch, scaler, progress):
     model.train()
     total_loss = correct = seen = 0.0
@@ -195,8 +215,11 @@ def train_epoch(model, data, optimizer, device, args, epoch, scaler, progress):
         with torch.autocast(device.type, enabled=args.amp):
             out = model(x)
             loss = F.cross_entropy(out, y)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"non-finite loss {loss.item()} at epoch {epoch + 1}, after {int(seen)} samples")
+        if os.environ.get("SESN_FAULT_NAN_RANK") == str(_rank()):  # fault injection (tests)
+            loss = loss * float("nan")
+        if not _all_finite(loss):
+            where = f" (on at least one of {_world()} processes)" if _world() > 1 else ""
+            raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}, after {int(seen)} samples{where}")
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
