@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 from pathlib import Path
 
 import torch
@@ -102,6 +103,7 @@ def pair_tolerances(config: str, kind: str, step: int, dtype: str) -> dict[tuple
     return dict(_PAIRS_BY_CASE[key])
 
 
+@functools.lru_cache(maxsize=None)
 def rescale_cases(kind: str, source: str, distinguishable: bool = True, bases: str = "AB") -> list[tuple[str, int]]:
     """Sorted ``(config, step)`` pairs of a kind, source and basis types whose rows (both dtypes)
     are distinguishable from a plain conv (or, with ``distinguishable=False``, where one is not)."""
@@ -117,6 +119,7 @@ def rescale_cases(kind: str, source: str, distinguishable: bool = True, bases: s
 MUTANT_CSV = Path(__file__).with_name("mutant_deltas.csv")
 
 
+@functools.lru_cache(maxsize=None)
 def mutant_cases(mutant: str, kind: str, source: str, margin: float = 2.0) -> list[tuple[str, int]]:
     """Drawn ``(config, step)`` cases where ``mutant``'s measured Delta (smallest over its
     draws, ``mutant_deltas.csv``) is above ``margin`` x the case's tolerance: the cases on

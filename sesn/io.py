@@ -3,6 +3,7 @@ killed at any point) sees the old file or the new one, never half of one."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -18,6 +19,22 @@ def process_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, wait: bool = True):
+    """An exclusive advisory lock (``fcntl.flock``) on ``path`` while the block runs; yields
+    the open lock file. The OS releases it when the holder dies, even by ``kill -9``, so a
+    stale lock never blocks anyone. With ``wait=False`` a held lock raises BlockingIOError."""
+    import fcntl
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        try:
+            yield f
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _umask() -> int:

@@ -33,12 +33,13 @@ every record in the results folder and averages only runs with identical setting
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
+
+from sesn.io import exclusive_lock
 
 COLUMNS = ("28", "28+", "56", "56+")
 ROWS = {
@@ -235,7 +236,7 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
     if (final / "manifest.json").exists():
         return final
     folder.mkdir(parents=True, exist_ok=True)
-    with file_lock(folder / "build.lock"):  # shards started together: one builds, the others wait and reuse
+    with exclusive_lock(folder / "build.lock"):  # shards started together: one builds, the others wait and reuse
         if (final / "manifest.json").exists():
             return final
         ms.remove_stale_temporaries(final.parent)
@@ -250,39 +251,18 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
         return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False, overwrite=True)
 
 
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock (flock) held while the block runs; the OS releases it when
-    the holder dies, even by kill -9, so a killed build never blocks the next one."""
-    import fcntl
-
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def finished(record: Path, run: Run, settings: dict) -> bool:
-    """A finished run with the same settings (folder names can be reused by hand)."""
+def record_state(record: Path, run: Run, settings: dict) -> str:
+    """"absent" (train or resume it), "done" (finished with these settings: skip) or
+    "other" (finished with other settings, e.g. a folder reused by hand: report it)."""
     if not record.exists():
-        return False
+        return "absent"
     from sesn.io import read_json
 
     rec = read_json(record)
     if rec.get("status") != "done":
-        return False
+        return "absent"
     same = rec.get("sweep_settings") == settings and rec.get("model") == run.model and rec.get("augment") == run.augment and rec.get("seed") == run.realization
-    if not same:
-        raise train_module().SettingsMismatch(f"{record}: a finished run with other settings is in this run's folder; move it away or pass --restart")
-    return True
-
-
-def train_module():
-    from sesn.train import train
-
-    return train
+    return "done" if same else "other"
 
 
 def main(args) -> int:
@@ -304,17 +284,17 @@ def main(args) -> int:
     epochs = settings["epochs"]
     t0 = time.perf_counter()
     done = skipped = 0
-    locked, failed, mismatched = [], [], []
+    not_run = {"failed (recorded)": [], "held by another live process": [], "made with other settings (--restart starts them over)": []}
     for i, run in enumerate(runs, 1):
         out = run.folder(args.results, sweep)
         rec = out / "record.json"
-        try:
-            if not args.restart and finished(rec, run, settings):
-                skipped += 1
-                continue
-        except train.SettingsMismatch as e:
-            print(f"skipping {run.key}: {e}", file=sys.stderr)
-            mismatched.append(run.key)
+        state = "absent" if args.restart else record_state(rec, run, settings)
+        if state == "done":
+            skipped += 1
+            continue
+        if state == "other":
+            print(f"skipping {run.key}: {rec} holds a finished run with other settings", file=sys.stderr)
+            not_run["made with other settings (--restart starts them over)"].append(run.key)
             continue
         print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}, sweep {sweep}) ===", flush=True)
         if run.dataset == "stl10":
@@ -334,23 +314,17 @@ def main(args) -> int:
         targs += ["--meta", json.dumps(meta)]
         try:
             train.main(train.get_args_parser().parse_args(targs))
-        except train.TrainingDiverged as e:
-            print(f"run {run.key} failed: {e} (recorded in {rec})", file=sys.stderr)
-            failed.append(run.key)
-            continue
-        except train.RunInProgress as e:
+        except (train.TrainingDiverged, train.RunInProgress, train.SettingsMismatch) as e:
             print(f"skipping {run.key}: {e}", file=sys.stderr)
-            locked.append(run.key)
-            continue
-        except train.SettingsMismatch as e:
-            print(f"skipping {run.key}: {e}", file=sys.stderr)
-            mismatched.append(run.key)
+            reason = {train.TrainingDiverged: "failed (recorded)", train.RunInProgress: "held by another live process"}.get(
+                type(e), "made with other settings (--restart starts them over)"
+            )
+            not_run[reason].append(run.key)
             continue
         done += 1
-    if locked:
-        print(f"{len(locked)} run(s) held by another live process, not run here: {', '.join(locked)}")
-    if mismatched:
-        print(f"{len(mismatched)} run(s) not resumed, their checkpoints were made with other settings (--restart starts them over): {', '.join(mismatched)}")
+    for reason, keys in not_run.items():
+        if keys:
+            print(f"{len(keys)} run(s) {reason}: {', '.join(keys)}")
     print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
     if not args.no_table:
         from sesn.report import reproduce_table

@@ -105,14 +105,14 @@ def verify_main(args) -> int:
                 continue
             found += 1
             tracked = tracked_dir / f"{folder.name}.json"
-            manifest = ms.verify(folder)
-            note = f"no tracked checksums in {tracked_dir}"
-            if tracked.exists():
-                if comparable(manifest, read_json(tracked)):
-                    ms.verify(folder, tracked)
-                    note = f"matches {tracked}"
+            note, reference = f"no tracked checksums in {tracked_dir}", None
+            if tracked.exists() and (folder / "manifest.json").exists():
+                own = read_json(folder / "manifest.json")
+                if comparable(own, read_json(tracked)):
+                    note, reference = f"matches {tracked}", tracked
                 else:
-                    note = f"not compared with {tracked}: made with other splits or source digits ({manifest.get('splits')})"
+                    note = f"not compared with {tracked}: made with other splits or source digits ({own.get('splits')})"
+            manifest = ms.verify(folder, reference)  # hashes every file once
             print(f"ok  {folder}  ({', '.join(f'{k} {v[:12]}' for k, v in sorted(manifest['sha256'].items()))})  {note}")
     if not found:
         print(f"error: nothing to verify: no {args.dataset} realization for seeds {args.seeds} under {args.root / 'mnist_scale'}", file=sys.stderr)

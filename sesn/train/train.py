@@ -42,6 +42,7 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 import sesn
+from sesn.io import exclusive_lock
 from sesn.models import count_parameters, get_model, get_model_info, list_models
 from sesn.train.checkpoint import atomic_torch_save, atomic_write_json, rng_state, set_rng_state
 
@@ -215,7 +216,8 @@ def train_epoch(model, data, optimizer, device, args, epoch, scaler, progress):
         with torch.autocast(device.type, enabled=args.amp):
             out = model(x)
             loss = F.cross_entropy(out, y)
-        if os.environ.get("SESN_FAULT_NAN_RANK") == str(_rank()):  # fault injection (tests)
+        nan_rank = os.environ.get("SESN_FAULT_NAN_RANK")
+        if nan_rank is not None and nan_rank == str(_rank()):  # fault injection (tests)
             loss = loss * float("nan")
         if not _all_finite(loss):
             where = f" (on at least one of {_world()} processes)" if _world() > 1 else ""
@@ -316,42 +318,34 @@ class RunInProgress(RuntimeError):
 
 
 class RunLock:
-    """One process per run folder: an exclusive advisory lock (``fcntl.flock``) on
-    ``run.lock``, held while the run trains. The OS releases it when the holder dies (even
-    by ``kill -9``), so a stale lock never blocks a restart, and two processes can never
-    both take it. The file names the holder (pid and host) for the error message."""
+    """One process per run folder: an exclusive lock (:func:`sesn.io.exclusive_lock`) on
+    ``run.lock``, held while the run trains; released by the OS if the holder dies, so a
+    stale lock never blocks a restart. The file names the holder (pid and host)."""
 
     def __init__(self, folder: Path):
         self.path = Path(folder) / "run.lock"
-        self._file = None
+        self._lock = None
 
     def __enter__(self):
-        import fcntl
         import socket
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
+        lock = exclusive_lock(self.path, wait=False)
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            f = lock.__enter__()
         except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            f.close()
+            holder = self.path.read_text().strip() or "another process"
             raise RunInProgress(f"{self.path.parent}: run is in progress in {holder}") from None
         f.seek(0)
         f.truncate()
         f.write(f"process {os.getpid()} on {socket.gethostname()}")
         f.flush()
-        self._file = f
+        self._lock = lock
         return self
 
     def __exit__(self, *exc):
-        import fcntl
-
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
 
 def main(args) -> dict:
