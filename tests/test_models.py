@@ -200,11 +200,14 @@ def test_wrn_ses_b_lifting_blocks_as_the_reference():
     # the shortcut and the lifting conv both see the block's BN-ReLU'd H input (all scales)
     tiny = m.get_model("test_wrn_ses_b").eval()
     seen = {}
-    tiny.blocks[2].shortcut.register_forward_hook(lambda mod, inp, out: seen.__setitem__("shortcut", inp[0].shape))
-    tiny.blocks[2].conv1[0].register_forward_hook(lambda mod, inp, out: seen.__setitem__("project", inp[0].shape))
+    block = tiny.blocks[2]
+    block.register_forward_hook(lambda mod, inp, out: seen.__setitem__("block", inp[0]))
+    block.shortcut.register_forward_hook(lambda mod, inp, out: seen.__setitem__("shortcut", inp[0]))
+    block.conv1[0].register_forward_hook(lambda mod, inp, out: seen.__setitem__("project", inp[0]))
     with torch.no_grad():
         tiny(torch.randn(1, 3, 32, 32))
-    assert len(seen["shortcut"]) == 5 and seen["shortcut"] == seen["project"]
+        expected = torch.relu(block.bn1(seen["block"]))  # the block's BN-ReLU'd H input
+    assert seen["shortcut"].dim() == 5 and torch.equal(seen["shortcut"], expected) and torch.equal(seen["project"], expected)
 
 
 def test_wrn_ses_reference_layout_state_dict_loads():
