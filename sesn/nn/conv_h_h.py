@@ -39,6 +39,8 @@ class SESConv_H_H(SteerableConvBase):
         ``weight``: ``[C_out, C_in, scale_size, N_b]``; ``bias``: ``[C_out]``.
     """
 
+    input_kind, output_kind = "H", "H"
+
     def __init__(
         self,
         in_channels: int,

@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import check_scale_feature
 
 
-class SESConv_H_H_1x1(nn.Module):
+class SESConv_H_H_1x1(ScaleEquivariantModule):
     r"""``y[:, o, i] = sum_c w[o, c] x[:, c, i] + b[o]`` at every scale i.
 
     Treats all scales alike, so it is exactly equivariant to shifts along the scale
@@ -30,6 +31,8 @@ class SESConv_H_H_1x1(nn.Module):
     Shape:
         ``[B, C_in, S, H, W]`` -> ``[B, C_out, S, H', W']``; ``weight`` ``[C_out, C_in, 1, 1]``.
     """
+
+    input_kind, output_kind = "H", "H"
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, num_scales: int = 1, bias: bool = True):
         super().__init__()

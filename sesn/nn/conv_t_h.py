@@ -42,6 +42,8 @@ class SESConv_Z2_H(SteerableConvBase):
         ``weight``: ``[C_out, C_in, N_b]``; ``bias``: ``[C_out]``.
     """
 
+    input_kind, output_kind = "T", "H"
+
     def __init__(
         self,
         in_channels: int,

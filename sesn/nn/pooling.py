@@ -6,15 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import check_scale_feature
 
 
-class ScaleMaxPool2d(nn.Module):
+class ScaleMaxPool2d(ScaleEquivariantModule):
     """Max-pool each scale slice spatially (``MaxPool3d`` with window 1 on the scale axis).
 
     Shape: ``[B, C, S, H, W]`` -> ``[B, C, S, H', W']``. Exactly equivariant to scale-axis
     shifts; to translations by multiples of ``stride``.
     """
+
+    input_kind, output_kind = "H", "H"
 
     def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0):
         super().__init__()
@@ -24,7 +27,9 @@ class ScaleMaxPool2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "ScaleMaxPool2d", None, None)
-        return F.max_pool3d(x, (1, self.kernel_size, self.kernel_size), (1, self.stride, self.stride), (0, self.padding, self.padding))
+        return F.max_pool3d(
+            x, (1, self.kernel_size, self.kernel_size), (1, self.stride, self.stride), (0, self.padding, self.padding)
+        )
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
         b, c, s, h, w = input_shape
@@ -40,4 +45,6 @@ class ScaleAvgPool2d(ScaleMaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "ScaleAvgPool2d", None, None)
-        return F.avg_pool3d(x, (1, self.kernel_size, self.kernel_size), (1, self.stride, self.stride), (0, self.padding, self.padding))
+        return F.avg_pool3d(
+            x, (1, self.kernel_size, self.kernel_size), (1, self.stride, self.stride), (0, self.padding, self.padding)
+        )

@@ -6,11 +6,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import check_scale_feature
 
 
-class SESMaxProjection(nn.Module):
+class SESMaxProjection(ScaleEquivariantModule):
     """``y = max_i x[:, :, i]``. Shape: ``[B, C, S, H, W]`` -> ``[B, C, H, W]``."""
+
+    input_kind, output_kind = "H", "T"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESMaxProjection", None, None)
@@ -22,8 +25,10 @@ class SESMaxProjection(nn.Module):
         return (b, c, h, w)
 
 
-class SESMeanProjection(nn.Module):
+class SESMeanProjection(ScaleEquivariantModule):
     """``y = mean_i x[:, :, i]``. Shape: ``[B, C, S, H, W]`` -> ``[B, C, H, W]``."""
+
+    input_kind, output_kind = "H", "T"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESMeanProjection", None, None)

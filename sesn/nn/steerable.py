@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
+from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import autocast_on, check_dtype, output_dtype
 from sesn.nn.fft_conv import direct_cost, fft_cost
 
@@ -22,7 +23,7 @@ FFT_COST_FACTOR = 6.0
 FFT_MAX_BYTES = 256 * 2**20
 
 
-class SteerableConvBase(nn.Module):
+class SteerableConvBase(ScaleEquivariantModule, abstract=True):
     """Base of :class:`SESConv_Z2_H` and :class:`SESConv_H_H`.
 
     The basis ``[N_b, S, k, k]`` is a non-persistent buffer rebuilt from the float64
@@ -41,6 +42,8 @@ class SteerableConvBase(nn.Module):
     the weight changes, the module moves, or ``train()`` is called. All modes give the
     same outputs up to float round-off (tested).
     """
+
+    compute_modes = COMPUTE_MODES
 
     def __init__(self, spec: BasisSpec, compute_mode: str = "auto") -> None:
         super().__init__()
