@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from scipy import special
 from torch import nn
 
+from sesn.nn.base import ScaleEquivariantModule
+
 
 def discrete_gaussian(t: float) -> torch.Tensor:
     """Lindeberg's discrete Gaussian of variance t on -w..w, w = 4 ceil(sqrt(t)), sum 1."""
@@ -26,9 +28,15 @@ def discrete_gaussian(t: float) -> torch.Tensor:
     return g / g.sum()
 
 
-class BesselConv2d(nn.Module):
+class BesselConv2d(ScaleEquivariantModule):
     """Lift ``[B, C, H, W]`` to ``[B, C, n, H, W]``: slice 0 the input, slice j the input
     blurred by variance ``t_j = z^2 (base^{2j} - 1)`` (total blur z base^j)."""
+
+    input_kind, output_kind = "T", "H"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, c, h, w = input_shape
+        return (b, c, self.n_scales, h, w)
 
     def __init__(self, n_channels: int, base: float = 2.0, zero_scale: float = 0.25, n_scales: int = 2):
         super().__init__()
@@ -50,7 +58,9 @@ class BesselConv2d(nn.Module):
             outs.append(y)
         return torch.stack(outs, 2)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         for j in range(1, self.n_scales):  # the reference's dense kernels: accept and check
             for axis in "xy":
                 key = f"{prefix}kernel{axis}_{j}"
@@ -60,17 +70,36 @@ class BesselConv2d(nn.Module):
                     ours = getattr(self, f"kernel_{j}").double()
                     if profile.numel() != ours.numel() or not torch.allclose(profile, ours, atol=1e-6):
                         error_msgs.append(f"{key}: checkpoint scale-space kernel differs from this layer's")
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
-class Dconv2d(nn.Module):
+class Dconv2d(ScaleEquivariantModule):
     """Scale-space convolution: output scale s sums input scales s..min(s+K_s, S_out)-1
     with a k x k kernel dilated by ``int(base**s)`` ("same" dilated padding). As in the
     reference, ``padding`` is ignored and input scales beyond S_out are dropped.
 
     Shape: ``[B, C_in, S_in, H, W]`` -> ``[B, C_out, S_out, H', W']``."""
 
-    def __init__(self, in_channels, out_channels, kernel_size=(1, 3, 3), base=2.0, io_scales=(2, 2), stride=1, padding=None, bias=False, init="he"):
+    input_kind, output_kind = "H", "H"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, _, h, w = input_shape
+        return (b, self.out_channels, self.out_scales, (h - 1) // self.stride + 1, (w - 1) // self.stride + 1)
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size=(1, 3, 3),
+        base=2.0,
+        io_scales=(2, 2),
+        stride=1,
+        padding=None,
+        bias=False,
+        init="he",
+    ):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.scale_size, self.k = kernel_size[0], kernel_size[-1]
@@ -118,6 +147,14 @@ class Dconv2d(nn.Module):
         return torch.stack(outs, 2)
 
 
-class ScaleMaxProjection(nn.Module):
+class ScaleMaxProjection(ScaleEquivariantModule):
+    """Max over the scale axis, H -> T."""
+
+    input_kind, output_kind = "H", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, c, _, h, w = input_shape
+        return (b, c, h, w)
+
     def forward(self, x):
         return x.max(2).values

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.nn.base import ScaleEquivariantModule
+
 N_SMALL, N_BIG, BASE, ANGLE_RANGE = 5, 3, 1.26, 2 * math.pi / 3
 LOG_SCALES = np.linspace(-N_SMALL + 1, N_BIG, N_SMALL + N_BIG)
 SCALES = [BASE**l for l in LOG_SCALES]
@@ -46,8 +48,16 @@ def _check(x, channels, name):
         raise ValueError(f"{name}: expected a square [B, {channels}, N, N] input, got {list(x.shape)}")
 
 
-class ScaleConvScalar(nn.Module):
+class ScaleConvScalar(ScaleEquivariantModule):
     """Scalar field -> vector field ``(u, v)``; weight ``[C_out, C_in, k, k]``."""
+
+    # T -> T: SEVF's vector field (u, v) is a pair of image features; shapes are u's
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        k = self.weight.shape[-1]
+        return (b, self.weight.shape[0], h + 2 * self.padding - k + 1, w + 2 * self.padding - k + 1)
 
     def __init__(self, in_channels, out_channels, kernel_size=7, padding=3, stride=1):
         super().__init__()
@@ -62,8 +72,16 @@ class ScaleConvScalar(nn.Module):
         return _polar(torch.stack([conv_scale(x, self.weight, s, self.padding) for s in SCALES]))
 
 
-class ScaleConvVector(nn.Module):
+class ScaleConvVector(ScaleEquivariantModule):
     """Vector field ``(u, v)`` -> vector field; weights ``w_u``, ``w_v`` steered by theta_l."""
+
+    # T -> T: SEVF's vector field (u, v) is a pair of image features; shapes are u's
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        k = self.weight_u.shape[-1]
+        return (b, self.weight_u.shape[0], h + 2 * self.padding - k + 1, w + 2 * self.padding - k + 1)
 
     def __init__(self, in_channels, out_channels, kernel_size=7, padding=3, stride=1):
         super().__init__()
@@ -86,14 +104,28 @@ class ScaleConvVector(nn.Module):
         return _polar(torch.stack(responses))
 
 
-class Magnitude(nn.Module):
+class Magnitude(ScaleEquivariantModule):
+    """|(u, v)|: the magnitude of a vector field, T -> T."""
+
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        return tuple(input_shape)
+
     def forward(self, uv):
         u, v = uv
         return torch.sqrt(u**2 + v**2)
 
 
-class VectorMaxPool(nn.Module):
+class VectorMaxPool(ScaleEquivariantModule):
     """Max-pool the magnitude; take u and v at the winning positions."""
+
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, c, h, w = input_shape
+        f = lambda n: (n + 2 * self.padding - self.kernel_size) // self.stride + 1  # noqa: E731
+        return (b, c, f(h), f(w))
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -107,9 +139,14 @@ class VectorMaxPool(nn.Module):
         return pick(u), pick(v)
 
 
-class VectorBatchNorm(nn.Module):
+class VectorBatchNorm(ScaleEquivariantModule):
     """Divide u and v by the std of the magnitude per channel (no centring, no affine).
     ``weight`` is a trainable parameter the reference never uses (kept for the count)."""
+
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        return tuple(input_shape)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.5):
         super().__init__()

@@ -14,11 +14,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.baselines.common import pad_or_crop, rescale_bilinear
+from sesn.nn.base import ScaleEquivariantModule
+from sesn.nn.checks import conv_output_size
 
 
-class SIConv2d(nn.Conv2d):
+class SIConv2d(ScaleEquivariantModule, nn.Conv2d):
     """``nn.Conv2d`` (same weight, bias and init) applied over an input pyramid with a max
     over scales. Shape: ``[B, C_in, N, N]`` -> ``[B, C_out, N', N']`` (square inputs)."""
+
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        f = lambda n, i: conv_output_size(n, self.kernel_size[i], self.stride[i], self.padding[i], "SIConv2d")  # noqa: E731
+        return (b, self.out_channels, f(h, 0), f(w, 1))
 
     def __init__(self, in_channels, out_channels, kernel_size, scales=(1.0,), stride=1, padding=0, bias=True):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)

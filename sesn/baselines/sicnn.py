@@ -18,14 +18,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.baselines.common import pad_or_crop
+from sesn.nn.base import ScaleEquivariantModule
+from sesn.nn.checks import conv_output_size
 
 
-class SiCNNConv2d(nn.Module):
+class SiCNNConv2d(ScaleEquivariantModule):
     """Args: in_channels, out_channels (per column), kernel_size k, scales, stride,
     pad_if_needed (size-preserving padding m // 2), num_input_scales (1: the input feeds
     every column; S: column s reads its own channel block). No bias."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, scales, stride=1, pad_if_needed=True, num_input_scales=1):
+    # T -> T: the S columns are channel blocks of a [B, S * C, H, W] image feature
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        k = (
+            self.kernel_size
+            if self.kernel_size == 1
+            else self.kernel_size + 2 * math.ceil((self.m - self.kernel_size) / 2)
+        )
+        f = lambda n: conv_output_size(n, k, self.stride, self.padding, "SiCNNConv2d")  # noqa: E731
+        return (b, self.out_channels * len(self.scales), f(h), f(w))
+
+    def __init__(
+        self, in_channels, out_channels, kernel_size, scales, stride=1, pad_if_needed=True, num_input_scales=1
+    ):
         super().__init__()
         if num_input_scales not in (1, len(scales)):
             raise ValueError(f"num_input_scales must be 1 or {len(scales)}, got {num_input_scales}")
@@ -67,8 +84,13 @@ class SiCNNConv2d(nn.Module):
         return F.conv2d(x, self.kernels(), stride=self.stride, padding=self.padding, groups=self.num_input_scales)
 
 
-class ColumnMax(nn.Module):
+class ColumnMax(ScaleEquivariantModule):
     """Max over the S columns of a scale-major ``[B, S*C, ...]`` feature."""
+
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        return (input_shape[0], input_shape[1] // self.num_scales, *input_shape[2:])
 
     def __init__(self, num_scales: int):
         super().__init__()

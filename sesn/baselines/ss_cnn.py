@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.nn.base import ScaleEquivariantModule
+
 
 def log_radial_harmonic(m: int, k: float, phi0: float, sigma: float, phase: float, basis_scale: float = 1.0):
     """(psi_re, psi_im) on an m x m grid, each divided by its Frobenius norm."""
@@ -30,7 +32,9 @@ def log_radial_harmonic(m: int, k: float, phi0: float, sigma: float, phase: floa
     r = basis_scale * r
     phi = np.arctan2(j - c, c - i)
     phi[int(c), int(c)] = 0.0
-    d = np.minimum.reduce([np.abs(phi - phi0), np.abs(phi + 2 * np.pi - phi0), np.abs(phi - phi0 - np.pi), np.abs(phi + np.pi - phi0)])
+    d = np.minimum.reduce(
+        [np.abs(phi - phi0), np.abs(phi + 2 * np.pi - phi0), np.abs(phi - phi0 - np.pi), np.abs(phi + np.pi - phi0)]
+    )
     amp = np.exp(-(d**2) / (2 * sigma**2)) / r
     kappa = 2 * np.pi * k / np.log(np.sqrt(2) * c * basis_scale)
     re = amp * np.cos(kappa * np.log(r) + phase) * mask
@@ -38,12 +42,31 @@ def log_radial_harmonic(m: int, k: float, phi0: float, sigma: float, phase: floa
     return re / np.linalg.norm(re), im / np.linalg.norm(im), kappa
 
 
-class ScaleConvSteering(nn.Module):
+class ScaleConvSteering(ScaleEquivariantModule):
     """``out = max_i conv2d(x, W_i, padding (m_i - 1) / 2)`` (+ ReLU), with W_i the real
     part of the complex combination of the basis cropped to m_i, phase-shifted by
     ``exp(-i kappa_k log s_i)``, s_i = m_i / kernel_size."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, ker_size_range, k_range=(0.5, 1, 2), phi_range=None, sigma_phi_range=(math.pi / 16,), phase_range=(-math.pi / 4,), basis_scale=(1.0,), stride=1, relu=True):
+    input_kind, output_kind = "T", "T"
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        return (b, self.out_channels, (h - 1) // self.stride + 1, (w - 1) // self.stride + 1)
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        ker_size_range,
+        k_range=(0.5, 1, 2),
+        phi_range=None,
+        sigma_phi_range=(math.pi / 16,),
+        phase_range=(-math.pi / 4,),
+        basis_scale=(1.0,),
+        stride=1,
+        relu=True,
+    ):
         super().__init__()
         phi_range = list(np.linspace(0, np.pi, 9)) if phi_range is None else list(phi_range)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
@@ -63,13 +86,21 @@ class ScaleConvSteering(nn.Module):
             im_all.append(np.stack(im_k, -1))
             kappas.append(kappa)
         self.num_funcs = re_all[0].shape[-1]
-        self.filter_real = nn.Parameter(torch.tensor(np.stack(re_all), dtype=torch.float32), requires_grad=False)  # [|k|, M, M, N_b]
+        self.filter_real = nn.Parameter(
+            torch.tensor(np.stack(re_all), dtype=torch.float32), requires_grad=False
+        )  # [|k|, M, M, N_b]
         self.filter_imag = nn.Parameter(torch.tensor(np.stack(im_all), dtype=torch.float32), requires_grad=False)
         self.register_buffer("kappa", torch.tensor(kappas, dtype=torch.float32), persistent=False)
         bound = math.sqrt(2.0 / (self.num_funcs * in_channels * out_channels))
-        self.mult_real = nn.Parameter(torch.empty(len(k_range), out_channels, in_channels, self.num_funcs).uniform_(-bound, bound))
-        self.mult_imag = nn.Parameter(torch.empty(len(k_range), out_channels, in_channels, self.num_funcs).uniform_(-bound, bound))
-        self.const_real = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1e-5, 1e-5))  # unused, as in the reference
+        self.mult_real = nn.Parameter(
+            torch.empty(len(k_range), out_channels, in_channels, self.num_funcs).uniform_(-bound, bound)
+        )
+        self.mult_imag = nn.Parameter(
+            torch.empty(len(k_range), out_channels, in_channels, self.num_funcs).uniform_(-bound, bound)
+        )
+        self.const_real = nn.Parameter(
+            torch.empty(out_channels, in_channels).uniform_(-1e-5, 1e-5)
+        )  # unused, as in the reference
 
     def kernels(self) -> list[torch.Tensor]:
         m = self.ker_size_range[-1]

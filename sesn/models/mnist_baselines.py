@@ -13,10 +13,9 @@ from sesn.baselines.sevf import Magnitude, ScaleConvScalar, ScaleConvVector, Vec
 from sesn.baselines.si_convnet import SIConv2d
 from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
 from sesn.baselines.ss_cnn import ScaleConvSteering
+from sesn.models.method_layers import PYRAMID  # one definition, shared with the reports
 from sesn.models.mnist import PAPER_CHANNELS, PAPER_HIDDEN, _front, _head
 from sesn.models.registry import register_model
-
-PYRAMID = [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33]
 
 
 def mnist_kanazawa(name, upsample, channels=PAPER_CHANNELS, hidden=PAPER_HIDDEN, num_classes=10, dropout=0.7, scales=PYRAMID):

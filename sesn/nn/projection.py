@@ -4,7 +4,6 @@ when nothing is shifted out)."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import check_scale_feature

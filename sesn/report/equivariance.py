@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from sesn.equivariance import PROTOCOL, plain_conv_baseline, scale_equivariance
+from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
@@ -87,26 +88,12 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
 
 
 def baseline_layers(channels: int, seed: int) -> dict:
-    """One layer of each method as used in the MNIST models (7x7, 1 input channel),
-    T -> T, so they are measured with the plain rescale protocol."""
-    from torch import nn
-
-    from sesn.baselines.dss import BesselConv2d, Dconv2d, ScaleMaxProjection
-    from sesn.baselines.si_convnet import SIConv2d
-    from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
-    from sesn.models.mnist_baselines import PYRAMID
+    """One layer of each T -> T method of the catalogue (:mod:`sesn.models.method_layers`),
+    1 input channel, float64, eval mode; measured with the plain rescale protocol."""
+    from sesn.models.method_layers import METHOD_LAYERS
 
     torch.manual_seed(seed)
-    layers = {
-        "CNN (7x7 conv)": nn.Conv2d(1, channels, 7, padding=3),
-        "SI-ConvNet": SIConv2d(1, channels, 7, PYRAMID, padding=3),
-        "SiCNN (column max)": nn.Sequential(SiCNNConv2d(1, channels, 7, PYRAMID), ColumnMax(len(PYRAMID))),
-        "DSS (lift, dconv, scale max)": nn.Sequential(BesselConv2d(1, 2.0, 0.25, 2), Dconv2d(1, channels, (1, 7, 7), 2.0, (2, 2)), ScaleMaxProjection()),
-    }
-    from sesn.baselines import extra_layers
-
-    layers.update(extra_layers(channels))
-    return {k: v.double().eval() for k, v in layers.items()}
+    return {name: m.layer(channels).double().eval() for name, m in METHOD_LAYERS.items()}
 
 
 def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
@@ -246,6 +233,8 @@ def main(args) -> int:
         "(one layer as in their MNIST model: 7x7, 1 -> "
         f"{args.channels} channels, default init), measured with the plain rescale protocol "
         "Delta = ||L Phi(f) - Phi(L f)||^2 / ||L Phi(f)||^2 at each pair factor sigma_i/sigma_(i+t), averaged.",
+        "",
+        *describe_methods(),
         "",
         dataframe_to_markdown(btable),
     ]
