@@ -42,40 +42,10 @@ from pathlib import Path
 from sesn.io import exclusive_lock
 
 COLUMNS = ("28", "28+", "56", "56+")
-ROWS = {
-    "CNN": {"28": "mnist_cnn_28", "28+": "mnist_cnn_28", "56": "mnist_cnn_56", "56+": "mnist_cnn_56"},
-    "SESN scalar": {"28": "mnist_ses_scalar_28", "28+": "mnist_ses_scalar_28p", "56": "mnist_ses_scalar_56", "56+": "mnist_ses_scalar_56p"},
-    "SESN vector": {"28": "mnist_ses_vector_28", "28+": "mnist_ses_vector_28p", "56": "mnist_ses_vector_56", "56+": "mnist_ses_vector_56p"},
-}
-BASELINE_ROWS = {
-    "SiCNN": {"28": "mnist_xu_28", "28+": "mnist_xu_28", "56": "mnist_xu_56", "56+": "mnist_xu_56"},
-    "SI-ConvNet": {"28": "mnist_kanazawa_28", "28+": "mnist_kanazawa_28", "56": "mnist_kanazawa_56", "56+": "mnist_kanazawa_56"},
-    "DSS scalar": {"28": "mnist_dss_scalar_28", "28+": "mnist_dss_scalar_28", "56": "mnist_dss_scalar_56", "56+": "mnist_dss_scalar_56"},
-    "DSS vector": {"28": "mnist_dss_vector_28", "28+": "mnist_dss_vector_28", "56": "mnist_dss_vector_56", "56+": "mnist_dss_vector_56"},
-    "SEVF scalar": {"28": "mnist_sevf_scalar_28", "28+": "mnist_sevf_scalar_28", "56": "mnist_sevf_scalar_56", "56+": "mnist_sevf_scalar_56"},
-    "SEVF vector": {"28": "mnist_sevf_vector_28", "28+": "mnist_sevf_vector_28", "56": "mnist_sevf_vector_56", "56+": "mnist_sevf_vector_56"},
-    "SS-CNN": {"28": "mnist_ss_28", "28+": "mnist_ss_28", "56": "mnist_ss_56", "56+": "mnist_ss_56"},
-}
-DISCO_ROWS = {
-    "SESN scalar (basis D)": {"28": "mnist_disco_scalar_28", "28+": "mnist_disco_scalar_28p", "56": "mnist_disco_scalar_56", "56+": "mnist_disco_scalar_56p"},
-    "SESN vector (basis D)": {"28": "mnist_disco_vector_28", "28+": "mnist_disco_vector_28p", "56": "mnist_disco_vector_56", "56+": "mnist_disco_vector_56p"},
-}
-DISCO_PUBLISHED_ROWS = {"DISCO (its published basis)": {"28": "disco_mnist_28", "28+": "disco_mnist_28p"}}
-SMOKE_ROWS = {
-    "CNN": {"28": "test_cnn", "28+": "test_cnn"},
-    "SESN scalar": {"28": "test_ses_scalar", "28+": "test_ses_scalar"},
-    "SESN vector": {"28": "test_ses_vector", "28+": "test_ses_vector"},
-}
-STL_ROWS = {
-    "WRN-16-8": "wrn_16_8",
-    "SiCNN": "wrn_16_8_xu",
-    "SI-ConvNet": "wrn_16_8_kanazawa",
-    "DSS": "wrn_16_8_dss",
-    "SS-CNN": "wrn_16_8_ss",
-    "SESN (A)": "wrn_16_8_ses_a",
-    "SESN (B)": "wrn_16_8_ses_b",
-    "SESN (C)": "wrn_16_8_ses_c",
-}
+# The rows of the tables (which model fills which row and column, and which profiles sweep
+# it by default) are registry metadata: ModelInfo.row, .reproduce_columns and .profiles
+# (sesn.models.registry). A model registered by a user's module with that metadata is part
+# of the tables like the paper's.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,13 +56,12 @@ class Profile:
     epochs: int
     lr_steps: tuple
     splits: dict | None  # None: the paper's splits from the full data
-    rows: dict
 
 
 PROFILES = {
-    "paper": Profile("paper", tuple(range(6)), COLUMNS, 60, (20, 40), None, {**ROWS, **BASELINE_ROWS}),
-    "quick": Profile("quick", (0,), ("28", "28+"), 6, (3, 5), {"train": 6000, "val": 1000, "test": 3000}, ROWS),
-    "smoke": Profile("smoke", (0,), ("28", "28+"), 1, (), {"train": 256, "val": 64, "test": 256}, SMOKE_ROWS),
+    "paper": Profile("paper", tuple(range(6)), COLUMNS, 60, (20, 40), None),
+    "quick": Profile("quick", (0,), ("28", "28+"), 6, (3, 5), {"train": 6000, "val": 1000, "test": 3000}),
+    "smoke": Profile("smoke", (0,), ("28", "28+"), 1, (), {"train": 256, "val": 64, "test": 256}),
 }
 
 
@@ -143,27 +112,32 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     return p
 
 
+def table_cells(dataset: str, profile: str | None) -> list[tuple[str, str, str]]:
+    """(row, column, model) of every registered model placed in ``dataset``'s table; with
+    ``profile``, only the models of that profile's default sweep (registry order)."""
+    from sesn.models.registry import table_models
+
+    return [(info.row, col, info.name) for info in table_models(dataset, profile) for col in info.reproduce_columns]
+
+
 def plan(args, profile: Profile) -> list[Run]:
+    check_models(args.models, args.dataset)
     runs = []
     if args.dataset == "stl10":
-        for row, model in STL_ROWS.items():
+        for row, col, model in table_cells("stl10", None if args.models else "paper"):
             for r in args.realizations or (0,):
-                runs.append(Run("stl10", row, "STL-10", model, False, r))
+                runs.append(Run("stl10", row, col, model, False, r))
     else:
         columns = args.columns or profile.columns
-        rows = profile.rows
-        if args.models and profile.name != "smoke":  # any paper-layout row may be asked for by name
-            rows = {**ROWS, **BASELINE_ROWS, **DISCO_ROWS, **DISCO_PUBLISHED_ROWS}
-        for row, by_col in rows.items():
-            for col in columns:
-                if col not in by_col:
-                    continue
-                plus = col.endswith("+")
-                augments = (False, True) if args.both_augmentations else (plus,)
-                for aug in augments:
-                    for r in args.realizations if args.realizations is not None else profile.realizations:
-                        runs.append(Run("mnist-scale", row, col if aug == plus else col + (" (+aug)" if aug else " (no aug)"), by_col[col], aug, r))
-    check_models(args.models, runs)
+        # with --models any model placed in the table may be asked for by name
+        for row, col, model in table_cells("mnist-scale", None if args.models else profile.name):
+            if col not in columns:
+                continue
+            plus = col.endswith("+")
+            augments = (False, True) if args.both_augmentations else (plus,)
+            for aug in augments:
+                for r in args.realizations if args.realizations is not None else profile.realizations:
+                    runs.append(Run("mnist-scale", row, col if aug == plus else col + (" (+aug)" if aug else " (no aug)"), model, aug, r))
     if args.models:
         runs = [r for r in runs if r.model in args.models]
     seen, unique = set(), []
@@ -174,17 +148,21 @@ def plan(args, profile: Profile) -> list[Run]:
     return unique
 
 
-def check_models(names, runs_before_filter) -> None:
-    """Every --models name must be registered and part of the chosen profile's layout."""
+def check_models(names, dataset: str) -> None:
+    """Every --models name must be registered and placed in ``dataset``'s table."""
     from sesn.models import get_model_info
 
+    placed = {model for _, _, model in table_cells(dataset, None)}
+    missing = []
     for name in names or ():
         get_model_info(name)  # ValueError naming the closest registered models
-    if names:
-        known = {r.model for r in runs_before_filter}
-        missing = sorted(set(names) - known)
-        if missing:
-            raise SystemExit(f"--models {' '.join(missing)}: not in this profile's table layout; it has: {', '.join(sorted(known))}")
+        if name not in placed:
+            missing.append(name)
+    if missing:
+        raise SystemExit(
+            f"--models {' '.join(missing)}: no place in the {dataset} table (its registry entry has no row and "
+            f"reproduce_columns for {dataset}); placed models: {', '.join(sorted(placed))}"
+        )
 
 
 def sweep_settings(args, profile: "Profile") -> dict:

@@ -252,3 +252,37 @@ def test_disco_model_as_disco_defines_it():
         assert all(c.scales == [1.0, 1.26, 1.59, 2.0] and c.kernel_size == 15 and c.effective_size == 7 for c in convs)
         assert sum(isinstance(mod, ScaleAvgPool2d) for mod in model.modules()) == 2
         assert model.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_every_builder_is_a_partial_of_a_named_function():
+    import functools
+
+    from sesn.models.registry import _REGISTRY
+
+    for name, info in _REGISTRY.items():
+        assert isinstance(info.builder, functools.partial), name
+        assert info.builder.func.__name__ != "<lambda>", name
+
+
+def test_reproduce_reads_its_table_layout_from_the_registry():
+    import functools
+
+    from sesn import reproduce
+    from sesn.models.registry import _REGISTRY, register
+
+    assert not [k for k in vars(reproduce) if k.endswith("_ROWS") or k == "ROWS"]
+    register(
+        "user_net_28",
+        functools.partial,  # any factory: here one that returns a model-like callable
+        torch.nn.Identity,
+        metadata=dict(dataset="mnist-scale", input_shape=(1, 28, 28), row="User net", reproduce_columns=("28", "28+"), profiles=("quick",)),
+    )
+    try:
+        args = reproduce.get_args_parser().parse_args(["--profile", "quick"])
+        runs = reproduce.plan(args, reproduce.PROFILES["quick"])
+        mine = [(r.row, r.column, r.augment) for r in runs if r.model == "user_net_28"]
+        assert mine == [("User net", "28", False), ("User net", "28+", True)]
+        paper = reproduce.plan(reproduce.get_args_parser().parse_args(["--profile", "paper"]), reproduce.PROFILES["paper"])
+        assert "user_net_28" not in {r.model for r in paper}  # not in the paper profile's default sweep
+    finally:
+        _REGISTRY.pop("user_net_28")

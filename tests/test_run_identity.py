@@ -105,8 +105,8 @@ def test_bad_sweep_arguments(tmp_path, capsys):
     assert "positive integer" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown model 'mnist_ses_scalr_28'.*mnist_ses_scalar_28"):
         reproduce.main(reproduce.get_args_parser().parse_args(["--profile", "quick", "--models", "mnist_ses_scalr_28", "--results", str(tmp_path)]))
-    with pytest.raises(SystemExit, match="not in this profile's table layout"):
-        reproduce.main(reproduce.get_args_parser().parse_args(["--profile", "smoke", "--models", "mnist_cnn_28", "--results", str(tmp_path)]))
+    with pytest.raises(SystemExit, match="no place in the mnist-scale table"):  # registered, but no row/columns
+        reproduce.main(reproduce.get_args_parser().parse_args(["--profile", "smoke", "--models", "test_ses_scalar_56", "--results", str(tmp_path)]))
     # the command line says it in one line, exit 2
     assert cli_main(["reproduce", "--profile", "quick", "--models", "nope", "--results", str(tmp_path)]) == 2
     assert "error: unknown model 'nope'" in capsys.readouterr().err

@@ -15,15 +15,26 @@ from __future__ import annotations
 from torch import nn
 
 from sesn.models.mnist import _front, _head
-from sesn.models.registry import register_model
+from sesn.models.registry import register
 from sesn.nn import ScaleAvgPool2d, ScaleBatchNorm, SESConv_H_H, SESConv_Z2_H, SESMaxProjection
 
 DISCO_SCALES = (1.0, 1.26, 1.59, 2.0)
 CHANNELS = (32, 63, 95)
 
 
-def disco_mnist(name: str, mult: float, num_classes: int = 10, dropout: float = 0.7, in_size: int = 28) -> nn.Sequential:
-    kw = dict(kernel_size=15, effective_size=7, scales=list(DISCO_SCALES), padding=7, bias=True, basis_type="DISCO", mult=mult, disco_sigma=1.9)
+def disco_mnist(
+    name: str, mult: float, num_classes: int = 10, dropout: float = 0.7, in_size: int = 28
+) -> nn.Sequential:
+    kw = dict(
+        kernel_size=15,
+        effective_size=7,
+        scales=list(DISCO_SCALES),
+        padding=7,
+        bias=True,
+        basis_type="DISCO",
+        mult=mult,
+        disco_sigma=1.9,
+    )
     c1, c2, c3 = CHANNELS
     layers = _front(name, True, in_size) + [
         SESConv_Z2_H(1, c1, **kw), nn.ReLU(True), ScaleAvgPool2d(2), ScaleBatchNorm(c1),
@@ -35,20 +46,23 @@ def disco_mnist(name: str, mult: float, num_classes: int = 10, dropout: float = 
 
 
 def _register(name: str, mult: float, plus: bool) -> None:
-    def build(**overrides):
-        return disco_mnist(name, mult, **overrides)
-
-    register_model(
+    register(
         name,
-        dataset="mnist-scale",
-        input_shape=(1, 28, 28),
-        num_params=494_549,
-        column="28x28 +" if plus else "28x28",
-        row="DISCO (its published basis)",
-        reproduce=f"sesn reproduce --profile paper --models {name}",
-        family="disco_published",
-        note=f"DISCO's own model and basis (sigma_min 1.9, mult {mult}); needs DISCO's basis file (sesn.basis.disco)",
-    )(build)
+        disco_mnist,
+        name,
+        mult,
+        metadata=dict(
+            dataset="mnist-scale",
+            input_shape=(1, 28, 28),
+            num_params=494_549,
+            column="28x28 +" if plus else "28x28",
+            row="DISCO (its published basis)",
+            reproduce=f"sesn reproduce --profile paper --models {name}",
+            family="disco_published",
+            note=f"DISCO's own model and basis (sigma_min 1.9, mult {mult}); needs DISCO's basis file (sesn.basis.disco)",
+            reproduce_columns=("28+",) if plus else ("28",),
+        ),
+    )
 
 
 _register("disco_mnist_28", 1.5, False)

@@ -14,7 +14,7 @@ from torch import nn
 
 from sesn.models.common import InputCheck
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS, SESConfig, layer_kwargs
-from sesn.models.registry import register_model
+from sesn.models.registry import register
 from sesn.nn import ScaleBatchNorm, ScaleMaxPool2d, SESConv_H_H, SESConv_Z2_H, SESMaxProjection
 
 PAPER_CHANNELS = (32, 63, 95)
@@ -66,7 +66,7 @@ def mnist_cnn(name: str, upsample: bool, channels=PAPER_CHANNELS, hidden=PAPER_H
 def mnist_ses_scalar(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=PAPER_HIDDEN, num_classes=10, dropout=0.7, in_size=28, **layer_overrides) -> nn.Sequential:
     """Every stage: T->H, max projection over scales, ReLU, max-pool, BN2d."""
     pool = 8 if cfg.upsample else 4
-    kw = _layer_kwargs(cfg, layer_overrides)
+    kw = layer_kwargs(cfg, **layer_overrides)
     layers = _front(name, cfg.upsample, in_size)
     c_in = 1
     for i, c in enumerate(channels):
@@ -86,7 +86,7 @@ def mnist_ses_vector(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=
     """Stage 1 T->H, stages 2-3 H->H (scale_size 1), each followed by ReLU, scale-wise
     max-pool and scale BN; max projection over scales before the head."""
     pool = 8 if cfg.upsample else 4
-    kw = _layer_kwargs(cfg, layer_overrides)
+    kw = layer_kwargs(cfg, **layer_overrides)
     layers = _front(name, cfg.upsample, in_size)
     c_in = 1
     for i, c in enumerate(channels):
@@ -95,10 +95,6 @@ def mnist_ses_vector(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=
         layers += [conv, nn.ReLU(True), ScaleMaxPool2d(pool, padding=2) if last else ScaleMaxPool2d(2), ScaleBatchNorm(c)]
         c_in = c
     return nn.Sequential(*layers, SESMaxProjection(), *_head(4 * channels[-1], hidden, num_classes, dropout))
-
-
-def _layer_kwargs(cfg: SESConfig, overrides: dict) -> dict:
-    return layer_kwargs(cfg, **overrides)
 
 
 def _column(name: str) -> str:
@@ -110,47 +106,51 @@ def _reproduce(name: str) -> str:
     return f"sesn reproduce --profile paper --models {name}"
 
 
-def _register_cnn(name: str, upsample: bool) -> None:
-    def build(**overrides):
-        return mnist_cnn(name, upsample, **overrides)
+def _columns(name: str) -> tuple[str, ...]:
+    """The reproduce table's column keys a model fills: the CNN serves both columns of its
+    input size (without and with augmentation), a SESN model the one its name says."""
+    size = "56" if "_56" in name else "28"
+    if "_cnn_" in name:
+        return (size, size + "+")
+    return (size + ("+" if name.endswith("p") else ""),)
 
-    register_model(
+
+def _register_cnn(name: str, upsample: bool) -> None:
+    register(
         name,
-        dataset="mnist-scale",
-        input_shape=(1, 28, 28),
-        num_params=MNIST_PARAMS,
-        column=f"{'56x56' if upsample else '28x28'} and {'56x56' if upsample else '28x28'} +",
-        row="CNN",
-        reproduce=_reproduce(name),
-        family="cnn",
-        note="the paper's table has a CNN row; its numbers are not reproduced here (docs/models.md)",
-    )(build)
+        mnist_cnn,
+        name,
+        upsample,
+        metadata=dict(
+            dataset="mnist-scale",
+            input_shape=(1, 28, 28),
+            num_params=MNIST_PARAMS,
+            column=f"{'56x56' if upsample else '28x28'} and {'56x56' if upsample else '28x28'} +",
+            row="CNN",
+            reproduce=_reproduce(name),
+            family="cnn",
+            note="the paper's table has a CNN row; its numbers are not reproduced here (docs/models.md)",
+            reproduce_columns=_columns(name),
+            profiles=("paper",) if upsample else ("paper", "quick"),
+        ),
+    )
 
 
 def _register_ses(name: str, optimised: bool = False) -> None:
     """A paper SESN model; ``optimised=True`` registers the same model with the optimised
-    basis "D" (DISCO-style, sesn.basis.optimized) as ``mnist_disco_*``."""
+    basis "D" (DISCO-style, sesn.basis.optimized) as ``mnist_disco_*`` (asked for by name in
+    ``sesn reproduce``, not in a profile's default sweep)."""
     cfg = MNIST_SES_CONFIGS[name]
     if optimised:
         cfg = dataclasses.replace(cfg, name=name.replace("_ses_", "_disco_"), basis_type="D")
     kind = "scalar" if "scalar" in name else "vector"
     factory = mnist_ses_scalar if kind == "scalar" else mnist_ses_vector
-
-    def build(**overrides):
-        return factory(cfg.name, cfg, **overrides)
-
     meta = dict(row=f"SESN {kind}", published=PUBLISHED[name], published_source="paper, Table 2 (docs/models.md)", family=f"ses_{kind}")
+    meta["profiles"] = ("paper", "quick") if "_28" in name else ("paper",)
     if optimised:
-        meta = dict(row=f"SESN {kind} (optimised basis)", family=f"disco_{kind}", note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)")
-    register_model(
-        cfg.name,
-        dataset="mnist-scale",
-        input_shape=(1, 28, 28),
-        num_params=MNIST_PARAMS,
-        column=_column(name),
-        reproduce=_reproduce(cfg.name),
-        **meta,
-    )(build)
+        meta = dict(row=f"SESN {kind} (basis D)", family=f"disco_{kind}", note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)")
+    meta.update(dataset="mnist-scale", input_shape=(1, 28, 28), num_params=MNIST_PARAMS, column=_column(name), reproduce=_reproduce(cfg.name))
+    register(cfg.name, factory, cfg.name, cfg, metadata=dict(meta, reproduce_columns=_columns(name)))
 
 
 _register_cnn("mnist_cnn_28", upsample=False)

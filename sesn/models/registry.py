@@ -4,6 +4,14 @@
 let two builders hide behind one name). Each entry carries metadata: the expected number
 of trainable parameters (a test recomputes it), the dataset and column of the paper's
 table, the published number where docs/models.md has one, and the command that reproduces it.
+
+Where a model sits in the tables of ``sesn reproduce`` is registry metadata too: ``row``
+(the table's row label), ``reproduce_columns`` (the column keys it fills: ``"28"``,
+``"28+"``, ``"56"``, ``"56+"`` for MNIST-scale, ``"STL-10"``) and ``profiles`` (the
+reproduction profiles whose default sweep includes it; any model with a row and columns can
+be asked for by name with ``--models``). :func:`register` is the one helper the model
+modules use: it registers ``functools.partial(factory, *args, **kwargs)``, so a builder is
+a named function with bound arguments, never a lambda.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import functools
 from typing import Callable
 
 from torch import nn
@@ -30,6 +39,8 @@ class ModelInfo:
     reproduce: str | None = None
     family: str = ""
     note: str = ""
+    reproduce_columns: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -51,6 +62,27 @@ def register_model(name: str | None = None, **metadata):
         return fn
 
     return wrap
+
+
+def register(name: str, factory: Callable[..., nn.Module], /, *args, metadata: dict, **kwargs) -> ModelInfo:
+    """Register ``functools.partial(factory, *args, **kwargs)`` under ``name`` with
+    ``metadata`` (the :class:`ModelInfo` fields); ``get_model(name, **overrides)`` calls it
+    with the overrides merged over ``kwargs``."""
+    register_model(name, **metadata)(functools.partial(factory, *args, **kwargs))
+    return _REGISTRY[name]
+
+
+def table_models(dataset: str, profile: str | None = None) -> list[ModelInfo]:
+    """Models placed in ``sesn reproduce``'s table for ``dataset`` (registration order);
+    with ``profile``, only those in that profile's default sweep."""
+    return [
+        info
+        for info in _REGISTRY.values()
+        if info.dataset == dataset
+        and info.row
+        and info.reproduce_columns
+        and (profile is None or profile in info.profiles)
+    ]
 
 
 def _lookup(name: str) -> ModelInfo:
@@ -89,5 +121,3 @@ def list_models(pattern: str | None = None) -> list[str]:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters, the reference's count (``requires_grad``, used or not)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.models.common import InputCheck, wrn_init_
-from sesn.models.registry import register_model
+from sesn.models.registry import register
 from sesn.nn import ScaleBatchNorm, SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H, SESMaxProjection
 
 WRN_WIDTHS = (16, 128, 256, 512)
@@ -121,22 +121,25 @@ STL_SCALES = {"a": tuple(0.9 * 1.41**i for i in range(3)), "b": tuple(0.9 * 1.41
 
 
 def _register(name, variant, num_params, note=""):
-    def build(**overrides):
-        kw = dict(variant=variant, scales=list(STL_SCALES[variant]) if variant else None, name=name)
-        kw.update(overrides)
-        return WideResNet(**kw)
-
-    register_model(
+    register(
         name,
-        dataset="stl10",
-        input_shape=(3, 96, 96),
-        num_params=num_params,
-        column="STL-10",
-        row="WRN-16-8" if variant is None else f"SESN ({variant.upper()})",
-        reproduce=f"sesn reproduce --profile paper --dataset stl10 --models {name}",
-        family="wrn" if variant is None else "wrn_ses",
-        note=note,
-    )(build)
+        WideResNet,
+        variant=variant,
+        scales=list(STL_SCALES[variant]) if variant else None,
+        name=name,
+        metadata=dict(
+            dataset="stl10",
+            input_shape=(3, 96, 96),
+            num_params=num_params,
+            column="STL-10",
+            row="WRN-16-8" if variant is None else f"SESN ({variant.upper()})",
+            reproduce=f"sesn reproduce --profile paper --dataset stl10 --models {name}",
+            family="wrn" if variant is None else "wrn_ses",
+            note=note,
+            reproduce_columns=("STL-10",),
+            profiles=("paper",),
+        ),
+    )
 
 
 _register("wrn_16_8", None, 10_961_370, "paper: about 11.5 % test error (docs/models.md, approximate)")

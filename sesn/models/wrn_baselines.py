@@ -21,7 +21,7 @@ from sesn.baselines.si_convnet import SIConv2d
 from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
 from sesn.baselines.ss_cnn import ScaleConvSteering
 from sesn.models.common import InputCheck
-from sesn.models.registry import register_model
+from sesn.models.registry import register
 
 
 def _init(model: nn.Module, extra=()) -> None:
@@ -150,21 +150,26 @@ def wrn_dss(name="wrn_16_8_dss", num_classes=10, dropout=0.3, in_size=96):
     return model
 
 
-def _register(name, build, params, row, note=""):
-    register_model(
+def _register(name, factory, params, row, note=""):
+    register(
         name,
-        dataset="stl10",
-        input_shape=(3, 96, 96),
-        num_params=params,
-        column="STL-10",
-        row=row,
-        reproduce=f"sesn reproduce --profile paper --dataset stl10 --models {name}",
-        family="baseline",
-        note=note or "baseline of the paper's STL-10 comparison (docs/baselines.md)",
-    )(build)
+        factory,
+        metadata=dict(
+            dataset="stl10",
+            input_shape=(3, 96, 96),
+            num_params=params,
+            column="STL-10",
+            row=row,
+            reproduce=f"sesn reproduce --profile paper --dataset stl10 --models {name}",
+            family="baseline",
+            note=note or "baseline of the paper's STL-10 comparison (docs/baselines.md)",
+            reproduce_columns=("STL-10",),
+            profiles=("paper",),
+        ),
+    )
 
 
-_register("wrn_16_8_kanazawa", lambda **kw: wrn_kanazawa(**kw), 10_961_370, "SI-ConvNet")
-_register("wrn_16_8_xu", lambda **kw: wrn_xu(**kw), 10_975_770, "SiCNN")
-_register("wrn_16_8_ss", lambda **kw: wrn_ss(**kw), 10_846_835, "SS-CNN", "reproduces the reference's single-scale block bug; fixed=True builds the intended model")
-_register("wrn_16_8_dss", lambda **kw: wrn_dss(**kw), 10_939_482, "DSS")
+_register("wrn_16_8_kanazawa", wrn_kanazawa, 10_961_370, "SI-ConvNet")
+_register("wrn_16_8_xu", wrn_xu, 10_975_770, "SiCNN")
+_register("wrn_16_8_ss", wrn_ss, 10_846_835, "SS-CNN", "reproduces the reference's single-scale block bug; fixed=True builds the intended model")
+_register("wrn_16_8_dss", wrn_dss, 10_939_482, "DSS")
