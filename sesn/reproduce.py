@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -168,7 +167,7 @@ def check_models(names, dataset: str) -> None:
 def sweep_settings(args, profile: "Profile") -> dict:
     """The sweep-level settings that determine a run's result (with the run's model,
     augmentation, seed and data); their hash names the run folder."""
-    from sesn.train.train import DEFAULTS
+    from sesn.train.config import DEFAULTS
 
     epochs = args.epochs or profile.epochs
     d = DEFAULTS["stl10" if args.dataset == "stl10" else "mnist-scale"]
@@ -179,7 +178,7 @@ def sweep_settings(args, profile: "Profile") -> dict:
 
 
 def sweep_id(settings: dict) -> str:
-    from sesn.train.train import settings_id
+    from sesn.train.record import settings_id
 
     return f"{settings['profile']}-e{settings['epochs']}-{settings_id(settings)[:8]}"
 
@@ -275,23 +274,23 @@ def main(args) -> int:
             not_run["made with other settings (--restart starts them over)"].append(run.key)
             continue
         print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}, sweep {sweep}) ===", flush=True)
-        if run.dataset == "stl10":
-            data = args.data_root
-            targs = ["--dataset", "stl10"]
-        else:
-            data = realization_folder(args, profile, run.realization)
-            targs = ["--dataset", "mnist-scale", "--epochs", str(epochs), "--lr-steps", *map(str, settings["lr_steps"])]
-        targs += ["--model", run.model, "--data", str(data), "--output-dir", str(out), "--seed", str(run.realization), "--device", device]
-        if run.augment:
-            targs.append("--augment")
-        if args.deterministic:
-            targs.append("--deterministic")
-        if args.restart:
-            targs.append("--restart")
         meta = {"row": run.row, "column": run.column, "realization": run.realization, "profile": profile.name, "sweep": sweep, "sweep_settings": settings}
-        targs += ["--meta", json.dumps(meta)]
+        config = train.TrainConfig(
+            model=run.model,
+            dataset=run.dataset,
+            data=args.data_root if run.dataset == "stl10" else realization_folder(args, profile, run.realization),
+            output_dir=out,
+            seed=run.realization,
+            device=device,
+            augment=run.augment,
+            deterministic=args.deterministic,
+            restart=args.restart,
+            meta=meta,
+        )
+        if run.dataset != "stl10":  # the profile's schedule; STL-10 keeps the protocol's
+            config.epochs, config.lr_steps = epochs, list(settings["lr_steps"])
         try:
-            train.main(train.get_args_parser().parse_args(targs))
+            train.run(config)
         except (train.TrainingDiverged, train.RunInProgress, train.SettingsMismatch) as e:
             print(f"skipping {run.key}: {e}", file=sys.stderr)
             reason = {train.TrainingDiverged: "failed (recorded)", train.RunInProgress: "held by another live process"}.get(

@@ -146,8 +146,10 @@ def test_ddp_nan_on_one_rank_stops_every_rank(realization, tmp_path):
 
 
 def test_nan_loss_stops_with_a_recorded_error(realization, tmp_path, monkeypatch):
-    real = train.F.cross_entropy
-    monkeypatch.setattr(train.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
+    from sesn.train import loop
+
+    real = loop.F.cross_entropy
+    monkeypatch.setattr(loop.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
     with pytest.raises(train.TrainingDiverged, match="non-finite loss"):
         train.main(train.get_args_parser().parse_args(_args(realization, tmp_path / "nan")))
     rec = json.loads((tmp_path / "nan" / "record.json").read_text())
@@ -220,3 +222,20 @@ def test_smoke_profile_end_to_end_and_table(tmp_path, monkeypatch):
         assert len(match) == 1 and r.ours_mean == pytest.approx(match[0], rel=1e-12), (r.row, r.column)
         assert f"{r.ours_mean:.2f}" in table
     assert imread(res / "table.png").ndim == 3
+
+
+def test_command_line_and_config_describe_the_same_run(tmp_path):
+    """``sesn train``'s options are exactly TrainConfig's fields, and the defaults resolve alike."""
+    import dataclasses
+
+    from sesn.train.config import TrainConfig
+
+    parser = train.get_args_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert dests == {f.name for f in dataclasses.fields(TrainConfig)} - {"select"}
+    ns = parser.parse_args(["--model", "test_cnn", "--data", str(tmp_path), "--device", "cpu"])
+    direct = TrainConfig(model="test_cnn", data=tmp_path, device="cpu")
+    assert train.resolve(ns) == direct.resolved()
+    assert direct.resolved().epochs == 60 and direct.resolved().select == "best-val"
+    with pytest.raises(ValueError, match="--epochs must be a positive integer"):
+        TrainConfig(model="test_cnn", data=tmp_path, epochs=0).resolved()

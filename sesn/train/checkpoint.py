@@ -1,17 +1,20 @@
-"""Atomic checkpoints and records: write to a temporary file in the same folder, fsync,
-then rename, so a run killed at any point leaves either the old or the new file."""
+"""Atomic checkpoints and records (write to a temporary file in the same folder, fsync,
+then rename, so a run killed at any point leaves either the old or the new file), the
+resume check and the one-process-per-run lock."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sesn.io import atomic_write_bytes, atomic_write_text
+from sesn.io import atomic_write_bytes, atomic_write_text, exclusive_lock
+from sesn.train.record import SETTINGS
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -36,3 +39,56 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+
+
+class SettingsMismatch(ValueError):
+    """A checkpoint was made with other settings than the run asked for now."""
+
+
+def check_resume(saved: dict | None, now: dict, folder: Path) -> None:
+    """Refuse to resume a checkpoint whose settings differ (code version excepted: printed)."""
+    if saved is None:
+        raise SettingsMismatch(
+            f"{folder}: the checkpoint records no settings (made by an older version); pass --restart to train from scratch"
+        )
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in SETTINGS if saved.get(k) != now.get(k)]
+    if diff:
+        raise SettingsMismatch(
+            f"{folder}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); "
+            "pass --restart to discard it and train from scratch, or use another --output-dir"
+        )
+
+
+class RunInProgress(RuntimeError):
+    """Another live process holds the run folder's lock."""
+
+
+class RunLock:
+    """One process per run folder: an exclusive lock (:func:`sesn.io.exclusive_lock`) on
+    ``run.lock``, held while the run trains; released by the OS if the holder dies, so a
+    stale lock never blocks a restart. The file names the holder (pid and host)."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / "run.lock"
+        self._lock = None
+
+    def __enter__(self):
+        import socket
+
+        lock = exclusive_lock(self.path, wait=False)
+        try:
+            f = lock.__enter__()
+        except BlockingIOError:
+            holder = self.path.read_text().strip() or "another process"
+            raise RunInProgress(f"{self.path.parent}: run is in progress in {holder}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        self._lock = lock
+        return self
+
+    def __exit__(self, *exc):
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None

@@ -17,9 +17,10 @@ result as an uninterrupted one (each epoch's data order and augmentation are see
 outcome (arguments, versions, device, seed, data checksum, parameters, time per epoch,
 val/test accuracy, status). A non-finite loss stops the run with status "failed".
 
-Fault injection (for the resume tests): ``SESN_FAULT_KILL_AT=E`` makes the process kill
-itself with SIGKILL right after the checkpoint of epoch E (1-based) is written, and
-``SESN_FAULT_KILL_AT=E.B`` at batch B of epoch E, before that batch's optimizer step.
+The pieces: :mod:`sesn.train.config` (``TrainConfig``, the defaults), :mod:`sesn.train.loop`
+(epoch, evaluation, data, fault hooks), :mod:`sesn.train.checkpoint` (atomic files, resume
+check, run lock), :mod:`sesn.train.record` (settings and their id), :mod:`sesn.train.distributed`.
+Python callers (``sesn reproduce``) build a ``TrainConfig`` and call :func:`run`.
 """
 
 from __future__ import annotations
@@ -29,31 +30,37 @@ import contextlib
 import copy
 import json
 import os
-import platform
-import signal
 import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from torch.utils.data import DistributedSampler
-from tqdm import tqdm
 
-import sesn
-from sesn.io import exclusive_lock
-from sesn.models import count_parameters, get_model, get_model_info, list_models
-from sesn.train.checkpoint import atomic_torch_save, atomic_write_json, rng_state, set_rng_state
-
-DEFAULTS = {
-    "mnist-scale": dict(optimizer="adam", lr=0.01, epochs=60, lr_steps=[20, 40], lr_gamma=0.1, batch_size=128, weight_decay=0.0, select="best-val"),
-    "stl10": dict(optimizer="sgd", lr=0.1, epochs=1000, lr_steps=[300, 400, 600, 800], lr_gamma=0.2, batch_size=128, weight_decay=5e-4, select="last"),
-}
-
-
-class TrainingDiverged(RuntimeError):
-    pass
+from sesn.models import count_parameters, get_model, list_models
+from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
+    RunInProgress,
+    RunLock,
+    SettingsMismatch,
+    atomic_torch_save,
+    atomic_write_json,
+    check_resume,
+    rng_state,
+    set_rng_state,
+)
+from sesn.train.config import DEFAULTS, TrainConfig
+from sesn.train.distributed import init_distributed, replica_check
+from sesn.train.loop import (
+    TrainingDiverged,
+    build_data,
+    drop_single_sample_batch,
+    evaluate,
+    fault_point,
+    loader,
+    seed_epoch,
+    train_epoch,
+)
+from sesn.train.record import code_version, run_settings, settings_id, versions  # noqa: F401  (settings_id: re-exported)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -86,270 +93,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def resolve(args) -> argparse.Namespace:
-    d = DEFAULTS[args.dataset]
-    for key in ("optimizer", "lr", "epochs", "lr_steps", "lr_gamma", "batch_size", "weight_decay"):
-        if getattr(args, key) is None:
-            setattr(args, key, d[key])
-    args.select = d["select"]
-    for key in ("epochs", "batch_size"):
-        if not isinstance(getattr(args, key), int) or getattr(args, key) < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {getattr(args, key)!r}")
-    if not args.lr > 0:
-        raise ValueError(f"--lr must be positive, got {args.lr!r}")
-    if any(s < 1 for s in args.lr_steps):
-        raise ValueError(f"--lr-steps must be epochs >= 1, got {args.lr_steps}")
-    info = get_model_info(args.model)  # raises ValueError with close names
-    expected = {"mnist-scale": "mnist-scale", "stl10": "stl10"}[args.dataset]
-    if info.dataset != expected:
-        raise ValueError(f"model {args.model!r} is for {info.dataset}, not {args.dataset}")
-    if args.amp and not str(args.device).startswith("cuda"):
-        raise ValueError("--amp needs a CUDA device")
-    return args
-
-
-# --- distributed --------------------------------------------------------------------
-
-
-def init_distributed(device: str):
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, torch.device(device)
-    backend = "nccl" if device.startswith("cuda") else "gloo"
-    dist.init_process_group(backend)
-    rank = dist.get_rank()
-    if device.startswith("cuda"):
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device(device)
-
-
-# --- data ----------------------------------------------------------------------------
-
-
-def build_data(args, rank: int, world: int):
-    if args.dataset == "mnist-scale":
-        from sesn.data.loaders import MNISTScale
-
-        train = MNISTScale(args.data, "train", augment=args.augment)
-        val = MNISTScale(args.data, "val")
-        test = MNISTScale(args.data, "test")
-        from sesn.io import read_json
-
-        manifest = read_json(Path(args.data) / "manifest.json")
-        checksum = manifest["sha256"]
-    else:
-        from sesn.data.stl10 import STL10, stl10_test_transform, stl10_train_transform
-
-        train = STL10(args.data, "train", transform=stl10_train_transform(), verify=args.stl10_verify)
-        val = None
-        test = STL10(args.data, "test", transform=stl10_test_transform(), verify=args.stl10_verify)
-        checksum = {"stl10": args.stl10_verify}
-    if args.batch_size % world:
-        raise ValueError(f"--batch-size {args.batch_size} is not divisible by the {world} processes")
-    sampler = DistributedSampler(train, num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=False)
-    return train, val, test, sampler, checksum
-
-
-def loader(ds, batch, sampler=None, workers=0, generator=None, drop_last=False):
-    return torch.utils.data.DataLoader(ds, batch_size=batch, sampler=sampler, shuffle=False, num_workers=workers, generator=generator, drop_last=drop_last)
-
-
-def drop_single_sample_batch(num_samples: int, batch: int) -> bool:
-    """A final training batch of one sample cannot be batch-normalised: drop it then."""
-    return num_samples % batch == 1
-
-
-# --- loops ---------------------------------------------------------------------------
-
-
-def seed_epoch(seed: int, epoch: int, rank: int) -> None:
-    """Augmentation and dropout randomness of an epoch depend only on (seed, epoch, rank)."""
-    s = (seed * 1_000_003 + epoch * 7919 + rank) % 2**63
-    torch.manual_seed(s)
-    import random
-
-    import numpy as np
-
-    np.random.seed(s % 2**32)
-    random.seed(s)
-
-
-def fault_point(epoch: int, batch: int | None = None) -> None:
-    """Kill this process (SIGKILL, as ``kill -9``) where SESN_FAULT_KILL_AT says (1-based)."""
-    where = os.environ.get("SESN_FAULT_KILL_AT")
-    if where and where == (f"{epoch}" if batch is None else f"{epoch}.{batch}"):
-        sys.stdout.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def _world() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def _all_finite(loss: torch.Tensor) -> bool:
-    """Whether the loss is finite on every rank: under DDP one rank's NaN stops all of them
-    together, so rank 0 records the failure (alone, the failing rank would take the others
-    down through torchrun, or leave them waiting in the gradient all-reduce)."""
-    finite = bool(torch.isfinite(loss))
-    if _world() > 1:
-        flag = torch.tensor([0.0 if finite else 1.0], device=loss.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return flag.item() == 0.0
-    return finite
-
-
-def train_epoch(model, data, optimizer, device, args, epoch, scaler, progress):
-    model.train()
-    total_loss = correct = seen = 0.0
-    it = tqdm(data, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=not progress, unit="batch")
-    for batch, (x, y) in enumerate(it):
-        fault_point(epoch + 1, batch + 1)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if args.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, enabled=args.amp):
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-        nan_rank = os.environ.get("SESN_FAULT_NAN_RANK")
-        if nan_rank is not None and nan_rank == str(_rank()):  # fault injection (tests)
-            loss = loss * float("nan")
-        if not _all_finite(loss):
-            where = f" (on at least one of {_world()} processes)" if _world() > 1 else ""
-            raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}, after {int(seen)} samples{where}")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        total_loss += loss.item() * len(y)
-        correct += (out.argmax(1) == y).sum().item()
-        seen += len(y)
-        it.set_postfix(loss=f"{total_loss / seen:.4f}")
-    return total_loss / max(seen, 1), correct / max(seen, 1)
-
-
-@torch.no_grad()
-def evaluate(model, data, device, args) -> float:
-    model.eval()
-    correct = seen = 0
-    for x, y in data:
-        x, y = x.to(device), y.to(device)
-        if args.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, enabled=args.amp):
-            out = model(x)
-        correct += (out.argmax(1) == y).sum().item()
-        seen += len(y)
-    return correct / max(seen, 1)
-
-
-def versions() -> dict:
-    import numpy
-    import torchvision
-
-    return {"sesn": sesn.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": numpy.__version__, "python": platform.python_version(), "cuda": torch.version.cuda}
-
-
-# What determines a run's result. A checkpoint made with other values is not resumed, and
-# the reproduction table only averages runs whose values agree (except the seed and data).
-SETTINGS = ("model", "dataset", "data_sha256", "augment", "epochs", "lr", "lr_steps", "lr_gamma", "batch_size",
-            "optimizer", "weight_decay", "seed", "amp", "channels_last", "deterministic", "world_size",
-            "workers", "device_type")  # fmt: skip
-
-
-def code_version() -> str:
-    """The package version and, in a git checkout, the commit (``+dirty`` with local changes)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return sesn.__version__
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "sesn"], cwd=root, capture_output=True, text=True, timeout=10)
-        return f"{sesn.__version__}+g{commit.stdout.strip()}{'.dirty' if dirty.stdout.strip() else ''}"
-    except (OSError, subprocess.SubprocessError):
-        return sesn.__version__
-
-
-def run_settings(args, checksum, world: int) -> dict:
-    """Everything that determines the result of a run (SETTINGS) plus the code version."""
-    values = {**vars(args), "data_sha256": checksum, "world_size": world, "device_type": torch.device(str(args.device)).type}
-    out = {k: values[k] for k in SETTINGS}
-    out["lr_steps"] = sorted(s for s in out["lr_steps"] if s < out["epochs"])  # steps past the end do nothing
-    return out
-
-
-def settings_id(settings: dict, exclude=("code_version",)) -> str:
-    """Short hash of the settings (sorted JSON), without the keys in ``exclude``."""
-    import hashlib
-
-    kept = {k: v for k, v in settings.items() if k not in exclude}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-class SettingsMismatch(ValueError):
-    """A checkpoint was made with other settings than the run asked for now."""
-
-
-def check_resume(saved: dict | None, now: dict, folder: Path) -> None:
-    """Refuse to resume a checkpoint whose settings differ (code version excepted: printed)."""
-    if saved is None:
-        raise SettingsMismatch(f"{folder}: the checkpoint records no settings (made by an older version); pass --restart to train from scratch")
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in SETTINGS if saved.get(k) != now.get(k)]
-    if diff:
-        raise SettingsMismatch(
-            f"{folder}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); "
-            "pass --restart to discard it and train from scratch, or use another --output-dir"
-        )
-
-
-class RunInProgress(RuntimeError):
-    """Another live process holds the run folder's lock."""
-
-
-class RunLock:
-    """One process per run folder: an exclusive lock (:func:`sesn.io.exclusive_lock`) on
-    ``run.lock``, held while the run trains; released by the OS if the holder dies, so a
-    stale lock never blocks a restart. The file names the holder (pid and host)."""
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / "run.lock"
-        self._lock = None
-
-    def __enter__(self):
-        import socket
-
-        lock = exclusive_lock(self.path, wait=False)
-        try:
-            f = lock.__enter__()
-        except BlockingIOError:
-            holder = self.path.read_text().strip() or "another process"
-            raise RunInProgress(f"{self.path.parent}: run is in progress in {holder}") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"process {os.getpid()} on {socket.gethostname()}")
-        f.flush()
-        self._lock = lock
-        return self
-
-    def __exit__(self, *exc):
-        if self._lock is not None:
-            self._lock.__exit__(None, None, None)
-            self._lock = None
-
-
 def main(args) -> dict:
-    args = resolve(args)
+    """Train (or, with ``test_only``, evaluate) from ``sesn train``'s parsed arguments or a
+    :class:`TrainConfig`; returns the record (rank 0) or ``{}``."""
+    return run(args if isinstance(args, TrainConfig) else TrainConfig.from_namespace(args))
+
+
+def resolve(args) -> TrainConfig:
+    """The config with the dataset's defaults filled in and the values checked."""
+    return (args if isinstance(args, TrainConfig) else TrainConfig.from_namespace(args)).resolved()
+
+
+def run(config: TrainConfig) -> dict:
+    """Train one model as ``config`` says (the Python entry point ``sesn reproduce`` uses)."""
+    args = config.resolved()
     rank, world, device = init_distributed(str(args.device))
     try:
         return _main(args, rank, world, device)
@@ -408,7 +165,7 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         "augment": args.augment,
         "seed": args.seed,
         "params": params,
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in args.as_dict().items()},
         "versions": versions(),
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "world_size": world,
@@ -514,17 +271,6 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
     if world > 1:
         dist.barrier()
     return record if rank == 0 else {}
-
-
-def replica_check(model, device, world: int) -> dict:
-    """DDP keeps every replica's parameters identical (gradients are averaged, every rank takes
-    the same step); gather a fingerprint of each rank's parameters and record the spread."""
-    flat = torch.cat([p.detach().double().flatten() for p in model.parameters()])
-    stats = torch.stack([flat.sum(), flat.pow(2).sum(), flat.abs().max()]).to(device)
-    gathered = [torch.zeros_like(stats) for _ in range(world)]
-    dist.all_gather(gathered, stats)
-    spread = max(float((g - gathered[0]).abs().max()) for g in gathered)
-    return {"replicas_in_sync": spread == 0.0, "replica_spread": spread}
 
 
 def cli(argv=None) -> int:

@@ -1,0 +1,77 @@
+"""What a run's record names: versions, the settings that determine its result, and
+their hash (docs/protocols.md)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+import sesn
+
+
+def versions() -> dict:
+    import numpy
+    import torchvision
+
+    return {
+        "sesn": sesn.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda,
+    }
+
+
+# What determines a run's result. A checkpoint made with other values is not resumed, and
+# the reproduction table only averages runs whose values agree (except the seed and data).
+SETTINGS = ("model", "dataset", "data_sha256", "augment", "epochs", "lr", "lr_steps", "lr_gamma", "batch_size",
+            "optimizer", "weight_decay", "seed", "amp", "channels_last", "deterministic", "world_size",
+            "workers", "device_type")  # fmt: skip
+
+
+def code_version() -> str:
+    """The package version and, in a git checkout, the commit (``+dirty`` with local changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return sesn.__version__
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "sesn"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return f"{sesn.__version__}+g{commit.stdout.strip()}{'.dirty' if dirty.stdout.strip() else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return sesn.__version__
+
+
+def run_settings(args, checksum, world: int) -> dict:
+    """Everything that determines the result of a run (SETTINGS) plus the code version."""
+    values = {
+        **(args.as_dict() if hasattr(args, "as_dict") else vars(args)),
+        "data_sha256": checksum,
+        "world_size": world,
+        "device_type": torch.device(str(args.device)).type,
+    }
+    out = {k: values[k] for k in SETTINGS}
+    out["lr_steps"] = sorted(s for s in out["lr_steps"] if s < out["epochs"])  # steps past the end do nothing
+    return out
+
+
+def settings_id(settings: dict, exclude=("code_version",)) -> str:
+    """Short hash of the settings (sorted JSON), without the keys in ``exclude``."""
+    import hashlib
+
+    kept = {k: v for k, v in settings.items() if k not in exclude}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
