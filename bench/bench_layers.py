@@ -31,4 +31,4 @@ def test_layer(benchmark, kind, variant, backward):
         "layer": {k: v for k, v in LAYER.items()},
     }
     fn = make_fn(module, x, backward)
-    run_case(benchmark, fn, rounds=SETTINGS.rounds, info=info)
+    run_case(benchmark, fn, rounds=SETTINGS.rounds, info=info, record_auto=variant == "auto" and kind != "1x1")

@@ -3,7 +3,7 @@ the same column in one group; WRN-16-8 beside its SES variants. On CUDA also AMP
 channels_last variants."""
 
 import pytest
-from cases import MNIST_COLUMNS, WRN, make_fn, model_case
+from cases import ALL_MODES_MODELS, MNIST_COLUMNS, SES_MODES, WRN, make_fn, model_case
 from conftest import run_case
 from settings import SETTINGS
 
@@ -14,7 +14,7 @@ def _mnist_cases():
     for column, (cnn, ses) in MNIST_COLUMNS.items():
         yield column, cnn, None
         for name in ses:
-            for mode in ("naive", "auto"):
+            for mode in SES_MODES if name in ALL_MODES_MODELS else ("naive", "auto"):
                 yield column, name, mode
 
 
@@ -50,7 +50,7 @@ def _run(benchmark, group, name, mode, model, x, params, backward, precision, ro
         "params": params,
     }
     fn = make_fn(model, x, backward, precision="amp" if precision == "amp" else "fp32", channels_last=precision == "channels_last")
-    run_case(benchmark, fn, rounds=rounds, info=info)
+    run_case(benchmark, fn, rounds=rounds, info=info, record_auto=mode == "auto")
 
 
 BASELINE_METHODS = ["mnist_kanazawa_28", "mnist_xu_28", "mnist_sevf_scalar_28", "mnist_sevf_vector_28", "mnist_dss_scalar_28", "mnist_dss_vector_28", "mnist_ss_28"]

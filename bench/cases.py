@@ -14,7 +14,9 @@ from sesn.nn.steerable import SteerableConvBase
 
 # stage 2 of mnist_ses_scalar_28: 32 -> 63 channels on 14x14 maps, kernel 15, 4 scales
 LAYER = dict(c_in=4 if SETTINGS.quick else 32, c_out=5 if SETTINGS.quick else 63, size=14, kernel_size=15, effective_size=7, scales=[1.7, 2.45, 3.54, 5.1], mult=1.5)
-SES_MODES = ("naive", "direct", "fft", "auto")
+SES_MODES = ("naive", "direct", "fft", "separable", "auto")
+# every compute mode for the model of issue 13's targets; "naive" and "auto" for the others
+ALL_MODES_MODELS = ("mnist_ses_scalar_28",)
 MNIST_COLUMNS = {
     "28": ("mnist_cnn_28", ["mnist_ses_scalar_28", "mnist_ses_vector_28"]),
     "56": ("mnist_cnn_56", ["mnist_ses_scalar_56", "mnist_ses_vector_56"]),

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from settings import SETTINGS  # noqa: E402
 
 from sesn.flops import count_flops  # noqa: E402
+from sesn.nn import dispatch  # noqa: E402
 
 
 def _rss_bytes() -> int:
@@ -25,7 +26,9 @@ def _rss_bytes() -> int:
 
 def environment() -> dict:
     return {
-        "device": torch.cuda.get_device_name(0) if SETTINGS.cuda else f"cpu ({platform.processor() or platform.machine()}, {SETTINGS.threads} threads)",
+        "device": torch.cuda.get_device_name(0) if SETTINGS.cuda else f"cpu ({dispatch.cpu_model()}, {SETTINGS.threads} threads)",
+        "cpu_model": dispatch.cpu_model() or platform.machine(),
+        "cpu_flags": " ".join(dispatch.cpu_flags()),
         "device_type": SETTINGS.device.type,
         "torch": torch.__version__,
         "cuda": torch.version.cuda if SETTINGS.cuda else None,
@@ -33,9 +36,13 @@ def environment() -> dict:
     }
 
 
-def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None) -> None:
+def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None, record_auto: bool = False) -> None:
     """Time ``fn`` (synchronising CUDA inside the timed call), record extra_info: the
-    environment, FLOPs of one call (corrected counter), peak memory."""
+    environment, FLOPs of one call (corrected counter), peak memory; with ``record_auto``
+    the path "auto" measured and picked for each layer (dispatch starts afresh, so the
+    untimed FLOP-counting call pays for the measurement)."""
+    if record_auto:
+        dispatch.clear()
 
     def timed():
         out = fn()
@@ -52,6 +59,8 @@ def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None) -> None:
     benchmark.extra_info["flops"] = flops
     benchmark.extra_info["conv_flops"] = sum(v for k, v in per_op.items() if "convolution" in k)
     benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0 if SETTINGS.quick else 1)
+    if record_auto:
+        benchmark.extra_info["auto_picks"] = [f"{k[0]} {k[2]}->{k[3]} in {list(k[7])}{' grad' if k[10] else ''}: {v}" for k, v in dispatch.choices().items()]
     if SETTINGS.cuda:
         benchmark.extra_info["peak_memory_bytes"] = torch.cuda.max_memory_allocated()
         benchmark.extra_info["memory_kind"] = "cuda max_memory_allocated"

@@ -89,3 +89,52 @@ def hermite_basis(spec: BasisSpec) -> np.ndarray:
     if spec.basis_type not in ("A", "B"):
         raise ValueError(f"hermite_basis builds types 'A' and 'B', got {spec.basis_type!r}")
     return _cached_basis(spec)
+
+
+@functools.lru_cache(maxsize=256)
+def separable_factors(spec: BasisSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Hermite basis as sums of 1-D factors, for the separable compute path.
+
+    Functions are grouped by sub-scale (one group for "A"; sub-scales sigma/mult**j for
+    "B"); group g holds the 1-D functions of orders 0..P-1 (P = effective_size for "A",
+    max_order+1 for "B"). Returns
+
+    * ``factors`` ``[S, G, P, k]`` float64: ``g_{p, sigma_i/mult**g}`` sampled on the window
+      of scale i, zero-padded to k (the same table serves both axes);
+    * ``pairs`` ``[N_b, 3]`` int64: function b is ``outer(factors[i, g, p_h], factors[i, g, p_w])``
+      with (g, p_h, p_w) = pairs[b] (p_h = n_x along the height, p_w = n_y along the width);
+    * ``scale`` ``[N_b]`` float64: 1 / (L2 norm of function b at scale index 0).
+
+    so that ``hermite_basis(spec)[b, i] == scale[b] * outer(factors[i, g, p_h], factors[i, g, p_w])``.
+    """
+    if spec.basis_type not in ("A", "B"):
+        raise ValueError(f"separable_factors: only bases 'A' and 'B' are separable, got {spec.basis_type!r}")
+    k = spec.kernel_size
+    if spec.basis_type == "A":
+        orders = spec.effective_size
+        subs = [1.0]
+        pairs = [(0, nx, ny) for ny, nx in order_pairs(orders - 1)]
+    else:
+        orders = spec.max_order + 1
+        per = order_pairs(spec.max_order, spec.max_order)
+        pairs, j = [], 0
+        while len(pairs) < spec.num_funcs:
+            pairs.extend((j, nx, ny) for ny, nx in per)
+            j += 1
+        pairs = pairs[: spec.num_funcs]
+        subs = [1.0 / spec.mult**g for g in range(j)]
+    factors = np.zeros((spec.num_scales, len(subs), orders, k))
+    for i, (scale, m) in enumerate(zip(spec.scales, spec.windows)):
+        grid = np.arange(m, dtype=np.float64) - m // 2
+        pad = (k - m) // 2
+        for g, sub in enumerate(subs):
+            for p in range(orders):
+                factors[i, g, p, pad : pad + m] = hermite_gaussian_1d(grid, p, scale * sub)
+    pairs_arr = np.asarray(pairs, dtype=np.int64)
+    f0 = factors[0]
+    norms = np.array([np.linalg.norm(f0[g, ph]) * np.linalg.norm(f0[g, pw]) for g, ph, pw in pairs])
+    if np.any(norms == 0):
+        raise ValueError("a basis function vanishes at the smallest scale; cannot normalise")
+    for a in (factors, pairs_arr, norms):
+        a.setflags(write=False)
+    return factors, pairs_arr, 1.0 / norms

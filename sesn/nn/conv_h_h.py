@@ -9,6 +9,7 @@ from torch import nn
 from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
 from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
 from sesn.nn.functional import windowed_conv2d
+from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
 
 
@@ -141,6 +142,15 @@ class SESConv_H_H(SteerableConvBase):
         yf = torch.matmul(xf, spec_k)  # [F, S, B, O]
         y = inverse_rows_first(yf.view(lh, fw, s * b * c_out), lh, lw, ho, wo)  # [Ho, Wo, S*B*O]
         return y.view(ho, wo, s, b, c_out).permute(3, 4, 2, 0, 1)
+
+    def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
+        b, c_in, s, h, w = x.shape
+        t = self.separable_tables(h, w)
+        weight = self.cached("separable", lambda: self.weight * t.scale)  # [O, C_in, K, N_b]
+        taps = self.scale_size
+        # planes [B, S, C_in, K, H, W]: tap j at output scale i is input scale i + j
+        planes = self._padded(x).unfold(2, taps, 1).permute(0, 2, 1, 5, 3, 4).reshape(b, s, c_in * taps, h, w)
+        return separable_conv(planes, weight, t)
 
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, s, h, w = x.shape

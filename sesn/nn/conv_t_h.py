@@ -9,6 +9,7 @@ from torch import nn
 from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
 from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
 from sesn.nn.functional import windowed_conv2d
+from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
 
 
@@ -123,6 +124,12 @@ class SESConv_Z2_H(SteerableConvBase):
         yf = torch.bmm(xf, spec_k)  # [F, B, C_out*S]
         y = inverse_rows_first(yf.view(lh, fw, b * c_out * s), lh, lw, ho, wo)  # [Ho, Wo, B*C_out*S]
         return y.view(ho, wo, b, c_out, s).permute(2, 3, 4, 0, 1)
+
+    def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
+        b, c_in, h, w = x.shape
+        t = self.separable_tables(h, w)
+        weight = self.cached("separable", lambda: self.weight * t.scale)
+        return separable_conv(x.unsqueeze(1), weight, t)
 
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         outs = [windowed_conv2d(x, kern, self.kernel_size, self.stride, self.padding) for kern in self.window_kernels()]

@@ -10,10 +10,13 @@ from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
 from sesn.nn.base import ScaleEquivariantModule
+from sesn.nn import dispatch
 from sesn.nn.checks import autocast_on, check_dtype, output_dtype
 from sesn.nn.fft_conv import direct_cost, fft_cost
+from sesn.nn.separable import SeparableTables, separable_cost
+from sesn.nn.separable import supports as separable_supports
 
-COMPUTE_MODES = ("auto", "direct", "fft", "naive")
+COMPUTE_MODES = ("auto", "direct", "fft", "naive", "separable")
 # FFT is chosen by "auto" when FFT_COST_FACTOR * fft_cost < direct_cost (rough real
 # multiply-add counts of the two paths; the factor accounts for complex matmul and FFT
 # running at a lower rate than oneDNN's direct convolution; calibrated with bench/).
@@ -21,6 +24,9 @@ FFT_COST_FACTOR = 6.0
 # ... and only when its largest spectral tensor (kernel or input spectra, complex64) stays
 # below this many bytes: at 96x96 with 128 channels a layer's kernel spectrum alone is 2 GB.
 FFT_MAX_BYTES = 256 * 2**20
+# the separable path's multiply-adds run at a lower rate than oneDNN's direct convolution
+# (its passes and the gather of basis responses are memory-bound); calibrated with bench/
+SEPARABLE_COST_FACTOR = 3.0
 
 
 class SteerableConvBase(ScaleEquivariantModule, abstract=True):
@@ -58,6 +64,7 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         self.compute_mode = compute_mode
         self.register_buffer("basis", basis_tensor(spec), persistent=False)
         self._kernel_cache: dict = {}
+        self._table_cache: dict = {}
 
     @staticmethod
     def make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs) -> BasisSpec:
@@ -80,6 +87,7 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         result = super()._apply(fn, *args, **kwargs)
         self.basis = basis_tensor(self.spec, dtype=self.basis.dtype).to(self.basis.device)
         self._kernel_cache = {}
+        self._table_cache = {}
         return result
 
     def reset_parameters(self) -> None:
@@ -115,35 +123,95 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         if x.shape[0] == 0:
             y = x.new_zeros(out_shape, dtype=dtype)
             return y + self.bias.view(1, -1, 1, 1, 1).to(dtype) if self.bias is not None else y
-        mode = self.resolve_mode(out_shape[-2:], x.shape[0], taps)
-        if mode == "naive":
-            y = self._forward_naive(x)
-        elif mode == "fft":
-            y = self._forward_fft(x, out_shape).to(dtype)
-        else:
-            y = self._forward_direct(x)
+        mode = self.resolve_mode(out_shape[-2:], x.shape[0], taps, x)
+        y = self._evaluate(mode, x, out_shape).to(dtype)
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1, 1).to(y.dtype)
         return y
 
-    def resolve_mode(self, out_hw, batch: int, taps: int) -> str:
-        """The path "auto" takes for an input: FFT only at stride 1 and when cheaper."""
+    def _evaluate(self, mode: str, x: torch.Tensor, out_shape) -> torch.Tensor:
+        if mode == "naive":
+            return self._forward_naive(x)
+        if mode == "fft":
+            return self._forward_fft(x, out_shape)
+        if mode == "separable":
+            return self._forward_separable(x)
+        return self._forward_direct(x)
+
+    def candidate_costs(self, out_hw, batch: int, taps: int, in_hw=None) -> dict[str, float]:
+        """Modelled cost (multiply-adds times a calibration factor) of each path "auto" may
+        take for an input: direct always, FFT at stride 1 in float32/64 below the memory
+        cap, separable for the Hermite bases."""
+        h = out_hw[0] - 2 * self.padding + self.kernel_size - 1 if in_hw is None else in_hw[0]
+        w = out_hw[1] - 2 * self.padding + self.kernel_size - 1 if in_hw is None else in_hw[1]
+        costs = {
+            "direct": direct_cost(
+                batch, self.in_channels, self.out_channels, taps, self.windows, out_hw[0], out_hw[1], h, w, self.kernel_size, self.stride, self.padding
+            )
+        }
+        if separable_supports(self.spec):
+            costs["separable"] = SEPARABLE_COST_FACTOR * separable_cost(
+                batch, self.in_channels, self.out_channels, taps, self.spec, h, w, self.stride, self.padding
+            )
+        if self.stride == 1 and self.weight.dtype in (torch.float32, torch.float64) and not autocast_on(self.weight.device.type):
+            lh, lw = h + 2 * self.padding, w + 2 * self.padding
+            freqs = lh * (lw // 2 + 1)
+            spectra = 8 * freqs * self.in_channels * taps * max(self.out_channels * self.num_scales, batch * self.num_scales)
+            if spectra <= FFT_MAX_BYTES:
+                costs["fft"] = FFT_COST_FACTOR * fft_cost(
+                    batch, self.in_channels, self.out_channels, taps, self.num_scales, h, w, self.padding, out_hw[0], out_hw[1]
+                )
+        return costs
+
+    def resolve_mode(self, out_hw, batch: int, taps: int, x: torch.Tensor | None = None) -> str:
+        """The path "auto" takes for an input (:mod:`sesn.nn.dispatch`): the forced mode of
+        ``SESN_COMPUTE_MODE`` if this layer supports it; else, with ``x`` given, the fastest
+        candidate as measured once per key; else (or under ``SESN_AUTO=cost-model``, or
+        for tiny layers) the cheapest by the cost model."""
         mode = self.compute_mode
         if mode != "auto":
             return mode
-        if self.stride != 1 or self.weight.dtype not in (torch.float32, torch.float64) or autocast_on(self.weight.device.type):
-            return "direct"
-        h, w = out_hw[0] - 2 * self.padding + self.kernel_size - 1, out_hw[1] - 2 * self.padding + self.kernel_size - 1
-        lh, lw = h + 2 * self.padding, w + 2 * self.padding
-        freqs = lh * (lw // 2 + 1)
-        spectra = 8 * freqs * self.in_channels * taps * max(self.out_channels * self.num_scales, batch * self.num_scales)
-        if spectra > FFT_MAX_BYTES:
-            return "direct"
-        fft = fft_cost(batch, self.in_channels, self.out_channels, taps, self.num_scales, h, w, self.padding, out_hw[0], out_hw[1])
-        direct = direct_cost(
-            batch, self.in_channels, self.out_channels, taps, self.windows, out_hw[0], out_hw[1], h, w, self.kernel_size, self.stride, self.padding
-        )
-        return "fft" if FFT_COST_FACTOR * fft < direct else "direct"
+        in_hw = None if x is None else tuple(x.shape[-2:])
+        costs = self.candidate_costs(out_hw, batch, taps, in_hw)
+        forced = dispatch.forced_mode()
+        if forced is not None:
+            if forced not in COMPUTE_MODES:
+                raise ValueError(f"SESN_COMPUTE_MODE must be one of {COMPUTE_MODES}, got {forced!r}")
+            if forced in costs or forced == "naive":
+                return forced
+        if x is None or torch.jit.is_scripting() or torch.jit.is_tracing():
+            return min(costs, key=costs.get)
+        grad = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
+        key = (
+            type(self).__name__, self.spec, self.in_channels, self.out_channels, taps, self.stride, self.padding,
+            tuple(x.shape), str(x.dtype), str(x.device), grad, autocast_on(x.device.type),
+        )  # fmt: skip
+        out_shape = (x.shape[0], self.out_channels, self.num_scales, out_hw[0], out_hw[1])
+
+        def make_call(m):
+            if not grad:
+                return lambda: self._evaluate(m, x, out_shape)
+            xd = x.detach().requires_grad_(x.requires_grad)
+            inputs = [p for p in (self.weight, xd) if p.requires_grad]
+
+            def call():
+                y = self._evaluate(m, xd, out_shape)
+                torch.autograd.grad(y, inputs, torch.ones_like(y))
+
+            return call
+
+        return dispatch.choose(key, costs, make_call, x.device)
+
+    def separable_tables(self, h: int, w: int) -> SeparableTables:
+        """Banded 1-D matrices of the separable path for an ``h x w`` input (cached)."""
+        if not separable_supports(self.spec):
+            raise ValueError(f"{type(self).__name__}: compute_mode='separable' needs basis 'A' or 'B', got {self.basis_type!r}")
+        key = (h, w, self.basis.dtype, self.basis.device)
+        tables = self._table_cache.get(key)
+        if tables is None:
+            tables = SeparableTables(self.spec, h, w, self.stride, self.padding, self.basis.dtype, self.basis.device)
+            self._table_cache[key] = tables
+        return tables
 
     def window_slice(self, scale_index: int) -> slice:
         m = self.windows[scale_index]

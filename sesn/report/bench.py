@@ -58,6 +58,8 @@ def load(path: Path):
                 gflop=info.get("flops", 0) / 1e9,
                 memory_mb=info.get("peak_memory_bytes", 0) / 2**20,
                 device=info.get("device"),
+                cpu_flags=info.get("cpu_flags", ""),
+                auto_picks="; ".join(info.get("auto_picks", [])),
                 torch=info.get("torch"),
             )
         )
@@ -121,8 +123,14 @@ def main(args) -> int:
         f"({data.get('datetime', '')}). Latency: median over the rounds; FLOPs: one call, corrected "
         "`FlopCounterMode` (sesn.flops); memory: CUDA max allocated, or process RSS on CPU.",
         "",
+        f"Machine: {df.device.iloc[0]}; CPU flags: {df.cpu_flags.iloc[0] or 'n/a'}.",
+        "",
         dataframe_to_markdown(table),
     ]
+    picks = df[df.auto_picks.astype(str) != ""][["group", "name", "auto_picks"]]
+    if len(picks):
+        md += ["", "Paths `auto` measured and picked (per layer, input shape):", ""]
+        md += [f"* {r.group} {r.name}: {r.auto_picks}" for r in picks.itertuples()]
     atomic_write_text(out / f"{stem}.md", "\n".join(md))
     plot(df, out / f"{stem}.png")
     print(dataframe_to_markdown(table))

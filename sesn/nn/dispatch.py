@@ -1,0 +1,173 @@
+"""How ``compute_mode="auto"`` picks a path: by measurement, as ``torch.backends.cudnn.benchmark``.
+
+For each key (layer configuration, input shape, dtype, device, grad mode, autocast) the
+candidate paths are timed once — one warm-up call and :data:`REPS` timed calls each, the
+fastest call counts — and the winner is cached for the process. Under autograd (grad mode
+on and the weight or input requiring grad) a candidate is timed forward **and** backward
+(``autograd.grad`` of the output w.r.t. the weight and input), since that is what a
+training step pays; otherwise forward only.
+
+The cost model (rough multiply-add counts, :mod:`sesn.nn.steerable`) only prunes: a
+candidate more than :data:`PRUNE_FACTOR` times the cheapest modelled cost is not timed, and
+when the cheapest modelled cost is below :data:`MEASURE_MIN_MACS` (tiny layers, where
+timing costs more than it can save) the cost model's pick is used without timing.
+
+Environment:
+
+* ``SESN_COMPUTE_MODE=direct|fft|naive|separable``: every layer in ``"auto"`` takes this
+  path (where the layer supports it; otherwise the cost model's pick). Deterministic.
+* ``SESN_AUTO=cost-model``: ``"auto"`` uses the cost model only, never times. Deterministic.
+  (``SESN_AUTO=measure``, the default, times as above.)
+* ``SESN_DISPATCH_CACHE=path.json``: also keep measured choices on disk, under the machine
+  (CPU model name or GPU name, and torch version), written atomically; a later process on
+  the same machine reuses them without timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+REPS = 3
+PRUNE_FACTOR = 8.0
+MEASURE_MIN_MACS = 5e7
+
+_memo: dict[tuple, str] = {}
+_disk: dict | None = None
+_disk_path: str | None = None
+measurements = 0  # number of keys timed in this process (tests read it)
+
+
+def clear() -> None:
+    """Forget the in-process choices (and the loaded disk cache)."""
+    global _disk, _disk_path, measurements
+    _memo.clear()
+    _disk, _disk_path = None, None
+    measurements = 0
+
+
+def choices() -> dict[tuple, str]:
+    """The choices made so far in this process, by key."""
+    return dict(_memo)
+
+
+def forced_mode() -> str | None:
+    mode = os.environ.get("SESN_COMPUTE_MODE", "").strip().lower()
+    return mode if mode and mode != "auto" else None
+
+
+def measuring() -> bool:
+    policy = os.environ.get("SESN_AUTO", "measure").strip().lower()
+    if policy not in ("measure", "cost-model"):
+        raise ValueError(f"SESN_AUTO must be 'measure' or 'cost-model', got {policy!r}")
+    return policy == "measure"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags(wanted=("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")) -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [w for w in wanted if w in have]
+    except OSError:
+        pass
+    return []
+
+
+def machine_id(device: torch.device) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{cpu_model()} ({torch.get_num_threads()} threads)"
+    return f"{device.type}:{name}|torch {torch.__version__}"
+
+
+def _load_disk(path: str) -> dict:
+    global _disk, _disk_path
+    if _disk is None or _disk_path != path:
+        try:
+            data = json.loads(Path(path).read_text())
+            _disk = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            _disk = {}
+        _disk_path = path
+    return _disk
+
+
+def _save_disk(path: str, machine: str, key: str, mode: str) -> None:
+    data = _load_disk(path)
+    data.setdefault(machine, {})[key] = mode
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def time_call(fn: Callable[[], None], device: torch.device, reps: int = REPS) -> float:
+    """Fastest of ``reps`` calls (after one warm-up), seconds."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def choose(key: tuple, costs: dict[str, float], make_call: Callable[[str], Callable[[], None]], device: torch.device) -> str:
+    """The path for ``key``: ``costs`` maps each candidate to its modelled cost;
+    ``make_call(mode)`` returns a callable running the candidate once (forward, or
+    forward+backward under autograd)."""
+    global measurements
+    cheapest = min(costs, key=costs.get)
+    if len(costs) == 1 or not measuring() or costs[cheapest] < MEASURE_MIN_MACS:
+        return cheapest
+    hit = _memo.get(key)
+    if hit is not None:
+        return hit
+    path = os.environ.get("SESN_DISPATCH_CACHE")
+    machine, skey = machine_id(device), repr(key)
+    if path:
+        stored = _load_disk(path).get(machine, {}).get(skey)
+        if stored in costs:
+            _memo[key] = stored
+            return stored
+    kept = [m for m, c in costs.items() if c <= PRUNE_FACTOR * costs[cheapest]]
+    if len(kept) == 1:
+        best = kept[0]
+    else:
+        measurements += 1
+        times = {m: time_call(make_call(m), device) for m in kept}
+        best = min(times, key=times.get)
+    _memo[key] = best
+    if path:
+        _save_disk(path, machine, skey, best)
+    return best
