@@ -1,0 +1,192 @@
+"""Compute modes (issue 13): the separable path of the Hermite bases, and "auto" by
+measurement (cached choice, forced and cost-model modes, on-disk cache)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sesn.basis import hermite_basis, make_spec
+from sesn.basis.hermite import separable_factors
+from sesn.nn import SESConv_H_H, SESConv_Z2_H, dispatch
+
+KW = dict(kernel_size=7, effective_size=3, scales=[1.0, 1.4, 2.0])
+B_KW = dict(mult=1.3, max_order=2)
+
+
+@pytest.fixture(autouse=True)
+def fresh_dispatch(monkeypatch):
+    for var in ("SESN_COMPUTE_MODE", "SESN_AUTO", "SESN_DISPATCH_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    dispatch.clear()
+    yield
+    dispatch.clear()
+
+
+def _layer(kind, basis, stride=1, padding=3, taps=2, dtype=torch.float64, **extra):
+    kw = dict(KW, stride=stride, padding=padding, basis_type=basis, bias=True, **(B_KW if basis == "B" else {}), **extra)
+    if kind == "th":
+        layer, shape = SESConv_Z2_H(3, 4, **kw), (2, 3, 13, 11)
+    else:
+        layer, shape = SESConv_H_H(3, 4, taps, **kw), (2, 3, 3, 13, 11)
+    torch.manual_seed(0)
+    return layer.to(dtype), torch.randn(shape, dtype=dtype, requires_grad=True)
+
+
+def _run(layer, x, mode):
+    layer.compute_mode = mode
+    y = layer(x)
+    g = torch.autograd.grad(y.square().sum(), [x, layer.weight, layer.bias])
+    return (y, *g)
+
+
+@pytest.mark.parametrize("basis", ["A", "B"])
+@pytest.mark.parametrize("spec", [make_spec(15, 7, [1.7, 2.45, 3.54, 5.1], "B", mult=1.5), make_spec(7, 3, [1.0, 1.5, 2.0], "A"), make_spec(9, 4, [1.0, 2.0], "B", mult=1.2, max_order=2)])
+def test_separable_factors_rebuild_the_basis(spec, basis):
+    factors, pairs, scale = separable_factors(spec)
+    g, ph, pw = pairs.T
+    rebuilt = np.einsum("b,ibk,ibl->bikl", scale, factors[:, g, ph], factors[:, g, pw])
+    np.testing.assert_allclose(rebuilt, hermite_basis(spec), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind, taps", [("th", 1), ("hh", 1), ("hh", 2)])
+@pytest.mark.parametrize("basis", ["A", "B"])
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 3), (2, 5), (3, 1)])
+def test_separable_equals_naive_outputs_and_gradients(kind, taps, basis, stride, padding):
+    layer, x = _layer(kind, basis, stride, padding, taps)
+    ref = _run(layer, x, "naive")
+    got = _run(layer, x, "separable")
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10 * b.abs().max().item())
+    layer.eval()
+    with torch.no_grad():  # cached folded weights give the same result
+        torch.testing.assert_close(layer(x), ref[0], rtol=1e-10, atol=1e-10 * ref[0].abs().max().item())
+
+
+def test_separable_float32_and_batch_chunks(monkeypatch):
+    from sesn.nn import separable
+
+    layer, x = _layer("hh", "B", 1, 3, 2, dtype=torch.float32)
+    x = torch.randn(5, *x.shape[1:])
+    ref = _run(layer, x.requires_grad_(), "naive")[0]
+    monkeypatch.setattr(separable, "CHUNK_BYTES", 1)  # one item per chunk
+    layer.compute_mode = "separable"
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
+
+
+def test_separable_needs_a_hermite_basis():
+    layer = SESConv_Z2_H(2, 3, 7, 3, [1.0, 1.4, 2.0], padding=3, basis_type="D", compute_mode="separable")
+    with pytest.raises(ValueError, match="basis 'A' or 'B'"):
+        layer(torch.randn(1, 2, 9, 9))
+    assert "separable" not in layer.candidate_costs((9, 9), 1, 1)
+
+
+@pytest.mark.parametrize("kind", ["th", "hh"])
+def test_every_candidate_gives_the_same_result(kind):
+    layer, x = _layer(kind, "B", 1, 3, 2, dtype=torch.float64)
+    ref = _run(layer, x, "naive")
+    for mode in ("direct", "fft", "separable"):
+        for a, b in zip(_run(layer, x, mode), ref):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * b.abs().max().item())
+
+
+def _counting(monkeypatch):
+    calls = []
+    real = dispatch.time_call
+
+    def counted(fn, device, reps=dispatch.REPS):
+        calls.append(fn)
+        return real(fn, device, reps=1)
+
+    monkeypatch.setattr(dispatch, "time_call", counted)
+    monkeypatch.setattr(dispatch, "MEASURE_MIN_MACS", 0.0)
+    monkeypatch.setattr(dispatch, "PRUNE_FACTOR", float("inf"))
+    return calls
+
+
+def test_auto_measures_once_per_key_and_caches(monkeypatch):
+    calls = _counting(monkeypatch)
+    layer, x = _layer("th", "B", dtype=torch.float32)
+    layer.eval()
+    with torch.no_grad():
+        y1 = layer(x)
+        n = len(calls)
+        assert n == len(layer.candidate_costs(y1.shape[-2:], x.shape[0], 1, x.shape[-2:])) == 3  # direct, separable, fft
+        y2 = layer(x)
+        assert len(calls) == n  # cached: no second timing
+        (key, pick), = dispatch.choices().items()
+        assert pick in ("direct", "fft", "separable")
+        torch.testing.assert_close(y1, y2)
+        layer(x[:1])  # another input shape is another key
+        assert len(calls) == 2 * n
+    layer(x)  # grad mode is part of the key (timed forward + backward)
+    assert len(calls) == 3 * n and len(dispatch.choices()) == 3
+    assert dispatch.measurements == 3
+
+
+def test_auto_grad_timing_leaves_grads_untouched(monkeypatch):
+    _counting(monkeypatch)
+    layer, x = _layer("hh", "A", dtype=torch.float32)
+    y = layer(x)
+    assert layer.weight.grad is None and x.grad is None
+    y.sum().backward()
+    ref = layer.weight.grad.clone()
+    layer.weight.grad = None
+    layer.compute_mode = "naive"
+    layer(x).sum().backward()
+    torch.testing.assert_close(layer.weight.grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+@pytest.mark.parametrize("mode", ["direct", "fft", "separable", "naive"])
+def test_env_forces_the_mode(monkeypatch, mode):
+    calls = _counting(monkeypatch)
+    monkeypatch.setenv("SESN_COMPUTE_MODE", mode)
+    layer, x = _layer("th", "A", dtype=torch.float32)
+    seen = []
+    for name in ("_forward_naive", "_forward_direct", "_forward_fft", "_forward_separable"):
+        real = getattr(layer, name)
+        monkeypatch.setattr(layer, name, lambda *a, _r=real, _n=name: seen.append(_n) or _r(*a))
+    layer(x)
+    assert seen == [f"_forward_{mode}"] and not calls
+
+
+def test_env_forced_mode_falls_back_where_unsupported(monkeypatch):
+    monkeypatch.setenv("SESN_COMPUTE_MODE", "fft")
+    layer, x = _layer("th", "A", stride=2, dtype=torch.float32)
+    layer(x)  # stride 2: no FFT path; the cost model picks
+    monkeypatch.setenv("SESN_COMPUTE_MODE", "bogus")
+    with pytest.raises(ValueError, match="SESN_COMPUTE_MODE"):
+        layer(x)
+
+
+def test_cost_model_policy_never_times(monkeypatch):
+    calls = _counting(monkeypatch)
+    monkeypatch.setenv("SESN_AUTO", "cost-model")
+    layer, x = _layer("th", "B", dtype=torch.float32)
+    layer(x)
+    costs = layer.candidate_costs((13, 11), 2, 1, (13, 11))
+    assert not calls and layer.resolve_mode((13, 11), 2, 1, x) == min(costs, key=costs.get)
+
+
+def test_disk_cache_is_reused_by_a_fresh_process(monkeypatch, tmp_path):
+    calls = _counting(monkeypatch)
+    path = tmp_path / "dispatch.json"
+    monkeypatch.setenv("SESN_DISPATCH_CACHE", str(path))
+    layer, x = _layer("th", "B", dtype=torch.float32)
+    layer(x)
+    assert len(calls) == 3
+    data = json.loads(path.read_text())
+    (machine, entries), = data.items()
+    assert machine == dispatch.machine_id(x.device) and torch.__version__ in machine
+    (pick,) = entries.values()
+    # a fresh process (memo cleared) takes the stored choice without timing, even a planted one
+    dispatch.clear()
+    other = next(m for m in ("direct", "fft", "separable") if m != pick)
+    path.write_text(json.dumps({machine: {k: other for k in entries}}))
+    layer(x)
+    assert len(calls) == 3 and list(dispatch.choices().values()) == [other]
+    assert not list(tmp_path.glob("*.tmp"))
