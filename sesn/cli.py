@@ -24,6 +24,12 @@ def _data_stl10(argv):
     return stl10_main(argv)
 
 
+def _data_stir(argv):
+    from sesn.data.cli import stir_main
+
+    return stir_main(argv)
+
+
 def _report_methods(argv):
     from sesn.report import methods
 
@@ -60,6 +66,7 @@ COMMANDS = {
     ("train", None): (_train, "train / evaluate one model (torchvision-references style)"),
     ("data", "mnist-scale"): (_data_mnist_scale, "generate / verify MNIST-scale realizations with checksums"),
     ("data", "stl10"): (_data_stl10, "download (on request) and check STL-10"),
+    ("data", "stir"): (_data_stir, "rebuild STIR's mnist scale-generalization set offline / verify it"),
 }
 
 

@@ -1,12 +1,15 @@
-"""``sesn data mnist-scale`` and ``sesn data stl10``."""
+"""``sesn data mnist-scale``, ``sesn data stl10`` and ``sesn data stir``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from sesn.data import mnist_scale as ms
 from sesn.data.sources import load_digits
@@ -130,4 +133,168 @@ def stl10_main(argv) -> int:
     for split in ("train", "test"):
         ds = STL10(args.root, split=split, download=args.download)
         print(f"STL-10 {split}: {len(ds)} images in {args.root}/{ds.base_folder}")
+    return 0
+
+
+# --- sesn data stir -----------------------------------------------------------------------
+
+
+def stir_name(seed: int, instances: int) -> str:
+    """File stem of a rebuilt STIR mnist set: ``mnist_rebuilt_seed<k>`` (50 instances, STIR's
+    count) or ``mnist_rebuilt_n<N>_seed<k>``."""
+    from sesn.data import stir
+
+    return f"mnist_rebuilt_seed{seed}" if instances == stir.MNIST_INSTANCES else f"mnist_rebuilt_n{instances}_seed{seed}"
+
+
+def stir_recipe(digits, seed: int, instances: int) -> dict:
+    """What the rebuilt file is a pure function of (with the library versions)."""
+    from sesn.data import stir
+
+    _, _, hashes = stir._test_digits(digits)
+    return {
+        "version": stir.RECIPE_VERSION,
+        "seed": int(seed),
+        "instances": int(instances),
+        "sizes": list(stir.ALL_SIZES),
+        "source": {"dataset": "mnist", "split": "test", "sha256": hashes},
+    }
+
+
+def stir_comparable(manifest: dict, tracked: dict) -> bool:
+    """A tracked STIR manifest applies only to the same recipe (seed, instances, sizes, source digits)."""
+    return manifest.get("recipe") == tracked.get("recipe")
+
+
+def stir_versions() -> dict:
+    import platform
+
+    import numpy as np
+    import torch
+
+    from sesn.data import stir
+
+    return {"torch": torch.__version__, "numpy": np.__version__, "zlib": stir.zlib_version(), "python": platform.python_version()}
+
+
+def stir_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        "sesn data stir",
+        description=(
+            "Rebuild STIR's mnist-domain scale-generalization set offline (docs/scale-generalization.md): "
+            "per class INSTANCES train, valid and test instances from the real MNIST test digits, 48 sizes "
+            "17..64 px in 64x64 images, STIR's recipe. Writes ROOT/stir/mnist_rebuilt_seed<k>.npz (STIR's npz "
+            "layout, byte-reproducible) and a manifest with its sha256. An existing file with the same recipe "
+            "is reused. STIR's own files (emoji, mnist, trafficsign, aerial) are read with sesn.data.stir.load_stir."
+        ),
+    )
+    p.add_argument("--root", type=Path, default=Path("datasets"), help="data root (default: datasets)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the digit choice and positions (default 42, STIR's)")
+    p.add_argument("--instances", type=int, default=50, help="instances per class, size and split (default 50, STIR's)")
+    p.add_argument("--source-dir", type=Path, default=None, help="folder with the MNIST IDX files (.gz or raw); the test digits are used")
+    p.add_argument("--download", action="store_true", help="download MNIST with torchvision first")
+    p.add_argument("--overwrite", action="store_true", help="rebuild even if a file with this name exists")
+    p.add_argument("--verify", action="store_true", help="only re-hash the existing file and compare with its manifest and the tracked one")
+    p.add_argument("--track", action="store_true", help="copy the manifest to ROOT/checksums/stir_<name>.json (datasets/checksums/ with the default root: to commit it)")
+    return p
+
+
+def stir_main(argv) -> int:
+    from sesn.data import stir
+    from sesn.data.mnist_scale import ChecksumError
+    from sesn.data.npz import sha256_file
+    from sesn.io import atomic_write_bytes, atomic_write_text, exclusive_lock
+
+    args = stir_parser().parse_args(argv)
+    if args.instances < 1:
+        raise ValueError(f"--instances must be >= 1, got {args.instances}")
+    name = stir_name(args.seed, args.instances)
+    folder = Path(args.root) / "stir"
+    npz, mpath = folder / f"{name}.npz", folder / f"{name}.json"
+    if args.verify:
+        return stir_verify(args, name, npz, mpath)
+    digits = load_digits("mnist", args.source_dir, args.download, args.root)
+    recipe = stir_recipe(digits, args.seed, args.instances)
+    with exclusive_lock(folder / f".{name}.lock"):  # a second process waits, then reuses the file
+        if npz.exists() and mpath.exists() and not args.overwrite:
+            own = read_json(mpath)
+            if own.get("recipe") != recipe:
+                raise ValueError(
+                    f"{npz} exists but was made by another recipe ({own.get('recipe')}; asked: {recipe}); "
+                    "pass --overwrite to rebuild it, or use another --root"
+                )
+            got = sha256_file(npz)
+            if got != own["sha256"].get(npz.name):
+                raise ChecksumError(f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt: pass --overwrite to rebuild it")
+            print(f"reuse {npz}: already built with this recipe (sha256 {got[:16]}... checked; --overwrite to rebuild)")
+            manifest = own
+        else:
+            print(f"source: {len(digits.labels)} MNIST digits from {digits.folder} ({'+'.join(digits.splits)}); using the test digits")
+            t0 = time.perf_counter()
+            arrays = stir.build_mnist(digits, seed=args.seed, instances=args.instances, progress=sys.stderr.isatty())
+            data = stir.npz_bytes(arrays)
+            atomic_write_bytes(npz, data)
+            import hashlib
+
+            manifest = {
+                "name": name,
+                "domain": "mnist",
+                "rebuilt": True,
+                "title": str(arrays["metadata"][0][1]),
+                "recipe": recipe,
+                "source_folder": str(digits.folder),
+                "shape": list(arrays["imgs"].shape),
+                "bytes": len(data),
+                "sha256": {npz.name: hashlib.sha256(data).hexdigest()},
+                "arrays_sha256": stir.arrays_sha256(arrays),
+                "versions": stir_versions(),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+            atomic_write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")  # written last: a file without one is unfinished
+            print(f"wrote {npz} ({len(data) / 1e6:.1f} MB, images {manifest['shape']}) in {manifest['seconds']} s")
+        print(f"  {npz.name}  sha256 {manifest['sha256'][npz.name]}")
+    if args.track:
+        target = Path(args.root) / "checksums"
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target / f"stir_{name}.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        print(f"tracked: {target / f'stir_{name}.json'}")
+    return 0
+
+
+def stir_verify(args, name: str, npz: Path, mpath: Path) -> int:
+    """Re-hash the file; compare with its own manifest and, for the same recipe, the tracked one.
+    A file whose bytes differ from the tracked sha256 but whose arrays match (another zlib)
+    passes with a note."""
+    from sesn.data import stir
+    from sesn.data.mnist_scale import ChecksumError
+    from sesn.data.npz import sha256_file
+
+    if not npz.exists():
+        print(f"error: nothing to verify: {npz} not found (build it with `sesn data stir --seed {args.seed} --instances {args.instances}`)", file=sys.stderr)
+        return 2
+    if not mpath.exists():
+        raise FileNotFoundError(f"{mpath}: no manifest; the build was interrupted: rebuild with --overwrite")
+    own = read_json(mpath)
+    got = sha256_file(npz)
+    if got != own["sha256"].get(npz.name):
+        raise ChecksumError(f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt or was modified")
+    ds = stir.load_stir(npz)  # layout check
+    tracked = checksum_dir(args.root) / f"stir_{name}.json"
+    note = f"no tracked checksums at {tracked}"
+    if tracked.exists():
+        ref = read_json(tracked)
+        if not stir_comparable(own, ref):
+            note = f"not compared with {tracked}: made by another recipe or from other source digits"
+        elif ref["sha256"].get(npz.name) == got:
+            note = f"matches {tracked}"
+        else:
+            arrays = {k: v for k, v in np.load(npz, allow_pickle=False).items()}
+            if stir.arrays_sha256(arrays) == ref.get("arrays_sha256"):
+                note = f"arrays match {tracked}; the zip bytes differ (zlib {stir.zlib_version()} here, {ref.get('versions', {}).get('zlib')} tracked)"
+            else:
+                raise ChecksumError(
+                    f"{npz}: contents differ from the tracked checksums in {tracked} "
+                    f"(tracked with {ref.get('versions')}, built with {own.get('versions')})"
+                )
+    print(f"ok  {npz}  sha256 {got[:16]}  {ds.domain}{' (rebuilt)' if ds.rebuilt else ''}, {ds.num_classes} classes, {len(ds.sizes)} sizes, {ds.instances} instances  {note}")
     return 0
