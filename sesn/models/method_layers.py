@@ -28,6 +28,9 @@ from sesn.nn.base import ScaleEquivariantModule
 
 # the image pyramid of SI-ConvNet and SiCNN in the MNIST models (docs/baselines.md)
 PYRAMID = [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33]
+# pixel pool (STIR's rescaled-kernel model): kernel sizes, about x1.33 apart, spanning x4
+# (STIR itself uses every odd size up to the input side: docs/scale-generalization.md)
+PIXEL_POOL_SIZES = (7, 9, 13, 17, 23, 29)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +130,12 @@ def _ss_cnn(c_in, c_out, first):
     return ScaleConvSteering(c_in, c_out, 11, [5, 7, 9, 11, 13], relu=False)
 
 
+def _pixel_pool(c_in, c_out, first):
+    from sesn.baselines.pixel_pool import PixelPoolConv2d
+
+    return PixelPoolConv2d(c_in, c_out, 7, PIXEL_POOL_SIZES)
+
+
 register_method_layer("CNN", _cnn, "7x7 conv")
 register_method_layer("SI-ConvNet", _si_convnet, "7x7 conv over a 7-level image pyramid, max over levels")
 register_method_layer(
@@ -135,6 +144,7 @@ register_method_layer(
 register_method_layer("DSS", _dss, "Gaussian scale-space lift, dilated 7x7 scale conv, max over scales")
 register_method_layer("SEVF scalar", _sevf_scalar, "7x7 scalar-to-vector scale conv, magnitude")
 register_method_layer("SS-CNN", _ss_cnn, "log-radial steerable 11x11 filters at 5 sizes, max over sizes")
+register_method_layer("pixel pool", _pixel_pool, f"7x7 kernel resized to {PIXEL_POOL_SIZES[0]}..{PIXEL_POOL_SIZES[-1]} px ({len(PIXEL_POOL_SIZES)} sizes), max per pixel")
 
 
 def describe() -> list[str]:

@@ -1,0 +1,69 @@
+"""Pixel pool (STIR's strongest single model, docs/scale-generalization.md): one shared
+k x k kernel per channel pair, resized to several odd sizes, each response computed with
+"same" padding, then a max over the sizes at every pixel.
+
+The kernel resized to size m is multiplied by k^2 / m^2 so that responses at different
+sizes stay comparable (the kernel's sum is roughly kept). STIR resizes to every odd size
+from k up to the input side (29 sizes for k = 7 on 64 px inputs) and pads each response
+back to the smallest kernel's output size; here every size is convolved with padding m // 2
+so all responses have the input's size, and ``sizes`` is an argument (a few sizes keep CPU
+training affordable; the profile that uses fewer says so).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sesn.nn.base import ScaleEquivariantModule
+
+
+class PixelPoolConv2d(ScaleEquivariantModule):
+    """``y = max_m conv2d(x, resize(w, m) * k^2 / m^2, padding=m // 2) + b``.
+
+    Args: in_channels, out_channels, kernel_size k (odd), sizes (odd, >= k; default k only),
+    mode: interpolation of the kernel ("bilinear", "bicubic", "nearest", "area"), bias.
+    Shape: ``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``.
+    """
+
+    input_kind, output_kind = "T", "T"
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, sizes=None, mode="bilinear", bias=True):
+        super().__init__()
+        sizes = [kernel_size] if sizes is None else sorted(int(m) for m in sizes)
+        if kernel_size % 2 == 0 or any(m % 2 == 0 or m < kernel_size for m in sizes):
+            raise ValueError(f"PixelPoolConv2d: kernel_size and sizes must be odd with sizes >= kernel_size, got {kernel_size}, {sizes}")
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.sizes, self.mode = sizes, mode
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def kernels(self) -> list[torch.Tensor]:
+        k = self.kernel_size
+        out = []
+        for m in self.sizes:
+            if m == k:
+                out.append(self.weight)
+                continue
+            align = False if self.mode in ("bilinear", "bicubic") else None
+            w = F.interpolate(self.weight, size=(m, m), mode=self.mode, align_corners=align)
+            out.append(w * (k * k) / (m * m))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"PixelPoolConv2d: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
+        ys = [F.conv2d(x, w, padding=w.shape[-1] // 2) for w in self.kernels()]
+        y = torch.stack(ys, 0).amax(0)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        return (b, self.out_channels, h, w)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, sizes={self.sizes}, mode={self.mode!r}"

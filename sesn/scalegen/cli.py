@@ -1,0 +1,156 @@
+"""``sesn bench generalization``: train on some object sizes, test on others (STIR protocol).
+
+    sesn bench generalization [--profile reduced|full|smoke] [--models ...] [--scenarios 1 2]
+                              [--seeds 0 1] [--data FILE.npz] [--root datasets] [--results DIR]
+                              [--shard k/n] [--restart] [--device cpu|cuda]
+    sesn bench generalization table [--results DIR]
+
+For each (scenario, model, seed): train with Adam and early stopping on validation accuracy
+(the validation images have the training sizes), keep the best-validation weights, then
+measure top-1 accuracy per test size, the size equivariance of the model's own features
+(Delta from the middle training size to each test size) and time per epoch. Data: STIR's
+own npz file with ``--data`` (any of its four domains), else the mnist domain rebuilt
+offline from local MNIST digits (``sesn data stir``; built on first use).
+
+Profiles: ``reduced`` (the default here: about 30 minutes on 2 CPU cores, 5 models,
+scenarios 1-2, little data, few epochs: said in every output), ``full`` (STIR's protocol, on a
+GPU: every model, scenarios 1-4, all data, up to 200 epochs, 5 seeds), ``smoke`` (CI).
+``--models`` takes registered ``stir_*`` names, any model registered with
+``dataset="stir"``, or the name of a T -> T method in the layer catalogue
+(``sesn.models.method_layers``, e.g. one a plug-in registered).
+
+Each run writes ``<results>/runs/scenario<k>/<model>/<profile>-<hash>/seed<s>/record.json``
+(and ``checkpoint.pt``): re-running skips finished runs, resumes interrupted ones, refuses a
+checkpoint made with other settings (``--restart`` starts over). ``--shard k/n`` runs every
+n-th run from k (a Slurm job array: ``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``).
+Results default to ``results/generalization/<profile>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sesn.reproduce import shard  # the same k/n semantics as sesn reproduce
+from sesn.scalegen.profiles import PROFILES
+
+
+def get_args_parser(add_help=True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser("sesn bench generalization", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="reduced")
+    p.add_argument("--models", nargs="*", default=None, help="models or catalogue methods (default: the profile's)")
+    p.add_argument("--scenarios", type=int, nargs="*", default=None, choices=[1, 2, 3, 4])
+    p.add_argument("--seeds", type=int, nargs="*", default=None)
+    p.add_argument("--data", type=Path, default=None, help="a STIR npz file (default: the rebuilt mnist domain under --root)")
+    p.add_argument("--root", type=Path, default=Path("datasets"), help="data root for the rebuilt set (default: datasets)")
+    p.add_argument("--results", type=Path, default=None, help="results folder (default: results/generalization/<profile>)")
+    p.add_argument("--shard", default="0/1", help="k/n: run every n-th run starting at k")
+    p.add_argument("--restart", action="store_true", help="discard checkpoints and records of the planned runs and train again")
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-table", action="store_true", help="do not aggregate at the end")
+    p.add_argument("--dry-run", action="store_true", help="list this shard's runs and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def plan(args, profile):
+    from sesn.models.stir import stir_model
+    from sesn.scalegen.run import Run
+
+    models = args.models if args.models else profile.models
+    for name in models:
+        stir_model(name)  # ValueError naming the known models
+    scenarios = args.scenarios or profile.scenarios
+    seeds = args.seeds if args.seeds is not None else profile.seeds
+    return [Run(m, s, seed) for s in scenarios for m in models for seed in seeds]
+
+
+def load_data(args):
+    from sesn.data import stir
+    from sesn.data.cli import stir_main, stir_name
+
+    if args.data is not None:
+        return stir.load_stir(args.data)
+    # the rebuilt mnist domain with STIR's seed and instances: built once (a lock), then reused after its sha256 is checked
+    if stir_main(["--root", str(args.root)]) != 0:
+        raise SystemExit("could not build the rebuilt STIR mnist set (see above)")
+    return stir.load_stir(Path(args.root) / "stir" / f"{stir_name(42, 50)}.npz")
+
+
+def sweep_id(profile, data) -> str:
+    from sesn.train.record import settings_id
+
+    return f"{profile.name}-{settings_id({**profile.settings(), 'data_sha256': data.sha256})[:8]}"
+
+
+def main(args) -> int:
+    import torch
+
+    from sesn.scalegen.run import train_and_evaluate
+    from sesn.train.checkpoint import RunInProgress, SettingsMismatch
+
+    profile = PROFILES[args.profile]
+    if args.results is None:
+        args.results = Path("results/generalization") / profile.name
+    runs = shard(plan(args, profile), args.shard)
+    data = load_data(args)
+    sweep = sweep_id(profile, data)
+    if args.dry_run:
+        for r in runs:
+            print(r.folder(args.results, sweep))
+        return 0
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    print(f"profile {profile.name}: {profile.note}")
+    print(f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, sha256 {data.sha256[:12]}), {len(runs)} run(s), device {device}")
+    t0 = time.perf_counter()
+    done = skipped = 0
+    not_run = []
+    progress = not args.quiet and sys.stderr.isatty()
+    for i, run in enumerate(runs, 1):
+        out = run.folder(args.results, sweep)
+        if not args.restart and _finished(out / "record.json"):
+            skipped += 1
+            continue
+        print(f"=== [{i}/{len(runs)}] {run.key} ===", flush=True)
+        try:
+            rec = train_and_evaluate(run, profile, data, out, device, {"sweep": sweep}, args.restart, progress)
+        except (RunInProgress, SettingsMismatch) as e:
+            print(f"skipping {run.key}: {e}", file=sys.stderr)
+            not_run.append(run.key)
+            continue
+        done += 1
+        print(f"{run.key}: test {100 * rec['test_acc']:.1f} % (val {100 * rec['val_acc']:.1f} %), Delta {rec['size_equivariance']['mean']:.3f}, "
+              f"{rec['seconds_per_epoch']:.1f} s/epoch x {rec['epochs_run']}", flush=True)  # fmt: skip
+    if not_run:
+        print(f"{len(not_run)} run(s) not run: {', '.join(not_run)}")
+    print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
+    if not args.no_table:
+        from sesn.report import scalegen
+
+        scalegen.write_tables(args.results)
+    return 0
+
+
+def _finished(record: Path) -> bool:
+    if not record.exists():
+        return False
+    from sesn.io import read_json
+
+    return read_json(record).get("status") == "done"
+
+
+def table_main(argv) -> int:
+    p = argparse.ArgumentParser("sesn bench generalization table", description="aggregate finished runs into table.md/csv, per_size.csv, accuracy_vs_size.png")
+    p.add_argument("--results", type=Path, default=Path("results/generalization/reduced"))
+    args = p.parse_args(argv)
+    from sesn.report import scalegen
+
+    return 0 if scalegen.write_tables(args.results) else 1
+
+
+def cli(argv) -> int:
+    if argv[:1] == ["table"]:
+        return table_main(argv[1:])
+    return main(get_args_parser().parse_args(argv))

@@ -1,0 +1,188 @@
+"""One run of the scale-generalization benchmark: train a model on the training sizes of
+a scenario with early stopping on validation accuracy, then measure test accuracy per
+size, size equivariance of its features, and time per epoch.
+
+A run folder holds ``checkpoint.pt`` (written atomically every epoch: model, optimizer,
+best weights, history, RNG state, settings) and, at the end, ``record.json``. A restarted
+run resumes from the checkpoint when its settings are the same, and refuses otherwise
+(``restart=True`` starts over). One process per run folder (a file lock).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sesn.scalegen.measure import size_equivariance
+from sesn.scalegen.profiles import Profile
+from sesn.train.checkpoint import (
+    RunLock,
+    SettingsMismatch,
+    atomic_torch_save,
+    atomic_write_json,
+    rng_state,
+    set_rng_state,
+)
+from sesn.train.record import code_version, settings_id, versions
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    model: str
+    scenario: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"s{self.scenario}/{self.model}/seed{self.seed}"
+
+    def folder(self, results: Path, sweep: str) -> Path:
+        return Path(results) / "runs" / f"scenario{self.scenario}" / self.model / sweep / f"seed{self.seed}"
+
+
+def stride_sizes(sizes, stride: int) -> list[int]:
+    sizes = sorted(sizes)
+    return sizes[::stride] if stride > 1 else sizes
+
+
+def run_settings(run: Run, profile: Profile, data, device: torch.device) -> dict:
+    """Everything that determines the run's result (the record's settings)."""
+    return {
+        **profile.settings(),
+        "model": run.model,
+        "scenario": run.scenario,
+        "seed": run.seed,
+        "data_sha256": data.sha256,
+        "data_domain": data.domain,
+        "data_rebuilt": data.rebuilt,
+        "device_type": device.type,
+    }
+
+
+def _accuracy(model, x, y, batch: int = 128) -> torch.Tensor:
+    """Per-sample correctness (bool [N])."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(model(x[i : i + batch]).argmax(1) == y[i : i + batch])
+    return torch.cat(out)
+
+
+def train_and_evaluate(run: Run, profile: Profile, data, out: Path, device: torch.device, meta: dict | None = None, restart: bool = False, progress: bool = True) -> dict:
+    from sesn.models.stir import stir_label, stir_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = run_settings(run, profile, data, device)
+    with RunLock(out):
+        ckpt_path, record_path = out / "checkpoint.pt", out / "record.json"
+        if restart:
+            ckpt_path.unlink(missing_ok=True)
+            record_path.unlink(missing_ok=True)
+        train_sizes, test_sizes = data.scenario(run.scenario)
+        train_sizes, test_sizes = stride_sizes(train_sizes, profile.size_stride), stride_sizes(test_sizes, profile.size_stride)
+        xtr, ytr, _, _ = data.split("train", train_sizes, profile.train_instances)
+        xva, yva, _, _ = data.split("valid", train_sizes, profile.valid_instances)
+        xte, yte, ste, _ = data.split("test", test_sizes, profile.test_instances)
+        xtr, ytr, xva, yva, xte, yte = (t.to(device) for t in (xtr, ytr, xva, yva, xte, yte))
+
+        torch.manual_seed(run.seed)
+        model = stir_model(run.model, data.channels, data.num_classes).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
+        start, best_val, best_state, stale, history = 0, -1.0, None, 0, []
+        if ckpt_path.exists():
+            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+            if ckpt.get("settings") != settings:
+                diff = [f"{k}: checkpoint {ckpt.get('settings', {}).get(k)!r}, now {v!r}" for k, v in settings.items() if ckpt.get("settings", {}).get(k) != v]
+                raise SettingsMismatch(f"{out}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); pass --restart to start over")
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            set_rng_state(ckpt["rng"])
+            start, best_val, best_state, stale, history = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["best_model"], ckpt["stale"], ckpt["history"]
+        for epoch in range(start, profile.max_epochs):
+            if stale >= profile.patience:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            g = torch.Generator().manual_seed(run.seed * 1_000_003 + epoch)
+            order = torch.randperm(len(xtr), generator=g).to(device)
+            total = 0.0
+            batches = range(0, len(order), profile.batch_size)
+            for i in tqdm(batches, desc=f"{run.key} epoch {epoch + 1}/{profile.max_epochs}", leave=False, disable=not progress, unit="batch"):
+                idx = order[i : i + profile.batch_size]
+                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+                if not torch.isfinite(loss):
+                    raise RuntimeError(f"{run.key}: non-finite loss at epoch {epoch + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss) * len(idx)
+            model.eval()
+            val = float(_accuracy(model, xva, yva).float().mean())
+            seconds = time.perf_counter() - t0
+            history.append({"epoch": epoch + 1, "loss": total / len(xtr), "val_acc": val, "seconds": seconds})
+            if val > best_val:
+                best_val, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
+            else:
+                stale += 1
+            atomic_torch_save(
+                {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(), "best_val": best_val,
+                 "best_model": best_state, "stale": stale, "history": history, "settings": settings},
+                ckpt_path,
+            )  # fmt: skip
+        model.load_state_dict(best_state)
+        model.eval()
+        t0 = time.perf_counter()
+        correct = _accuracy(model, xte, yte).cpu()
+        per_size = {int(s): float(correct[ste == s].float().mean()) for s in test_sizes}
+        equivariance = measure_equivariance(model, data, train_sizes, test_sizes, profile, device)
+        record = {
+            "status": "done",
+            "model": run.model,
+            "method": stir_label(run.model),
+            "scenario": run.scenario,
+            "seed": run.seed,
+            "profile": profile.name,
+            "profile_note": profile.note,
+            "train_sizes": train_sizes,
+            "test_sizes": test_sizes,
+            "num_train": len(xtr),
+            "num_test": len(xte),
+            "val_acc": best_val,
+            "test_acc": float(correct.float().mean()),
+            "test_acc_per_size": per_size,
+            "size_equivariance": equivariance,
+            "epochs_run": len(history),
+            "seconds_per_epoch": sum(h["seconds"] for h in history) / max(len(history), 1),
+            "test_seconds": time.perf_counter() - t0,
+            "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "history": history,
+            "data": str(data.path),
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "torch_threads": torch.get_num_threads(),
+            "versions": versions(),
+            "settings": {**settings, "code_version": code_version()},
+            **(meta or {}),
+        }
+        record["settings_id"] = settings_id(record["settings"])
+        atomic_write_json(record, record_path)
+        return record
+
+
+def measure_equivariance(model, data, train_sizes, test_sizes, profile: Profile, device) -> dict:
+    """Delta(a -> b) from the middle training size a to every test size b, on test objects."""
+    a = sorted(train_sizes)[len(train_sizes) // 2]
+    n = profile.equivariance_instances
+    xa, _, _, box_a = data.split("test", [a], n)
+    per_size = {}
+    for b in test_sizes:
+        xb, _, _, box_b = data.split("test", [b], n)
+        per_size[int(b)] = size_equivariance(model, xa.to(device), box_a, xb.to(device), box_b)
+    vals = list(per_size.values())
+    return {"reference_size": int(a), "per_size": per_size, "mean": sum(vals) / len(vals)}

@@ -1,0 +1,151 @@
+"""The scale-generalization benchmark (sesn bench generalization): models, the size
+equivariance measure, runs (resume, skip, refuse other settings) and the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sesn.models import get_model
+from sesn.models.registry import count_parameters
+from sesn.models.stir import STIR_MODELS, stir_model
+from sesn.scalegen import cli, run
+from sesn.scalegen.measure import size_equivariance
+from sesn.scalegen.profiles import PROFILES
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = REPO.parent / "shared" / "data" / "mnist"
+needs_digits = pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (../shared/data/mnist) not available")
+
+
+@pytest.mark.parametrize("name", list(STIR_MODELS))
+def test_every_method_has_the_stir_design_and_budget(name):
+    torch.manual_seed(0)
+    model = get_model(name).eval()
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        assert model(x).shape == (1, 10)
+        assert model.features(x).shape == (1, 32, 64, 64)
+    # comparable budgets: within 15 % of the CNN's 26,250 parameters
+    assert abs(count_parameters(model) - 26_250) / 26_250 < 0.15
+    if name in ("stir_cnn", "stir_pyramid"):
+        colour = get_model(name, in_channels=3, num_classes=5)
+        assert colour(torch.rand(1, 3, 64, 64)).shape == (1, 5)
+
+
+def test_plan_profiles_and_names():
+    args = cli.get_args_parser().parse_args(["--profile", "reduced"])
+    runs = cli.plan(args, PROFILES["reduced"])
+    assert len(runs) == 10 and {r.scenario for r in runs} == {1, 2}
+    assert {"stir_cnn", "stir_sesn_b", "stir_sesn_d", "stir_dss", "stir_pyramid"} == {r.model for r in runs}
+    args = cli.get_args_parser().parse_args(["--models", "SS-CNN", "stir_cnn", "--scenarios", "3"])
+    assert [r.model for r in cli.plan(args, PROFILES["reduced"])] == ["SS-CNN", "stir_cnn"]  # a catalogue method by name
+    with pytest.raises(ValueError, match="unknown scale-generalization model 'stir_cnnn'"):
+        cli.plan(cli.get_args_parser().parse_args(["--models", "stir_cnnn"]), PROFILES["reduced"])
+    shards = [cli.shard(runs, f"{k}/3") for k in range(3)]
+    assert sorted(sum(shards, []), key=lambda r: r.key) == sorted(runs, key=lambda r: r.key)
+
+
+class _Identity(torch.nn.Module):
+    def features(self, x):
+        return x
+
+
+def _tiny_set(tmp_path) -> Path:
+    from sesn.data import stir
+    from sesn.data.sources import load_digits
+
+    arrays = stir.build_mnist(load_digits("mnist"), seed=42, instances=2)
+    path = tmp_path / "mnist_rebuilt_tiny.npz"
+    path.write_bytes(stir.npz_bytes(arrays))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    if not DIGITS.is_dir():
+        pytest.skip("real MNIST digits (../shared/data/mnist) not available")
+    return _tiny_set(tmp_path_factory.mktemp("stir"))
+
+
+def test_size_equivariance_of_the_image_itself(tiny_set):
+    """On the images themselves (identity features), the same digit at 24 and at 40 px,
+    resized, differs little; with the boxes' x and y swapped (a planted bug) it differs a lot."""
+    from sesn.data.stir import load_stir
+
+    data = load_stir(tiny_set)
+    xa, _, _, box_a = data.split("test", [24], 2)
+    xb, _, _, box_b = data.split("test", [40], 2)
+    same = size_equivariance(_Identity(), xa, box_a, xa, box_a)
+    assert same == 0.0
+    d = size_equivariance(_Identity(), xa, box_a, xb, box_b)
+    swapped = size_equivariance(_Identity(), xa, box_a[:, [1, 0, 3, 2]], xb, box_b[:, [1, 0, 3, 2]])
+    assert d < 0.15 and swapped > 3 * d, (d, swapped)
+    with pytest.raises(ValueError, match="images at size a"):
+        size_equivariance(_Identity(), xa[:3], box_a, xb, box_b)
+
+
+def _smoke_args(tiny_set, results, *extra):
+    return cli.get_args_parser().parse_args(["--profile", "smoke", "--data", str(tiny_set), "--results", str(results), "--device", "cpu", "--quiet", *extra])
+
+
+def test_smoke_sweep_writes_records_table_and_plot_and_skips_finished_runs(tiny_set, tmp_path, capsys):
+    res = tmp_path / "res"
+    assert cli.main(_smoke_args(tiny_set, res)) == 0
+    records = sorted(res.glob("runs/**/record.json"))
+    assert len(records) == 2
+    rec = json.loads(records[0].read_text())
+    assert rec["status"] == "done" and rec["profile"] == "smoke" and rec["settings"]["data_rebuilt"] is True
+    assert set(map(int, rec["test_acc_per_size"])) == set(rec["test_sizes"]) and min(rec["test_sizes"]) >= 33
+    assert 0 <= rec["size_equivariance"]["mean"] and rec["size_equivariance"]["reference_size"] in rec["train_sizes"]
+    md = (res / "table.md").read_text()
+    assert "SMOKE profile" in md and "rebuilt" in md and "| CNN |" in md and "63.4" in md  # STIR's number beside ours
+    assert (res / "accuracy_vs_size.png").stat().st_size > 0 and (res / "per_size.csv").exists()
+    capsys.readouterr()
+    assert cli.main(_smoke_args(tiny_set, res)) == 0
+    assert "0 run(s) trained, 2 already finished" in capsys.readouterr().out
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_set, tmp_path, monkeypatch):
+    from sesn.data.stir import load_stir
+
+    data = load_stir(tiny_set)
+    profile = dataclasses.replace(PROFILES["smoke"], max_epochs=3, patience=5)
+    r = run.Run("stir_cnn", 1, 0)
+    whole = run.train_and_evaluate(r, profile, data, tmp_path / "whole", torch.device("cpu"), progress=False)
+    real = run.atomic_torch_save
+    calls = []
+
+    def save_then_die(obj, path):
+        real(obj, path)
+        calls.append(obj["epoch"])
+        if obj["epoch"] == 0:
+            raise KeyboardInterrupt("killed after the first checkpoint")
+
+    monkeypatch.setattr(run, "atomic_torch_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run.train_and_evaluate(r, profile, data, tmp_path / "cut", torch.device("cpu"), progress=False)
+    monkeypatch.setattr(run, "atomic_torch_save", real)
+    resumed = run.train_and_evaluate(r, profile, data, tmp_path / "cut", torch.device("cpu"), progress=False)
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
+    assert resumed["test_acc_per_size"] == whole["test_acc_per_size"]
+    # a checkpoint made with other settings is refused, not silently resumed
+    (tmp_path / "cut" / "record.json").unlink()
+    other = dataclasses.replace(profile, lr=0.01)
+    from sesn.train.checkpoint import SettingsMismatch
+
+    with pytest.raises(SettingsMismatch, match="lr"):
+        run.train_and_evaluate(r, other, data, tmp_path / "cut", torch.device("cpu"), progress=False)
+
+
+def test_stir_model_by_catalogue_name_and_unknown():
+    net = stir_model("SiCNN")
+    assert net(torch.rand(1, 1, 64, 64)).shape == (1, 10)
+    with pytest.raises(ValueError, match="known: "):
+        stir_model("nope")
+    assert np.isfinite(count_parameters(net))
