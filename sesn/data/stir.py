@@ -280,8 +280,8 @@ class StirSet:
     sha256: str
     sizes: tuple  # in file order (STIR's: largest first)
     instances: int
-    metadata: dict
-    class_names: tuple
+    metadata: dict = dataclasses.field(repr=False)
+    class_names: tuple = dataclasses.field(repr=False)
     imgs: np.ndarray = dataclasses.field(repr=False)
     lbls: np.ndarray = dataclasses.field(repr=False)
     scls: np.ndarray = dataclasses.field(repr=False)
