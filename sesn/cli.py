@@ -58,6 +58,12 @@ def _train(argv):
     return cli(argv)
 
 
+def _bench_generalization(argv):
+    from sesn.scalegen.cli import cli
+
+    return cli(argv)
+
+
 COMMANDS = {
     ("report", "equivariance"): (_report_equivariance, "measure Delta of SESN layers vs a plain conv (the main job)"),
     ("report", "methods"): (_report_methods, "Delta vs depth / step / pair for every method and basis (smooth fields and digits)"),
@@ -67,6 +73,7 @@ COMMANDS = {
     ("data", "mnist-scale"): (_data_mnist_scale, "generate / verify MNIST-scale realizations with checksums"),
     ("data", "stl10"): (_data_stl10, "download (on request) and check STL-10"),
     ("data", "stir"): (_data_stir, "rebuild STIR's mnist scale-generalization set offline / verify it"),
+    ("bench", "generalization"): (_bench_generalization, "train on some object sizes, test on others (STIR protocol), every method"),
 }
 
 
@@ -96,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Scale-equivariant steerable networks: reports, data, benchmarks, reproduction.",
         epilog="commands:\n" + "\n".join(f"  sesn {g} {c or '':<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
         + "\n\nRun 'sesn <group> <command> --help' for the options of one command. Add --debug to any command "
-        "to see the full traceback of an error.",
+        "to see the full traceback of an error, and --import MODULE (repeatable) to load a plug-in module that "
+        "registers your own layers, methods or models (docs/extending.md; also $SESN_IMPORT and the 'sesn.plugins' "
+        "entry points).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
@@ -109,6 +118,16 @@ def main(argv=None) -> int:
         import os
 
         os.environ["SESN_DEBUG"] = "1"  # commands that print their own errors re-raise
+    from sesn.plugins import load_plugins, pop_import_options
+
+    try:
+        modules, argv = pop_import_options(argv)
+        load_plugins(modules)
+    except ValueError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS:
         command, rest = COMMANDS[(argv[0], argv[1])][0], argv[2:]
     elif len(argv) >= 1 and (argv[0], None) in COMMANDS:

@@ -41,7 +41,7 @@ def test_every_method_has_the_stir_design_and_budget(name):
 def test_plan_profiles_and_names():
     args = cli.get_args_parser().parse_args(["--profile", "reduced"])
     runs = cli.plan(args, PROFILES["reduced"])
-    assert len(runs) == 10 and {r.scenario for r in runs} == {1, 2}
+    assert len(runs) == 10 and {r.scenario for r in runs} == {1, 2}  # 5 models x 2 scenarios x 1 seed
     assert {"stir_cnn", "stir_sesn_b", "stir_sesn_d", "stir_dss", "stir_pyramid"} == {r.model for r in runs}
     args = cli.get_args_parser().parse_args(["--models", "SS-CNN", "stir_cnn", "--scenarios", "3"])
     assert [r.model for r in cli.plan(args, PROFILES["reduced"])] == ["SS-CNN", "stir_cnn"]  # a catalogue method by name
