@@ -2,6 +2,7 @@
 counterpart in one group, forward and forward+backward."""
 
 import pytest
+import torch
 from cases import LAYER, SES_MODES, layer_case, make_fn
 from conftest import run_case
 from settings import SETTINGS
@@ -32,3 +33,23 @@ def test_layer(benchmark, kind, variant, backward):
     }
     fn = make_fn(module, x, backward)
     run_case(benchmark, fn, rounds=SETTINGS.rounds, info=info, record_auto=variant == "auto" and kind != "1x1")
+
+
+def _methods():
+    from sesn.models.method_layers import METHOD_LAYERS
+
+    return list(METHOD_LAYERS)
+
+
+@pytest.mark.parametrize("method", _methods())
+def test_method_layer(benchmark, method):
+    """One layer of every T -> T method of the catalogue (the CNN, the baselines, plug-ins),
+    forward, with the layer benchmarks' channels and map size."""
+    from sesn.models.method_layers import METHOD_LAYERS
+
+    module = METHOD_LAYERS[method].layer(LAYER["c_out"], in_channels=LAYER["c_in"])
+    x = torch.randn(SETTINGS.mnist_batch, LAYER["c_in"], LAYER["size"], LAYER["size"])
+    benchmark.group = "layer-methods-fwd"
+    benchmark.name = f"method/{method}"
+    info = {"case": "layer", "kind": "method", "variant": method, "role": "method", "pass": "fwd", "batch": x.shape[0], "input_shape": list(x.shape), "params": sum(p.numel() for p in module.parameters())}
+    run_case(benchmark, make_fn(module, x, False), rounds=SETTINGS.rounds, info=info)

@@ -64,3 +64,20 @@ def test_mnist_baseline_method(benchmark, name):
     benchmark.name = f"{name}/method"
     info = {"case": "model", "model": name, "variant": "method", "role": "method", "pass": "fwd", "precision": "fp32", "batch": x.shape[0], "input_shape": list(x.shape), "params": params}
     run_case(benchmark, make_fn(model, x, False), rounds=SETTINGS.rounds, info=info)
+
+
+def _plugin_models():
+    from sesn.models.registry import plugin_models
+
+    return plugin_models()
+
+
+@pytest.mark.parametrize("name", _plugin_models())
+def test_plugin_model(benchmark, name):
+    """Models a plug-in registered ($SESN_IMPORT, entry points): forward, beside the CNN of
+    their input size (MNIST-scale 28 px: the mnist-28 group), else in a group of their own."""
+    model, x, params = model_case(name, None, SETTINGS.mnist_batch)
+    benchmark.group = "mnist-28-fwd" if tuple(x.shape[1:]) == (1, 28, 28) else "plugin-fwd"
+    benchmark.name = f"{name}/plugin"
+    info = {"case": "model", "model": name, "variant": "plugin", "role": "method", "pass": "fwd", "precision": "fp32", "batch": x.shape[0], "input_shape": list(x.shape), "params": params}
+    run_case(benchmark, make_fn(model, x, False), rounds=SETTINGS.rounds, info=info)

@@ -16,6 +16,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from settings import SETTINGS  # noqa: E402
 
 from sesn.flops import count_flops  # noqa: E402
+from sesn.plugins import load_plugins  # noqa: E402
+
+load_plugins()  # $SESN_IMPORT and 'sesn.plugins' entry points: a user's models and methods join the suite
 from sesn.nn import dispatch  # noqa: E402
 
 

@@ -11,7 +11,7 @@
 time): the suite must then fail.
 
 Test names carry the layer kind (``th``, ``hh``, ``hh_interscale``, ``proj``, ``model``,
-``tester``) so ``pytest equivariance_tests -k hh`` selects exactly the H->H cases; the
+``tester``; ``tt`` for a plug-in's T->T layer) so ``pytest equivariance_tests -k hh`` selects exactly the H->H cases; the
 hook below refuses a test whose name would be selected by the wrong ``-k``.
 """
 
@@ -43,11 +43,17 @@ settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True
 settings.register_profile("nightly", max_examples=300, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("SESN_HYPOTHESIS_PROFILE", "ci"))
 
-KINDS = ("th", "hh_interscale", "hh", "proj", "model", "tester")
-_KIND_RE = re.compile(r"^test_(th|hh_interscale|hh|proj|model|tester)_")
+KINDS = ("th", "hh_interscale", "hh", "tt", "proj", "model", "tester")
+_KIND_RE = re.compile(r"^test_(th|hh_interscale|hh|tt|proj|model|tester)_")
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# plug-in modules named in $SESN_IMPORT (and the 'sesn.plugins' entry points) register their
+# layers' equivariance cases before collection (equivariance_tests/plugins.py)
+from sesn.plugins import load_plugins  # noqa: E402
+
+load_plugins()
 _MUTANT_PATCH = None
 
 

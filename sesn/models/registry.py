@@ -41,6 +41,7 @@ class ModelInfo:
     note: str = ""
     reproduce_columns: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    registered_by: str = ""  # the module that registered it (a plug-in's, or sesn.models.*)
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -58,6 +59,7 @@ def register_model(name: str | None = None, **metadata):
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is already registered")
+        metadata.setdefault("registered_by", _caller_module())
         _REGISTRY[key] = ModelInfo(name=key, builder=fn, **metadata)
         return fn
 
@@ -68,8 +70,23 @@ def register(name: str, factory: Callable[..., nn.Module], /, *args, metadata: d
     """Register ``functools.partial(factory, *args, **kwargs)`` under ``name`` with
     ``metadata`` (the :class:`ModelInfo` fields); ``get_model(name, **overrides)`` calls it
     with the overrides merged over ``kwargs``."""
-    register_model(name, **metadata)(functools.partial(factory, *args, **kwargs))
+    register_model(name, **{"registered_by": _caller_module(), **metadata})(functools.partial(factory, *args, **kwargs))
     return _REGISTRY[name]
+
+
+def _caller_module() -> str:
+    """The first module outside this one on the call stack (who is registering)."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def plugin_models() -> list[str]:
+    """Models registered by modules outside this package (plug-ins)."""
+    return [n for n, i in _REGISTRY.items() if i.registered_by and not i.registered_by.startswith("sesn.")]
 
 
 def table_models(dataset: str, profile: str | None = None) -> list[ModelInfo]:
