@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
-from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
+from sesn.nn.fft_conv import batch_chunks, fft_precision, inverse, padded_sizes, real_product_matrix, spectrum
 from sesn.nn.functional import windowed_conv2d
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
@@ -128,20 +128,27 @@ class SESConv_H_H(SteerableConvBase):
             raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
         c_in, taps = self.in_channels, self.scale_size
-        spec_x, lh, lw = input_spectrum(self._padded(x), self.padding)  # [B, C_in, S+K-1, Lh, Fw]
-        fw = spec_x.shape[-1]
+        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding)
+        fw = lw // 2 + 1
 
         def build():
-            k = self.full_kernel()  # [O, I, K, S, k, k]
-            ks = kernel_spectrum(k, lh, lw)  # [O, I, K, S, Lh, Fw]
-            return ks.permute(4, 5, 3, 1, 2, 0).reshape(lh * fw, s, c_in * taps, c_out).contiguous()  # [F, S, I*K, O]
+            kern = self.full_kernel()  # [O, I, K, S, k, k]
+            ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, I, K, S, Lh, Fw]
+            ks = ks.permute(3, 4, 5, 0, 1, 2).reshape(s, lh * fw, c_out, c_in * taps)  # [S, F, O, I*K]
+            return real_product_matrix(ks).contiguous()  # [S, F, 2 O, 2 I*K]
 
-        spec_k = self.cached(("fft", lh, lw), build)
-        win = spec_x.unfold(2, taps, 1)  # [B, I, S, Lh, Fw, K]
-        xf = win.permute(3, 4, 2, 0, 1, 5).reshape(lh * fw, s, b, c_in * taps)  # [F, S, B, I*K]
-        yf = torch.matmul(xf, spec_k)  # [F, S, B, O]
-        y = inverse_rows_first(yf.view(lh, fw, s * b * c_out), lh, lw, ho, wo)  # [Ho, Wo, S*B*O]
-        return y.view(ho, wo, s, b, c_out).permute(3, 4, 2, 0, 1)
+        km = self.cached(("fft", lh, lw), build)
+        outs = []
+        for xc in self._padded(x).split(batch_chunks(b, km.shape[0] * km.shape[1] * km.shape[2] * km.element_size())):
+            bc = xc.shape[0]
+            # all scale slices (and the K-1 zero slices after the largest) in one rfft2 call
+            spec = spectrum(xc, lh, lw)  # [Bc, I, S+K-1, Lh, Fw, 2]
+            win = spec.unfold(2, taps, 1)  # [Bc, I, S, Lh, Fw, 2, K]
+            xm = win.permute(2, 3, 4, 5, 1, 6, 0).reshape(s, lh * fw, 2 * c_in * taps, bc)  # [S, F, (re/im, I, K), Bc]
+            y = torch.matmul(km, xm)  # [S, F, (re/im, O), Bc]
+            y = inverse(y.view(s, lh, fw, 2, c_out * bc), lh, lw, ho, wo, self.padding)  # [S, Ho, Wo, O*Bc]
+            outs.append(y.view(s, ho, wo, c_out, bc).permute(4, 3, 0, 1, 2))
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, s, h, w = x.shape

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
-from sesn.nn.fft_conv import input_spectrum, inverse_rows_first, kernel_spectrum
+from sesn.nn.fft_conv import batch_chunks, fft_precision, inverse, padded_sizes, real_product_matrix, spectrum
 from sesn.nn.functional import windowed_conv2d
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
@@ -111,19 +111,26 @@ class SESConv_Z2_H(SteerableConvBase):
         if self.stride != 1:
             raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
-        spec_x, lh, lw = input_spectrum(x, self.padding)  # [B, C_in, Lh, Fw]
+        c_in, k = self.in_channels, self.kernel_size
+        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding)
+        fw = lw // 2 + 1
 
         def build():
-            k = self.full_kernel().transpose(1, 2).reshape(c_out * s, self.in_channels, self.kernel_size, self.kernel_size)
-            ks = kernel_spectrum(k, lh, lw)  # [C_out*S, C_in, Lh, Fw]
-            return ks.flatten(2).permute(2, 1, 0).contiguous()  # [F, C_in, C_out*S]
+            kern = self.full_kernel().transpose(1, 2)  # [O, S, I, k, k]
+            ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, S, I, Lh, Fw]
+            ks = ks.permute(3, 4, 0, 1, 2).reshape(lh * fw, c_out * s, c_in)  # [F, O*S, I]
+            return real_product_matrix(ks).contiguous()  # [F, 2 O*S, 2 I]
 
-        spec_k = self.cached(("fft", lh, lw), build)
-        fw = spec_x.shape[-1]
-        xf = spec_x.flatten(2).permute(2, 0, 1).contiguous()  # [F, B, C_in]; bmm is slow on strided complex
-        yf = torch.bmm(xf, spec_k)  # [F, B, C_out*S]
-        y = inverse_rows_first(yf.view(lh, fw, b * c_out * s), lh, lw, ho, wo)  # [Ho, Wo, B*C_out*S]
-        return y.view(ho, wo, b, c_out, s).permute(2, 3, 4, 0, 1)
+        km = self.cached(("fft", lh, lw), build)
+        outs = []
+        for xc in x.split(batch_chunks(b, km.shape[0] * km.shape[1] * km.element_size())):
+            bc = xc.shape[0]
+            spec = spectrum(xc, lh, lw)  # [Bc, I, Lh, Fw, 2]
+            xm = spec.permute(2, 3, 4, 1, 0).reshape(lh * fw, 2 * c_in, bc)  # [F, (re/im, I), Bc]
+            y = torch.bmm(km, xm)  # [F, (re/im, O, S), Bc]
+            y = inverse(y.view(1, lh, fw, 2, c_out * s * bc), lh, lw, ho, wo, self.padding)  # [1, Ho, Wo, O*S*Bc]
+            outs.append(y.view(ho, wo, c_out, s, bc).permute(4, 2, 3, 0, 1))
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, h, w = x.shape

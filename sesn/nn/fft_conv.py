@@ -1,14 +1,26 @@
-"""FFT evaluation of the steerable convolutions (stride 1).
+"""FFT evaluation of the steerable convolutions (stride 1), in real arithmetic.
 
-For cross-correlation with zero padding p, pad the input to L = N + 2p per axis; then
-``y[o] = sum_t x_p[o + t] k[t]`` for ``o < N + 2p - k + 1`` equals the first outputs of the
-circular correlation ``irfft(rfft(x_p) * conj(rfft(k, L)))`` (no wrap-around reaches them).
-One input spectrum serves the kernels of every scale, and the sum over input channels
-(and scale taps) is one complex batched matmul per frequency.
+For cross-correlation with zero padding p, let ``L = N + 2p`` per axis and ``x'`` the input
+zero-padded *at the end* to L. Its circular correlation with the kernel,
+``c = irfft(rfft(x') * conj(rfft(k, L)))``, holds the wanted outputs at shifted positions:
+``y[o] = c[(o - p) mod L]`` for ``o < N + 2p - k + 1`` (the p leading zeros of the usual
+padding wrap around into x's trailing zeros, and no output reaches past L). The shift is
+folded into the inverse DFT matrices, so the input needs no explicit padding copy.
 
-The inverse transform is done as two GEMMs with DFT matrices cropped to the output
-window (only ``out_h`` rows and ``out_w`` columns are synthesised): on CPU this is several
-times faster than ``torch.fft.irfft2`` over the many small output planes of a layer.
+One input spectrum serves the kernels of every scale (and, for H -> H, every scale tap),
+and the sum over input channels and taps is one *real* batched GEMM per frequency: with
+``X = Xr + i Xi`` (the input spectra, contraction index c) and ``K = Kr + i Ki`` (the
+conjugated kernel spectra), ``Y = K^T X`` is
+
+    [Yr]   [Kr^T  -Ki^T] [Xr]
+    [Yi] = [Ki^T   Kr^T] [Xi]
+
+(:func:`real_product_matrix` builds the block matrix, which is cached with the kernel).
+The real and imaginary parts are then stacked next to the frequency axes, ``[Lh, Fw, 2, M]``,
+and the cropped inverse is two real GEMMs with DFT matrices, width first (a batched GEMM
+over the (v, re/im) pairs of each row frequency), then height (one GEMM over the (u, re/im)
+pairs): only the ``out_h x out_w`` window is synthesised. On CPU this is several times
+faster than complex matmuls and ``torch.fft.irfft2`` over the many small output planes.
 """
 
 from __future__ import annotations
@@ -17,56 +29,79 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
+
+# The batch is processed in chunks whose largest intermediate (the product's output
+# spectra) stays below this many bytes: the working set stays in cache, and glibc serves
+# the buffers from its heap instead of fresh (page-faulting) mmaps every call.
+CHUNK_BYTES = 8 * 2**20
 
 
-def input_spectrum(x: torch.Tensor, padding: int) -> tuple[torch.Tensor, int, int]:
-    """rfft2 of the zero-padded input ``[..., H, W]`` -> (spectrum, L_h, L_w)."""
-    if padding:
-        x = F.pad(x, (padding, padding, padding, padding))
-    lh, lw = x.shape[-2:]
-    return torch.fft.rfft2(_fft_precision(x)), lh, lw
+def batch_chunks(batch: int, bytes_per_item: int) -> list[int]:
+    """Sizes of the batch chunks (near-equal, each under :data:`CHUNK_BYTES` where possible)."""
+    per = max(1, CHUNK_BYTES // max(1, bytes_per_item))
+    n = -(-batch // per)
+    base, extra = divmod(batch, n)
+    return [base + 1] * extra + [base] * (n - extra)
 
 
-def kernel_spectrum(kernel: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
-    """conj(rfft2(kernel zero-padded to L_h x L_w)) for ``[..., k, k]`` kernels."""
-    return torch.fft.rfft2(_fft_precision(kernel), s=(lh, lw)).conj()
-
-
-def _fft_precision(x: torch.Tensor) -> torch.Tensor:
+def fft_precision(x: torch.Tensor) -> torch.Tensor:
     """FFTs run in float32 for half-precision tensors (no half FFT on CPU, and cuFFT's only
     for powers of 2); the layer casts the result back to the input's dtype."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def padded_sizes(h: int, w: int, padding: int) -> tuple[int, int]:
+    return h + 2 * padding, w + 2 * padding
+
+
+def spectrum(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
+    """Real view ``[..., L_h, F_w, 2]`` of rfft2 of ``[..., h, w]`` zero-padded at the end
+    to ``L_h x L_w`` (``F_w = L_w // 2 + 1``; last axis: real, imaginary part)."""
+    return torch.view_as_real(torch.fft.rfft2(fft_precision(x), s=(lh, lw)))
+
+
+def real_product_matrix(ks: torch.Tensor) -> torch.Tensor:
+    """``[..., N, C]`` complex (conjugated kernel spectra) -> ``[..., 2N, 2C]`` real
+    ``[[Kr, -Ki], [Ki, Kr]]``: times ``[Xr; Xi]`` (``[..., 2C, M]``) it gives
+    ``[Re(K X); Im(K X)]``."""
+    kr, ki = ks.real, ks.imag
+    return torch.cat([torch.cat([kr, -ki], -1), torch.cat([ki, kr], -1)], -2)
+
+
 @functools.lru_cache(maxsize=64)
-def _inverse_matrices(lh: int, lw: int, out_h: int, out_w: int, dtype: torch.dtype, device: str):
+def _inverse_matrices(lh: int, lw: int, out_h: int, out_w: int, shift: int, dtype: torch.dtype, device: str):
+    """Real DFT synthesis matrices for the window ``[shift - p ...]`` of irfft2:
+    width ``[(a, w), (v, r)]`` (a, r: real/imaginary) and height ``[h, (u, a)]``."""
     fw = lw // 2 + 1
-    h = torch.arange(out_h, dtype=torch.float64).view(-1, 1)
-    u = torch.arange(lh, dtype=torch.float64).view(1, -1)
-    rows = torch.exp(2j * math.pi * h * u / lh)  # [out_h, L_h]
     v = torch.arange(fw, dtype=torch.float64).view(-1, 1)
-    w = torch.arange(out_w, dtype=torch.float64).view(1, -1)
+    w = torch.arange(out_w, dtype=torch.float64).view(1, -1) - shift
     weight = torch.full((fw, 1), 2.0, dtype=torch.float64)
     weight[0] = 1.0
     if lw % 2 == 0:
         weight[-1] = 1.0  # Nyquist column counted once
-    ang = 2 * math.pi * v * w / lw
-    scale = 1.0 / (lh * lw)
-    cols = torch.cat([weight * torch.cos(ang), -weight * torch.sin(ang)], 0) * scale  # [2 Fw, out_w]
-    cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
-    return rows.to(cdtype).to(device), cols.to(dtype).to(device)
+    phi = 2 * math.pi * v * w / lw  # [Fw, out_w]
+    c, s = (weight * torch.cos(phi)).T, (weight * torch.sin(phi)).T  # [out_w, Fw]
+    # T_re = sum_v c_v (cos Y_re - sin Y_im), T_im = sum_v c_v (sin Y_re + cos Y_im)
+    wide = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], 0)  # [2, out_w, Fw, 2]
+    h = torch.arange(out_h, dtype=torch.float64).view(-1, 1) - shift
+    u = torch.arange(lh, dtype=torch.float64).view(1, -1)
+    theta = 2 * math.pi * h * u / lh  # [out_h, Lh]
+    # y = Re(sum_u e^{i theta} T) = sum_u cos T_re - sin T_im
+    high = torch.stack([torch.cos(theta), -torch.sin(theta)], -1) / (lh * lw)  # [out_h, Lh, 2]
+    return (
+        wide.reshape(2 * out_w, 2 * fw).to(device=device, dtype=dtype),
+        high.reshape(out_h, 2 * lh).to(device=device, dtype=dtype),
+    )
 
 
-def inverse_rows_first(spec: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int) -> torch.Tensor:
-    """Inverse of a spectrum laid out ``[L_h, Fw, N]`` (complex) -> ``[out_h, out_w, N]`` real:
-    the spatial window ``[:out_h, :out_w]`` of ``irfft2`` over the first two axes."""
-    real_dtype = spec.real.dtype
-    rows, cols = _inverse_matrices(lh, lw, out_h, out_w, real_dtype, str(spec.device))
-    fw, n = spec.shape[1], spec.shape[2]
-    z = (rows @ spec.reshape(lh, fw * n)).view(out_h, fw, n)  # along h: one complex GEMM
-    zs = torch.cat([z.real, z.imag], 1)  # [out_h, 2 Fw, N]
-    return torch.matmul(cols.T, zs)  # along w (c2r): [out_h, out_w, N]
+def inverse(y: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int, shift: int) -> torch.Tensor:
+    """Inverse of spectra laid out ``[G, L_h, F_w, 2, M]`` (real; 2: real, imaginary part)
+    -> ``[G, out_h, out_w, M]``: the window ``[(o - shift) mod L]`` of irfft2 over the
+    frequency axes, as two real GEMMs."""
+    g, fw, m = y.shape[0], y.shape[2], y.shape[-1]
+    wide, high = _inverse_matrices(lh, lw, out_h, out_w, shift, y.dtype, str(y.device))
+    t = torch.matmul(wide, y.reshape(g * lh, 2 * fw, m))  # [G Lh, 2 out_w, M]: (u, a, w)
+    return torch.matmul(high, t.view(g, 2 * lh, out_w * m)).view(g, out_h, out_w, m)
 
 
 def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=None) -> float:
