@@ -95,7 +95,7 @@ def test_every_candidate_gives_the_same_result(kind):
 
 
 @pytest.mark.parametrize("kind, taps", [("th", 1), ("hh", 1), ("hh", 2), ("hh", 3)])
-@pytest.mark.parametrize("padding, hw", [(0, (13, 11)), (0, (12, 12)), (1, (9, 14)), (3, (10, 13))])
+@pytest.mark.parametrize("padding, hw", [(0, (13, 11)), (0, (12, 12)), (1, (9, 14)), (3, (10, 13)), (5, (8, 9))])
 @pytest.mark.parametrize("batch, chunked", [(1, False), (3, True)])
 def test_fft_equals_naive_outputs_and_gradients(monkeypatch, kind, taps, padding, hw, batch, chunked):
     """The real-arithmetic FFT path (stacked spectral product, shifted inverse, batch chunks)

@@ -128,7 +128,7 @@ class SESConv_H_H(SteerableConvBase):
             raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
         c_in, taps = self.in_channels, self.scale_size
-        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding)
+        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding, self.kernel_size)
         fw = lw // 2 + 1
 
         def build():

@@ -112,7 +112,7 @@ class SESConv_Z2_H(SteerableConvBase):
             raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
         c_in, k = self.in_channels, self.kernel_size
-        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding)
+        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding, self.kernel_size)
         fw = lw // 2 + 1
 
         def build():

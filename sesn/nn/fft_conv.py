@@ -1,11 +1,13 @@
 """FFT evaluation of the steerable convolutions (stride 1), in real arithmetic.
 
-For cross-correlation with zero padding p, let ``L = N + 2p`` per axis and ``x'`` the input
-zero-padded *at the end* to L. Its circular correlation with the kernel,
-``c = irfft(rfft(x') * conj(rfft(k, L)))``, holds the wanted outputs at shifted positions:
-``y[o] = c[(o - p) mod L]`` for ``o < N + 2p - k + 1`` (the p leading zeros of the usual
-padding wrap around into x's trailing zeros, and no output reaches past L). The shift is
-folded into the inverse DFT matrices, so the input needs no explicit padding copy.
+Cross-correlation with zero padding p and a k-tap kernel, ``y[o] = sum_t x[o + t - p] k[t]``
+for ``o < N + 2p - k + 1``, reads input positions ``-p .. N + p - 1``. With ``x'`` the input
+zero-padded *at the end* to a length ``L >= max(N + p, k)`` and the circular correlation
+``c = irfft(rfft(x') * conj(rfft(k, L)))``, every one of those positions outside ``[0, N)``
+lands (mod L) on a trailing zero of ``x'``, so ``y[o] = c[(o - p) mod L]``. The shift is
+folded into the inverse DFT matrices; ``L = max(N + p, k)`` rather than ``N + 2p`` (the usual
+"pad both sides, no wrap-around at all") gives fewer frequencies: at 14x14 with 15x15
+kernels, 21x11 instead of 28x15.
 
 One input spectrum serves the kernels of every scale (and, for H -> H, every scale tap),
 and the sum over input channels and taps is one *real* batched GEMM per frequency: with
@@ -50,8 +52,10 @@ def fft_precision(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def padded_sizes(h: int, w: int, padding: int) -> tuple[int, int]:
-    return h + 2 * padding, w + 2 * padding
+def padded_sizes(h: int, w: int, padding: int, kernel_size: int) -> tuple[int, int]:
+    """Transform sizes ``L = max(N + p, k)`` per axis: the smallest circular length in which
+    no output of the padded correlation wraps onto input data (see the module docstring)."""
+    return max(h + padding, kernel_size), max(w + padding, kernel_size)
 
 
 def spectrum(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
@@ -106,14 +110,15 @@ def inverse(y: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int, shift: in
 
 def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=None) -> float:
     """Rough real multiply-add count of the FFT path: forward transforms, the spectral
-    products, and the cropped matrix inverse."""
-    lh, lw = h + 2 * padding, w + 2 * padding
-    out_h = lh if out_h is None else out_h
-    out_w = lw if out_w is None else out_w
+    products (4 real per complex multiply-add), and the cropped two-GEMM inverse. The
+    transform sizes are :func:`padded_sizes` (the kernel size is read off the output size)."""
+    out_h = h + 2 * padding if out_h is None else out_h
+    out_w = w + 2 * padding if out_w is None else out_w
+    lh, lw = padded_sizes(h, w, padding, max(h + 2 * padding - out_h + 1, w + 2 * padding - out_w + 1))
     fw = lw // 2 + 1
     forward = 2.5 * lh * lw * math.log2(max(lh * lw, 2)) * batch * c_in * (scales + taps - 1)
     products = 4.0 * lh * fw * batch * c_in * taps * c_out * scales
-    inverse = batch * c_out * scales * (4.0 * out_h * lh * fw + 2.0 * out_h * fw * out_w)
+    inverse = batch * c_out * scales * (4.0 * lh * fw * out_w + 2.0 * lh * out_h * out_w)
     return forward + products + inverse
 
 
