@@ -156,9 +156,17 @@ def plot(sizes, runs, path: Path) -> None:
         s = sizes[sizes.scenario == scenario]
         train = json.loads(runs[runs.scenario == scenario].train_sizes.iloc[0])
         ax.axvspan(train[0] - 0.5, train[1] + 0.5, color="0.85", label="training sizes")
+        step = int(min((b - a for a, b in zip(sorted(set(s["size"])), sorted(set(s["size"]))[1:])), default=1))
         for method, g in s.groupby("method", sort=False):
             curve = g.groupby("size").test_acc.mean()
-            ax.plot(curve.index, curve.values, marker=".", label=method)
+            xs, ys = [], []
+            for size, acc in curve.items():
+                if xs and size - xs[-1] > step:  # a gap in the test sizes (the training range): break the line
+                    xs.append(float("nan"))
+                    ys.append(float("nan"))
+                xs.append(size)
+                ys.append(acc)
+            ax.plot(xs, ys, marker=".", label=method)
         ax.set_xlim(16, 65)
         ax.set_ylim(0, 100)
         ax.set_xlabel("object size (px)")
