@@ -246,7 +246,9 @@ def main(args) -> int:
     import torch
 
     from sesn.train import train
+    from sesn.train.record import code_version
 
+    code_version()  # fixed now, at start: what this process runs
     profile = PROFILES[args.profile]
     if args.results is None:
         args.results = Path("results/reproduce") / profile.name

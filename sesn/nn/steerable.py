@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
-from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn import dispatch
+from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import autocast_on, check_dtype, output_dtype
 from sesn.nn.fft_conv import direct_cost, fft_cost
 from sesn.nn.separable import SeparableTables, separable_cost

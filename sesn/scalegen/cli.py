@@ -90,7 +90,9 @@ def main(args) -> int:
 
     from sesn.scalegen.run import train_and_evaluate
     from sesn.train.checkpoint import RunInProgress, SettingsMismatch
+    from sesn.train.record import code_version
 
+    code_version()  # fixed now, at start: what this process runs
     profile = PROFILES[args.profile]
     if args.results is None:
         args.results = Path("results/generalization") / profile.name

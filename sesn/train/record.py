@@ -3,6 +3,7 @@ their hash (docs/protocols.md)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 from pathlib import Path
@@ -33,8 +34,12 @@ SETTINGS = ("model", "dataset", "data_sha256", "augment", "epochs", "lr", "lr_st
             "workers", "device_type")  # fmt: skip
 
 
+@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """The package version and, in a git checkout, the commit (``+dirty`` with local changes)."""
+    """Computed once per process, at its first call (commands call it when they start): a
+    sweep running for hours records the code it runs, not a checkout edited meanwhile.
+
+    The package version and, in a git checkout, the commit (``+dirty`` with local changes)."""
     import subprocess
 
     root = Path(__file__).resolve().parents[2]
