@@ -51,5 +51,14 @@ def test_method_layer(benchmark, method):
     x = torch.randn(SETTINGS.mnist_batch, LAYER["c_in"], LAYER["size"], LAYER["size"])
     benchmark.group = "layer-methods-fwd"
     benchmark.name = f"method/{method}"
-    info = {"case": "layer", "kind": "method", "variant": method, "role": "method", "pass": "fwd", "batch": x.shape[0], "input_shape": list(x.shape), "params": sum(p.numel() for p in module.parameters())}
+    info = {
+        "case": "layer",
+        "kind": "method",
+        "variant": method,
+        "role": "method",
+        "pass": "fwd",
+        "batch": x.shape[0],
+        "input_shape": list(x.shape),
+        "params": sum(p.numel() for p in module.parameters()),
+    }
     run_case(benchmark, make_fn(module, x, False), rounds=SETTINGS.rounds, info=info)

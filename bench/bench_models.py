@@ -31,7 +31,18 @@ def test_mnist_model(benchmark, column, name, mode, backward, precision):
 @pytest.mark.parametrize("name", [WRN[0], *WRN[1]])
 def test_wrn_model(benchmark, name, backward, precision):
     model, x, params = model_case(name, None if name == WRN[0] else "auto", SETTINGS.wrn_batch)
-    _run(benchmark, "wrn", name, None if name == WRN[0] else "auto", model, x, params, backward, precision, SETTINGS.slow_rounds)
+    _run(
+        benchmark,
+        "wrn",
+        name,
+        None if name == WRN[0] else "auto",
+        model,
+        x,
+        params,
+        backward,
+        precision,
+        SETTINGS.slow_rounds,
+    )
 
 
 def _run(benchmark, group, name, mode, model, x, params, backward, precision, rounds):
@@ -49,11 +60,25 @@ def _run(benchmark, group, name, mode, model, x, params, backward, precision, ro
         "input_shape": list(x.shape),
         "params": params,
     }
-    fn = make_fn(model, x, backward, precision="amp" if precision == "amp" else "fp32", channels_last=precision == "channels_last")
+    fn = make_fn(
+        model,
+        x,
+        backward,
+        precision="amp" if precision == "amp" else "fp32",
+        channels_last=precision == "channels_last",
+    )
     run_case(benchmark, fn, rounds=rounds, info=info, record_auto=mode == "auto")
 
 
-BASELINE_METHODS = ["mnist_kanazawa_28", "mnist_xu_28", "mnist_sevf_scalar_28", "mnist_sevf_vector_28", "mnist_dss_scalar_28", "mnist_dss_vector_28", "mnist_ss_28"]
+BASELINE_METHODS = [
+    "mnist_kanazawa_28",
+    "mnist_xu_28",
+    "mnist_sevf_scalar_28",
+    "mnist_sevf_vector_28",
+    "mnist_dss_scalar_28",
+    "mnist_dss_vector_28",
+    "mnist_ss_28",
+]
 
 
 @pytest.mark.parametrize("name", BASELINE_METHODS)
@@ -62,7 +87,17 @@ def test_mnist_baseline_method(benchmark, name):
     model, x, params = model_case(name, None, SETTINGS.mnist_batch)
     benchmark.group = "mnist-28-fwd"
     benchmark.name = f"{name}/method"
-    info = {"case": "model", "model": name, "variant": "method", "role": "method", "pass": "fwd", "precision": "fp32", "batch": x.shape[0], "input_shape": list(x.shape), "params": params}
+    info = {
+        "case": "model",
+        "model": name,
+        "variant": "method",
+        "role": "method",
+        "pass": "fwd",
+        "precision": "fp32",
+        "batch": x.shape[0],
+        "input_shape": list(x.shape),
+        "params": params,
+    }
     run_case(benchmark, make_fn(model, x, False), rounds=SETTINGS.rounds, info=info)
 
 
@@ -79,5 +114,15 @@ def test_plugin_model(benchmark, name):
     model, x, params = model_case(name, None, SETTINGS.mnist_batch)
     benchmark.group = "mnist-28-fwd" if tuple(x.shape[1:]) == (1, 28, 28) else "plugin-fwd"
     benchmark.name = f"{name}/plugin"
-    info = {"case": "model", "model": name, "variant": "plugin", "role": "method", "pass": "fwd", "precision": "fp32", "batch": x.shape[0], "input_shape": list(x.shape), "params": params}
+    info = {
+        "case": "model",
+        "model": name,
+        "variant": "plugin",
+        "role": "method",
+        "pass": "fwd",
+        "precision": "fp32",
+        "batch": x.shape[0],
+        "input_shape": list(x.shape),
+        "params": params,
+    }
     run_case(benchmark, make_fn(model, x, False), rounds=SETTINGS.rounds, info=info)

@@ -13,7 +13,15 @@ from sesn.nn import SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H
 from sesn.nn.steerable import SteerableConvBase
 
 # stage 2 of mnist_ses_scalar_28: 32 -> 63 channels on 14x14 maps, kernel 15, 4 scales
-LAYER = dict(c_in=4 if SETTINGS.quick else 32, c_out=5 if SETTINGS.quick else 63, size=14, kernel_size=15, effective_size=7, scales=[1.7, 2.45, 3.54, 5.1], mult=1.5)
+LAYER = dict(
+    c_in=4 if SETTINGS.quick else 32,
+    c_out=5 if SETTINGS.quick else 63,
+    size=14,
+    kernel_size=15,
+    effective_size=7,
+    scales=[1.7, 2.45, 3.54, 5.1],
+    mult=1.5,
+)
 SES_MODES = ("naive", "direct", "fft", "separable", "auto")
 # every compute mode for the model of issue 13's targets; "naive" and "auto" for the others
 ALL_MODES_MODELS = ("mnist_ses_scalar_28",)
@@ -21,7 +29,11 @@ MNIST_COLUMNS = {
     "28": ("mnist_cnn_28", ["mnist_ses_scalar_28", "mnist_ses_vector_28"]),
     "56": ("mnist_cnn_56", ["mnist_ses_scalar_56", "mnist_ses_vector_56"]),
 }
-WRN = ("test_wrn", ["test_wrn_ses_a", "test_wrn_ses_b", "test_wrn_ses_c"]) if SETTINGS.quick else ("wrn_16_8", ["wrn_16_8_ses_a", "wrn_16_8_ses_b", "wrn_16_8_ses_c"])
+WRN = (
+    ("test_wrn", ["test_wrn_ses_a", "test_wrn_ses_b", "test_wrn_ses_c"])
+    if SETTINGS.quick
+    else ("wrn_16_8", ["wrn_16_8_ses_a", "wrn_16_8_ses_b", "wrn_16_8_ses_c"])
+)
 
 
 def set_mode(module: nn.Module, mode: str) -> nn.Module:
@@ -35,7 +47,14 @@ def layer_case(kind: str, mode: str | None):
     """(module, input) of a layer benchmark; ``mode=None`` is the plain-conv counterpart."""
     L = LAYER
     b, s = SETTINGS.mnist_batch, len(L["scales"])
-    common = dict(kernel_size=L["kernel_size"], effective_size=L["effective_size"], scales=L["scales"], padding=L["kernel_size"] // 2, basis_type="B", mult=L["mult"])
+    common = dict(
+        kernel_size=L["kernel_size"],
+        effective_size=L["effective_size"],
+        scales=L["scales"],
+        padding=L["kernel_size"] // 2,
+        basis_type="B",
+        mult=L["mult"],
+    )
     if mode is None:
         k = 1 if kind == "1x1" else 7
         module = nn.Conv2d(L["c_in"], L["c_out"], k, padding=k // 2, bias=False)

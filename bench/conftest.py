@@ -29,7 +29,9 @@ def _rss_bytes() -> int:
 
 def environment() -> dict:
     return {
-        "device": torch.cuda.get_device_name(0) if SETTINGS.cuda else f"cpu ({dispatch.cpu_model()}, {SETTINGS.threads} threads)",
+        "device": torch.cuda.get_device_name(0)
+        if SETTINGS.cuda
+        else f"cpu ({dispatch.cpu_model()}, {SETTINGS.threads} threads)",
         "cpu_model": dispatch.cpu_model() or platform.machine(),
         "cpu_flags": " ".join(dispatch.cpu_flags()),
         "device_type": SETTINGS.device.type,
@@ -63,7 +65,10 @@ def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None, record_au
     benchmark.extra_info["conv_flops"] = sum(v for k, v in per_op.items() if "convolution" in k)
     benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0 if SETTINGS.quick else 1)
     if record_auto:
-        benchmark.extra_info["auto_picks"] = [f"{k[0]} {k[2]}->{k[3]} in {list(k[7])}{' grad' if k[10] else ''}: {v}" for k, v in dispatch.choices().items()]
+        benchmark.extra_info["auto_picks"] = [
+            f"{k[0]} {k[2]}->{k[3]} in {list(k[7])}{' grad' if k[10] else ''}: {v}"
+            for k, v in dispatch.choices().items()
+        ]
     if SETTINGS.cuda:
         benchmark.extra_info["peak_memory_bytes"] = torch.cuda.max_memory_allocated()
         benchmark.extra_info["memory_kind"] = "cuda max_memory_allocated"

@@ -27,7 +27,11 @@ def check_rescale_case(kind, source, data, bases="AB", dtype=None):
     row = RESCALE[(key, kind, step, DTYPE_NAMES[dtype])]
     what = f"{kind} {key} step {step} {DTYPE_NAMES[dtype]} (working layer: median Delta {row.delta_median:.2e} over {row.draws} draws)"
     result = scale_equivariance(layer, x, step)
-    assert_equivariant(result, row.tolerance, what, pair_tolerances=pair_tolerances(key, kind, step, DTYPE_NAMES[dtype]))
+    assert_equivariant(
+        result, row.tolerance, what, pair_tolerances=pair_tolerances(key, kind, step, DTYPE_NAMES[dtype])
+    )
     plain = plain_conv_baseline(layer, x, step, generator=sst.generator(input_seed)).delta
     r = MIN_ADVANTAGE_OVER_CONV[(kind, cfg.basis_type)]
-    assert result.delta <= plain / r, f"{what}: Delta={result.delta:.3e} is not {r}x below the plain conv's {plain:.3e} on the same input"
+    assert result.delta <= plain / r, (
+        f"{what}: Delta={result.delta:.3e} is not {r}x below the plain conv's {plain:.3e} on the same input"
+    )

@@ -39,8 +39,12 @@ settings.register_profile(
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("nightly", max_examples=300, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "nightly", max_examples=300, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("SESN_HYPOTHESIS_PROFILE", "ci"))
 
 KINDS = ("th", "hh_interscale", "hh", "tt", "proj", "model", "tester")

@@ -83,7 +83,13 @@ def draw_parameters(key: str, seed: int, draws: int) -> list[dict]:
     h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
     rng = random.Random(h)
     return [
-        dict(cin=rng.randint(1, 3), layer_seed=rng.randrange(2**31), size=rng.choice(IMAGE_SIZES), blur=rng.choice(BLURS), input_seed=rng.randrange(2**31))
+        dict(
+            cin=rng.randint(1, 3),
+            layer_seed=rng.randrange(2**31),
+            size=rng.choice(IMAGE_SIZES),
+            blur=rng.choice(BLURS),
+            input_seed=rng.randrange(2**31),
+        )
         for _ in range(draws)
     ]
 
@@ -103,7 +109,9 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
             layer, x = rescale_case(kind, cfg, dtype=torch.float64, **p)
             for t in steps:
                 d[("float64", t)].append(scale_equivariance(layer, x, t))
-                plain[t].append(plain_conv_baseline(layer, x, t, generator=torch.Generator().manual_seed(p["input_seed"])).delta)
+                plain[t].append(
+                    plain_conv_baseline(layer, x, t, generator=torch.Generator().manual_seed(p["input_seed"])).delta
+                )
             layer32, x32 = layer.float(), x.float()
             for t in steps:
                 d[("float32", t)].append(scale_equivariance(layer32, x32, t))
@@ -115,18 +123,36 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
             tol = round_up(SAFETY * v.max())
             rows.append(
                 dict(
-                    **common, step=t, dtype=dtype, pair="all", draws=len(v), delta_median=float(np.median(v)),
-                    delta_max=float(v.max()), tolerance=tol, plain_min=float(pl.min()), plain_median=float(np.median(pl)),
-                    ratio_min=float((pl / v).min()), distinguishable=bool(tol < pl.min()),
+                    **common,
+                    step=t,
+                    dtype=dtype,
+                    pair="all",
+                    draws=len(v),
+                    delta_median=float(np.median(v)),
+                    delta_max=float(v.max()),
+                    tolerance=tol,
+                    plain_min=float(pl.min()),
+                    plain_median=float(np.median(pl)),
+                    ratio_min=float((pl / v).min()),
+                    distinguishable=bool(tol < pl.min()),
                 )
             )
             for pair in results[0].per_pair:
                 pv = np.array([r.per_pair[pair] for r in results])
                 rows.append(
                     dict(
-                        **common, step=t, dtype=dtype, pair=f"{pair[0]}-{pair[1]}", draws=len(pv), delta_median=float(np.median(pv)),
-                        delta_max=float(pv.max()), tolerance=round_up(SAFETY * pv.max()), plain_min=math.nan,
-                        plain_median=math.nan, ratio_min=math.nan, distinguishable=bool(tol < pl.min()),
+                        **common,
+                        step=t,
+                        dtype=dtype,
+                        pair=f"{pair[0]}-{pair[1]}",
+                        draws=len(pv),
+                        delta_median=float(np.median(pv)),
+                        delta_max=float(pv.max()),
+                        tolerance=round_up(SAFETY * pv.max()),
+                        plain_min=math.nan,
+                        plain_median=math.nan,
+                        ratio_min=math.nan,
+                        distinguishable=bool(tol < pl.min()),
                     )
                 )
         tols = {(r["step"], r["pair"]): r["tolerance"] for r in rows if r["kind"] == kind and r["dtype"] == "float64"}
@@ -147,7 +173,19 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
                 fails = [case_fails(r, tols, t) for r in results[t]]
                 deltas = [r.delta for r in results[t]]
                 dmin = math.inf if all(map(math.isnan, deltas)) else float(np.nanmin(deltas))
-                mrows.append(dict(source=source, config=name, basis=cfg.basis_type, kind=kind, step=t, mutant=mname, delta_min=dmin, tolerance=tols[(t, "all")], killed=all(fails)))
+                mrows.append(
+                    dict(
+                        source=source,
+                        config=name,
+                        basis=cfg.basis_type,
+                        kind=kind,
+                        step=t,
+                        mutant=mname,
+                        delta_min=dmin,
+                        tolerance=tols[(t, "all")],
+                        killed=all(fails),
+                    )
+                )
     return rows, mrows
 
 
@@ -191,10 +229,19 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="measure only the first N grid configurations")
     p.add_argument("--only", choices=["grid", "paper"], default=None)
     p.add_argument("--paper-bases", default=PAPER_BASES, help="bases measured at the paper configurations")
-    p.add_argument("--merge", action="store_true", help="replace only the measured configurations' rows in existing CSV files")
+    p.add_argument(
+        "--merge", action="store_true", help="replace only the measured configurations' rows in existing CSV files"
+    )
     p.add_argument("--out", type=Path, default=HERE, help="folder for the CSV files")
-    p.add_argument("--report", type=Path, default=HERE.parent / "results" / "mutants", help="folder for the family report (Markdown)")
-    p.add_argument("--report-only", action="store_true", help="only rewrite the summaries and the family report from the CSV files")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=HERE.parent / "results" / "mutants",
+        help="folder for the family report (Markdown)",
+    )
+    p.add_argument(
+        "--report-only", action="store_true", help="only rewrite the summaries and the family report from the CSV files"
+    )
     args = p.parse_args(argv)
     if args.report_only:
         df = pd.read_csv(args.out / TOLERANCE_CSV.name, keep_default_na=False, na_values=[""])
@@ -212,10 +259,17 @@ def main(argv=None) -> int:
             mrows += m
     print(f"measured {len(todo)} configurations in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
-    df = _write(pd.DataFrame(rows), args.out / TOLERANCE_CSV.name, ["source", "config", "kind", "step", "dtype", "pair"], args.merge)
+    df = _write(
+        pd.DataFrame(rows),
+        args.out / TOLERANCE_CSV.name,
+        ["source", "config", "kind", "step", "dtype", "pair"],
+        args.merge,
+    )
     summarise(df)
     if mrows:
-        mdf = _write(pd.DataFrame(mrows), args.out / MUTANT_CSV.name, ["mutant", "source", "config", "kind", "step"], args.merge)
+        mdf = _write(
+            pd.DataFrame(mrows), args.out / MUTANT_CSV.name, ["mutant", "source", "config", "kind", "step"], args.merge
+        )
         summarise_mutants(mdf, df)
         write_family_report(df, mdf, args.report)
     return 0
@@ -245,16 +299,25 @@ def summarise(df: pd.DataFrame) -> None:
     f64 = df[df.dtype == "float64"]
     print("\n## per family (float64): median Delta, median tolerance, median plain conv Delta, distinguishable rows")
     g = f64.groupby(["source", "kind", "basis"])
-    print(pd.DataFrame({
-        "rows": g.size(), "delta_median": g.delta_median.median(), "tolerance_median": g.tolerance.median(),
-        "tolerance_max": g.tolerance.max(), "plain_median": g.plain_median.median(),
-        "distinguishable": g.distinguishable.sum(),
-    }).to_string(float_format=lambda v: f"{v:.3g}"))
+    print(
+        pd.DataFrame(
+            {
+                "rows": g.size(),
+                "delta_median": g.delta_median.median(),
+                "tolerance_median": g.tolerance.median(),
+                "tolerance_max": g.tolerance.max(),
+                "plain_median": g.plain_median.median(),
+                "distinguishable": g.distinguishable.sum(),
+            }
+        ).to_string(float_format=lambda v: f"{v:.3g}")
+    )
     print("\n## R (Delta_layer <= Delta_plain / R) per (kind, basis):")
     print(family_ratio(df).to_string())
     bad = df[~df.distinguishable]
     print(f"\n## {len(bad)} rows not distinguishable from a plain conv (tolerance >= plain conv's Delta):")
-    print(bad[["source", "config", "kind", "step", "dtype", "delta_max", "tolerance", "plain_min"]].to_string(index=False))
+    print(
+        bad[["source", "config", "kind", "step", "dtype", "delta_max", "tolerance", "plain_min"]].to_string(index=False)
+    )
 
 
 def write_family_report(df: pd.DataFrame, mdf: pd.DataFrame, out: Path) -> None:
@@ -275,7 +338,11 @@ def write_family_report(df: pd.DataFrame, mdf: pd.DataFrame, out: Path) -> None:
         mg = m[(m.source == source) & (m.kind == kind) & (m.basis == basis)]
         for name, mm in mg.groupby("mutant"):
             med = mm.delta_min.median()
-            rec[name] = f"{med:.2g} ({100 * mm.killed.mean():.0f} %)" if math.isfinite(med) else f"NaN ({100 * mm.killed.mean():.0f} %)"
+            rec[name] = (
+                f"{med:.2g} ({100 * mm.killed.mean():.0f} %)"
+                if math.isfinite(med)
+                else f"NaN ({100 * mm.killed.mean():.0f} %)"
+            )
         fam.append(rec)
     table = pd.DataFrame(fam)
     kill = m.groupby("mutant").killed.agg(["mean", "size"]).reset_index()

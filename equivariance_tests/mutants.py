@@ -98,7 +98,14 @@ def wrong_sigma(basis: torch.Tensor, spec: BasisSpec) -> torch.Tensor:
 
 BASIS_MUTATIONS: dict[str, Callable[[torch.Tensor, BasisSpec], torch.Tensor]] = {
     f.__name__: f
-    for f in (no_steering, unscaled_crop, scale_index_off_by_one, reversed_scale_order, per_scale_renormalisation, wrong_sigma)
+    for f in (
+        no_steering,
+        unscaled_crop,
+        scale_index_off_by_one,
+        reversed_scale_order,
+        per_scale_renormalisation,
+        wrong_sigma,
+    )
 }
 
 
@@ -156,7 +163,9 @@ class Mutant:
 
 def _steering(name: str) -> Mutant:
     fn = BASIS_MUTATIONS[name]
-    return Mutant(name, "steering", fn.__doc__.split("\n")[0], ((sesn.nn.steerable, "basis_tensor", mutated_basis_tensor(fn)),))
+    return Mutant(
+        name, "steering", fn.__doc__.split("\n")[0], ((sesn.nn.steerable, "basis_tensor", mutated_basis_tensor(fn)),)
+    )
 
 
 MUTANTS: dict[str, Mutant] = {
@@ -223,7 +232,18 @@ def test_files() -> list[str]:
 def run_one(name: str | None, stop_first: bool, junit: Path, timeout: float = 1800) -> tuple[int, float, str]:
     """pytest over the equivariance tests with mutant ``name`` active (None: no mutant);
     returns (exit code, seconds, tail of the output)."""
-    cmd = [sys.executable, "-m", "pytest", *test_files(), "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={junit}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *test_files(),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        f"--junitxml={junit}",
+    ]
     cmd += ["-x"] if stop_first else []
     env = {k: v for k, v in os.environ.items() if k != ENV}
     env["SESN_HYPOTHESIS_PROFILE"] = "mutant"
@@ -273,7 +293,9 @@ def main(argv=None) -> int:
     run = sub.add_parser("run", help="run the equivariance tests once per mutant; exit 1 unless every mutant is killed")
     run.add_argument("names", nargs="*", help="mutants to run (default: all)")
     run.add_argument("--matrix", action="store_true", help="run every test (no -x) and write the kill matrix")
-    run.add_argument("--out", type=Path, default=REPO / "results" / "mutants", help="folder for the kill matrix (with --matrix)")
+    run.add_argument(
+        "--out", type=Path, default=REPO / "results" / "mutants", help="folder for the kill matrix (with --matrix)"
+    )
     args = p.parse_args(argv)
     if args.command == "list":
         for m in MUTANTS.values():
@@ -297,7 +319,11 @@ def main(argv=None) -> int:
             code, seconds, tail = run_one(n, stop_first=not args.matrix, junit=junit)
             asserted = assertion_failures(junit)
             killed = code == 1 and asserted > 0  # a test failed on an assertion, not a crash
-            verdict = "killed" if killed else ("SURVIVED" if code == 0 else f"NOT KILLED (pytest exit {code}, {asserted} assertion failures)")
+            verdict = (
+                "killed"
+                if killed
+                else ("SURVIVED" if code == 0 else f"NOT KILLED (pytest exit {code}, {asserted} assertion failures)")
+            )
             print(f"{n:32s} {verdict:10s} {seconds:6.1f} s", flush=True)
             if not killed:
                 survivors.append(n)
@@ -331,10 +357,15 @@ def write_matrix(rows, out: Path) -> None:
     df = pd.DataFrame(records)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "kill_matrix.csv", df.to_csv(index=False))
-    md = ["# Kill matrix: tests failed on an assertion / tests run, per mutant and test file", "",
-          "Skipped and xfailed tests are not counted; a crash (e.g. a shape error) or a strict XPASS is not a failure here.", "",
-          "Regenerate: `python -m equivariance_tests.mutants run --matrix` (hypothesis profile `mutant`).", "",
-          dataframe_to_markdown(df)]
+    md = [
+        "# Kill matrix: tests failed on an assertion / tests run, per mutant and test file",
+        "",
+        "Skipped and xfailed tests are not counted; a crash (e.g. a shape error) or a strict XPASS is not a failure here.",
+        "",
+        "Regenerate: `python -m equivariance_tests.mutants run --matrix` (hypothesis profile `mutant`).",
+        "",
+        dataframe_to_markdown(df),
+    ]
     atomic_write_text(out / "kill_matrix.md", "\n".join(md) + "\n")
     print(f"wrote {out / 'kill_matrix.md'}")
 

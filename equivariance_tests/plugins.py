@@ -57,14 +57,18 @@ class EquivarianceCase:
 CASES: dict[str, EquivarianceCase] = {}
 
 
-def register_equivariance_case(name, build, kind, scales, in_channels, out_channels, kernel_size, size=48) -> EquivarianceCase:
+def register_equivariance_case(
+    name, build, kind, scales, in_channels, out_channels, kernel_size, size=48
+) -> EquivarianceCase:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if name in CASES:
         raise ValueError(f"equivariance case {name!r} is already registered")
     if len(scales) < 2:
         raise ValueError(f"{name}: needs at least 2 scales, got {list(scales)}")
-    case = EquivarianceCase(name, build, kind, tuple(float(s) for s in scales), in_channels, out_channels, kernel_size, size)
+    case = EquivarianceCase(
+        name, build, kind, tuple(float(s) for s in scales), in_channels, out_channels, kernel_size, size
+    )
     CASES[name] = case
     return case
 
@@ -84,7 +88,11 @@ def measure(case: EquivarianceCase, seed: int) -> dict[int, tuple[float, float]]
     layer = case.build().double().eval()
     g = torch.Generator().manual_seed(10_000 + seed)
     s = len(case.scales)
-    shape = (2, case.in_channels, case.size, case.size) if case.kind != "H->H" else (2, case.in_channels, s, case.size, case.size)
+    shape = (
+        (2, case.in_channels, case.size, case.size)
+        if case.kind != "H->H"
+        else (2, case.in_channels, s, case.size, case.size)
+    )
     x = smooth_random_field(shape, g)
     out = {}
     for step in range(1, s):
@@ -93,7 +101,9 @@ def measure(case: EquivarianceCase, seed: int) -> dict[int, tuple[float, float]]
             d = sum(rescale_equivariance(layer, x, a) for a in factors) / len(factors)
         else:
             d = scale_equivariance(layer, x, step, list(case.scales)).delta
-        plain = plain_conv_baseline(_PlainShape(case), x, step, generator=torch.Generator().manual_seed(20_000 + seed)).delta
+        plain = plain_conv_baseline(
+            _PlainShape(case), x, step, generator=torch.Generator().manual_seed(20_000 + seed)
+        ).delta
         out[step] = (d, plain)
     return out
 
@@ -106,7 +116,17 @@ def measure_tolerances(case: EquivarianceCase, draws: int = DRAWS) -> list[dict]
     rows = []
     for step, vals in per_step.items():
         worst = max(d for d, _ in vals)
-        rows.append(dict(case=case.name, kind=case.kind, step=step, draws=draws, max_delta=worst, tolerance=SAFETY * worst, plain_min=min(p for _, p in vals)))
+        rows.append(
+            dict(
+                case=case.name,
+                kind=case.kind,
+                step=step,
+                draws=draws,
+                max_delta=worst,
+                tolerance=SAFETY * worst,
+                plain_min=min(p for _, p in vals),
+            )
+        )
     return rows
 
 
@@ -128,10 +148,19 @@ def read_tolerances(path: Path | None = None) -> dict:
 def main(argv=None) -> int:
     from sesn.plugins import load_plugins
 
-    p = argparse.ArgumentParser("python -m equivariance_tests.plugins", description="measure tolerances of plug-in equivariance cases")
+    p = argparse.ArgumentParser(
+        "python -m equivariance_tests.plugins", description="measure tolerances of plug-in equivariance cases"
+    )
     p.add_argument("command", choices=["measure", "list"])
-    p.add_argument("--import", dest="modules", action="append", default=[], help="plug-in module (repeatable; also $SESN_IMPORT)")
-    p.add_argument("--out", type=Path, default=None, help=f"tolerance CSV (default: $SESN_PLUGIN_TOLERANCES or {DEFAULT_TOLERANCES})")
+    p.add_argument(
+        "--import", dest="modules", action="append", default=[], help="plug-in module (repeatable; also $SESN_IMPORT)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"tolerance CSV (default: $SESN_PLUGIN_TOLERANCES or {DEFAULT_TOLERANCES})",
+    )
     p.add_argument("--draws", type=int, default=DRAWS)
     args = p.parse_args(argv)
     load_plugins(args.modules)
@@ -154,12 +183,17 @@ def main(argv=None) -> int:
     out = args.out or tolerances_path()
     atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))
     for r in rows:
-        flag = "" if r["kind"] == "T->T" or r["tolerance"] < r["plain_min"] else "   <- not below a plain conv: the tests will fail"
-        print(f"{r['case']} step {r['step']}: max Delta {r['max_delta']:.3g} over {r['draws']} draws, tolerance {r['tolerance']:.3g}, plain conv >= {r['plain_min']:.3g}{flag}")
+        flag = (
+            ""
+            if r["kind"] == "T->T" or r["tolerance"] < r["plain_min"]
+            else "   <- not below a plain conv: the tests will fail"
+        )
+        print(
+            f"{r['case']} step {r['step']}: max Delta {r['max_delta']:.3g} over {r['draws']} draws, tolerance {r['tolerance']:.3g}, plain conv >= {r['plain_min']:.3g}{flag}"
+        )
     print(f"wrote {out}")
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

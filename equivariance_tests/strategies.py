@@ -92,7 +92,7 @@ def _grid_by_key() -> dict:
 
 def smallest_subscale(scale: float, effective_size: int, mult: float, functions_per_subscale: int = 15) -> float:
     """Smallest sub-scale basis B uses at ``scale`` (max_order 4: 15 functions per sub-scale)."""
-    n_sub = -(-effective_size**2 // functions_per_subscale)
+    n_sub = -(-(effective_size**2) // functions_per_subscale)
     return scale / mult ** (n_sub - 1)
 
 
@@ -117,7 +117,16 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def rescale_case(kind: str, cfg: "SteerableConfig", cin: int, layer_seed: int, size: int, blur: float, input_seed: int, dtype=torch.float64):
+def rescale_case(
+    kind: str,
+    cfg: "SteerableConfig",
+    cin: int,
+    layer_seed: int,
+    size: int,
+    blur: float,
+    input_seed: int,
+    dtype=torch.float64,
+):
     """The layer and input of one rescaling case, as the property tests and
     ``measure_tolerances`` build them: a randomly initialised layer of ``kind``
     (th: T->H; hh: H->H scale_size 1; hh_interscale: H->H scale_size 2) with
@@ -156,7 +165,12 @@ class SteerableConfig:
         return f"k{self.kernel_size}-e{self.effective_size}-{self.basis_type}{mult}-s{scales}"
 
     def kwargs(self) -> dict:
-        kw = dict(kernel_size=self.kernel_size, effective_size=self.effective_size, scales=list(self.scales), basis_type=self.basis_type)
+        kw = dict(
+            kernel_size=self.kernel_size,
+            effective_size=self.effective_size,
+            scales=list(self.scales),
+            basis_type=self.basis_type,
+        )
         if self.basis_type == "B":
             kw["mult"] = self.mult
         return kw
@@ -191,7 +205,9 @@ def smooth_images(draw, batch: int = 2, in_channels: int = 1, size: int | None =
 
 
 @st.composite
-def smooth_scale_features(draw, num_scales: int, batch: int = 2, in_channels: int = 1, size: int | None = None, dtype=torch.float64):
+def smooth_scale_features(
+    draw, num_scales: int, batch: int = 2, in_channels: int = 1, size: int | None = None, dtype=torch.float64
+):
     """Smooth random H features ``[B, C, S, N, N]`` (an independent field per slice)."""
     n = draw(image_sizes) if size is None else size
     seed = draw(seeds)

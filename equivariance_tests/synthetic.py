@@ -10,7 +10,14 @@ from __future__ import annotations
 import torch
 
 
-def shapes(n: int, generator: torch.Generator, size: int = 28, min_scale: float = 0.5, max_scale: float = 1.0, dtype=torch.float32):
+def shapes(
+    n: int,
+    generator: torch.Generator,
+    size: int = 28,
+    min_scale: float = 0.5,
+    max_scale: float = 1.0,
+    dtype=torch.float32,
+):
     """Returns ``(images [n, 1, size, size], labels [n], scales [n])``."""
     labels = torch.randint(0, 3, (n,), generator=generator)
     scales = min_scale + (max_scale - min_scale) * torch.rand(n, generator=generator, dtype=torch.float64)

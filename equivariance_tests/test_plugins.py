@@ -28,10 +28,16 @@ def _check(case, seed):
 
     for step, (delta, plain) in measure(case, seed).items():
         row = table[(case.name, step)]
-        assert delta <= row["tolerance"], f"{case.name} step {step}: Delta {delta:.3g} > measured tolerance {row['tolerance']:.3g}"
+        assert delta <= row["tolerance"], (
+            f"{case.name} step {step}: Delta {delta:.3g} > measured tolerance {row['tolerance']:.3g}"
+        )
         if case.kind != "T->T":
-            assert row["tolerance"] < row["plain_min"], f"{case.name} step {step}: its tolerance is not below a plain conv's Delta"
-            assert delta < plain, f"{case.name} step {step}: Delta {delta:.3g} not below the plain conv's {plain:.3g} on the same input"
+            assert row["tolerance"] < row["plain_min"], (
+                f"{case.name} step {step}: its tolerance is not below a plain conv's Delta"
+            )
+            assert delta < plain, (
+                f"{case.name} step {step}: Delta {delta:.3g} not below the plain conv's {plain:.3g} on the same input"
+            )
 
 
 SEEDS = st.integers(min_value=100, max_value=2**20)  # draws other than the 0..7 the tolerances came from

@@ -69,7 +69,15 @@ def _indistinguishable():
                     f"tolerance {worst.tolerance:.3g} >= plain conv's smallest Delta {worst.plain_min:.3g}"
                 )
                 param_id = f"{key}-step{step}".replace("/", "_")
-                out.append(pytest.param(kind, key, step, id=param_id, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)))
+                out.append(
+                    pytest.param(
+                        kind,
+                        key,
+                        step,
+                        id=param_id,
+                        marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason),
+                    )
+                )
     return out
 
 
@@ -88,7 +96,9 @@ def _check_told_apart(kind, key, step):
         for p in draw_parameters(f"{key}:{kind}", 0, RESCALE[(key, kind, step, DTYPE_NAMES[dtype])].draws):
             layer, x = sst.rescale_case(kind, cfg, dtype=dtype, **p)
             ses.append(scale_equivariance(layer, x, step).delta)
-            plain.append(plain_conv_baseline(layer.double(), x.double(), step, generator=sst.generator(p["input_seed"])).delta)
+            plain.append(
+                plain_conv_baseline(layer.double(), x.double(), step, generator=sst.generator(p["input_seed"])).delta
+            )
         tol = round_up(SAFETY * max(ses))
         assert tol < min(plain), f"{kind} {key} step {step} {dtype}: tolerance {tol:.3g} >= plain conv {min(plain):.3g}"
 
@@ -97,18 +107,24 @@ def _split(kind):
     return [p for p in INDISTINGUISHABLE if p.values[0] == kind]
 
 
-@pytest.mark.parametrize("kind,key,step", _split("th") or [pytest.param("th", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))])
+@pytest.mark.parametrize(
+    "kind,key,step", _split("th") or [pytest.param("th", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))]
+)
 def test_th_rescale_indistinguishable_configs(kind, key, step):
     _check_told_apart(kind, key, step)
 
 
-@pytest.mark.parametrize("kind,key,step", _split("hh") or [pytest.param("hh", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))])
+@pytest.mark.parametrize(
+    "kind,key,step", _split("hh") or [pytest.param("hh", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))]
+)
 def test_hh_rescale_indistinguishable_configs(kind, key, step):
     _check_told_apart(kind, key, step)
 
 
 @pytest.mark.parametrize(
-    "kind,key,step", _split("hh_interscale") or [pytest.param("hh_interscale", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))]
+    "kind,key,step",
+    _split("hh_interscale")
+    or [pytest.param("hh_interscale", "", 0, marks=pytest.mark.skip(reason=NONE_INDISTINGUISHABLE))],
 )
 def test_hh_interscale_rescale_indistinguishable_configs(kind, key, step):
     _check_told_apart(kind, key, step)

@@ -56,7 +56,9 @@ def test_hh_pool_scale_shift_exact(dtype, t, seed, pool):
 
 
 @sst.keyword_safe
-@given(dtype=sst.dtypes, t=st.integers(1, 3), seed=sst.seeds, proj=st.sampled_from([SESMaxProjection, SESMeanProjection]))
+@given(
+    dtype=sst.dtypes, t=st.integers(1, 3), seed=sst.seeds, proj=st.sampled_from([SESMaxProjection, SESMeanProjection])
+)
 def test_proj_scale_shift_invariance_exact(dtype, t, seed, proj):
     x = _rand((2, 3, 4, 8, 8), seed, dtype)
     assert_equivariant(scale_shift_invariance(proj(), x, t), EXACT[dtype], "projection under cyclic scale shift")

@@ -37,15 +37,31 @@ def _broken_lift(mutation, data, source):
     dtype = data.draw(sst.dtypes, label="dtype")
     cfg = sst.config_by_key(key)
     layer, x = sst.rescale_case(
-        "th", cfg, cin=data.draw(sst.channels), layer_seed=data.draw(sst.seeds), size=data.draw(sst.image_sizes),
-        blur=data.draw(sst.blurs), input_seed=data.draw(sst.seeds), dtype=dtype,
+        "th",
+        cfg,
+        cin=data.draw(sst.channels),
+        layer_seed=data.draw(sst.seeds),
+        size=data.draw(sst.image_sizes),
+        blur=data.draw(sst.blurs),
+        input_seed=data.draw(sst.seeds),
+        dtype=dtype,
     )
     layer.basis = BASIS_MUTATIONS[mutation](layer.basis.double(), layer.spec).to(dtype)
-    return layer, x, step, RESCALE[(key, "th", step, DTYPE_NAMES[dtype])], pair_tolerances(key, "th", step, DTYPE_NAMES[dtype])
+    return (
+        layer,
+        x,
+        step,
+        RESCALE[(key, "th", step, DTYPE_NAMES[dtype])],
+        pair_tolerances(key, "th", step, DTYPE_NAMES[dtype]),
+    )
 
 
 @sst.keyword_safe
-@given(data=st.data(), mutation=st.sampled_from(["no_steering", "scale_index_off_by_one"]), source=st.sampled_from(["paper", "grid"]))
+@given(
+    data=st.data(),
+    mutation=st.sampled_from(["no_steering", "scale_index_off_by_one"]),
+    source=st.sampled_from(["paper", "grid"]),
+)
 def test_tester_rejects_realistic_wrong_layers(data, mutation, source):
     """Smooth Hermite filters at one scale copied to every scale (no steering), and a layer
     that builds scale i from the functions of scale i+1: each is rejected by the
@@ -118,7 +134,13 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
                 for dtype in DTYPE_NAMES.values():
                     assert (key, kind, step, dtype) in RESCALE, f"no measured tolerance for {(key, kind, step, dtype)}"
                     pairs = pair_tolerances(key, kind, step, dtype)
-                    assert set(pairs) == {(i, i + step) for i in range(s - step)}, (key, kind, step, dtype, sorted(pairs))
+                    assert set(pairs) == {(i, i + step) for i in range(s - step)}, (
+                        key,
+                        kind,
+                        step,
+                        dtype,
+                        sorted(pairs),
+                    )
     for row in [*RESCALE.values(), *RESCALE_PAIRS.values()]:
         # round_up to 2 significant digits adds at most 10 %; the CSV keeps 6 digits of delta_max
         assert SAFETY * row.delta_max * (1 - 1e-3) <= row.tolerance <= SAFETY * row.delta_max * 1.1, row
@@ -140,7 +162,11 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
 
 @pytest.mark.parametrize(
     "key,kind",
-    [("mnist_ses_scalar_28/B", "th"), ("k15-e5-A-s1.74/2.19/2.76/3.48", "hh"), ("mnist_ses_vector_56/D", "hh_interscale")],
+    [
+        ("mnist_ses_scalar_28/B", "th"),
+        ("k15-e5-A-s1.74/2.19/2.76/3.48", "hh"),
+        ("mnist_ses_vector_56/D", "hh_interscale"),
+    ],
     ids=["paper-B", "grid-A", "paper-D"],
 )
 def test_tester_rescale_table_reproduces_from_its_draws(key, kind):

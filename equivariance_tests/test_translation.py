@@ -32,9 +32,18 @@ def _seeded(module, seed, dtype):
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, stride=st.sampled_from([1, 2]), seed=sst.seeds, cin=sst.channels)
+@given(
+    cfg=sst.steerable_configs(),
+    dtype=sst.dtypes,
+    shift=shifts,
+    stride=st.sampled_from([1, 2]),
+    seed=sst.seeds,
+    cin=sst.channels,
+)
 def test_th_translation_exact(cfg, dtype, shift, stride, seed, cin):
-    layer = _seeded(SESConv_Z2_H(cin, 3, padding=cfg.kernel_size // 2, stride=stride, bias=True, **cfg.kwargs()), seed, dtype)
+    layer = _seeded(
+        SESConv_Z2_H(cin, 3, padding=cfg.kernel_size // 2, stride=stride, bias=True, **cfg.kwargs()), seed, dtype
+    )
     shift = (shift[0] * stride, shift[1] * stride)
     x = _rand((2, cin, 36, 36), seed, dtype)
     assert_equivariant(translation_equivariance(layer, x, shift, stride=stride), EXACT[dtype], "T->H translation")
@@ -84,7 +93,9 @@ def test_hh_pool_translation_exact(dtype, shift, seed):
     pool = ScaleMaxPool2d(2)
     shift = (2 * shift[0], 2 * shift[1])  # exact only for multiples of the pool stride
     x = _rand((2, 3, 3, 24, 24), seed, dtype)
-    assert_equivariant(translation_equivariance(pool, x, shift, stride=2), EXACT[dtype], "scale-wise pooling translation")
+    assert_equivariant(
+        translation_equivariance(pool, x, shift, stride=2), EXACT[dtype], "scale-wise pooling translation"
+    )
 
 
 @sst.keyword_safe

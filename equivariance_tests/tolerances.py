@@ -64,15 +64,32 @@ class RescaleRow:
 def load_rescale_table(path: Path = TOLERANCE_CSV) -> tuple[dict, dict]:
     """``({(config, kind, step, dtype): overall RescaleRow}, {(config, kind, step, dtype, pair): pair RescaleRow})``."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `python -m equivariance_tests.measure_tolerances` to measure it")
+        raise FileNotFoundError(
+            f"{path} is missing: run `python -m equivariance_tests.measure_tolerances` to measure it"
+        )
     overall, pairs = {}, {}
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            num = {k: float(r[k]) if r[k] != "" else float("nan") for k in ("delta_median", "delta_max", "tolerance", "plain_min", "plain_median", "ratio_min")}
+            num = {
+                k: float(r[k]) if r[k] != "" else float("nan")
+                for k in ("delta_median", "delta_max", "tolerance", "plain_min", "plain_median", "ratio_min")
+            }
             row = RescaleRow(
-                r["source"], r["config"], r["basis"], r["kind"], int(r["step"]), r["dtype"], r["pair"], int(r["draws"]),
-                num["delta_median"], num["delta_max"], num["tolerance"], num["plain_min"], num["plain_median"],
-                num["ratio_min"], r["distinguishable"] == "True",
+                r["source"],
+                r["config"],
+                r["basis"],
+                r["kind"],
+                int(r["step"]),
+                r["dtype"],
+                r["pair"],
+                int(r["draws"]),
+                num["delta_median"],
+                num["delta_max"],
+                num["tolerance"],
+                num["plain_min"],
+                num["plain_median"],
+                num["ratio_min"],
+                r["distinguishable"] == "True",
             )
             if row.pair == "all":
                 overall[(row.config, row.kind, row.step, row.dtype)] = row

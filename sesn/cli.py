@@ -66,14 +66,23 @@ def _bench_generalization(argv):
 
 COMMANDS = {
     ("report", "equivariance"): (_report_equivariance, "measure Delta of SESN layers vs a plain conv (the main job)"),
-    ("report", "methods"): (_report_methods, "Delta vs depth / step / pair for every method and basis (smooth fields and digits)"),
+    ("report", "methods"): (
+        _report_methods,
+        "Delta vs depth / step / pair for every method and basis (smooth fields and digits)",
+    ),
     ("report", "bench"): (_report_bench, "turn pytest-benchmark JSON into Markdown/CSV tables and a PNG"),
-    ("reproduce", None): (_reproduce, "retrain the paper's models and print our table beside the paper's ('sesn reproduce table': aggregate only)"),
+    ("reproduce", None): (
+        _reproduce,
+        "retrain the paper's models and print our table beside the paper's ('sesn reproduce table': aggregate only)",
+    ),
     ("train", None): (_train, "train / evaluate one model (torchvision-references style)"),
     ("data", "mnist-scale"): (_data_mnist_scale, "generate / verify MNIST-scale realizations with checksums"),
     ("data", "stl10"): (_data_stl10, "download (on request) and check STL-10"),
     ("data", "stir"): (_data_stir, "rebuild STIR's mnist scale-generalization set offline / verify it"),
-    ("bench", "generalization"): (_bench_generalization, "train on some object sizes, test on others (STIR protocol), every method"),
+    ("bench", "generalization"): (
+        _bench_generalization,
+        "train on some object sizes, test on others (STIR protocol), every method",
+    ),
 }
 
 
@@ -101,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         "sesn",
         description="Scale-equivariant steerable networks: reports, data, benchmarks, reproduction.",
-        epilog="commands:\n" + "\n".join(f"  sesn {g} {c or '':<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
+        epilog="commands:\n"
+        + "\n".join(f"  sesn {g} {c or '':<14s} {h}" for (g, c), (_, h) in COMMANDS.items())
         + "\n\nRun 'sesn <group> <command> --help' for the options of one command. Add --debug to any command "
         "to see the full traceback of an error, and --import MODULE (repeatable) to load a plug-in module that "
         "registers your own layers, methods or models (docs/extending.md; also $SESN_IMPORT and the 'sesn.plugins' "

@@ -146,7 +146,14 @@ def rescale_equivariance(layer: Callable, x: torch.Tensor, factor: float, crop: 
 
 
 @torch.no_grad()
-def plain_conv_baseline(layer_or_scales, x: torch.Tensor, step: int = 1, conv: nn.Module | None = None, crop: int | None = None, generator: torch.Generator | None = None) -> EquivarianceResult:
+def plain_conv_baseline(
+    layer_or_scales,
+    x: torch.Tensor,
+    step: int = 1,
+    conv: nn.Module | None = None,
+    crop: int | None = None,
+    generator: torch.Generator | None = None,
+) -> EquivarianceResult:
     """The same measurement as :func:`scale_equivariance` for a plain ``nn.Conv2d`` of the
     same kernel size (k x k, default init): a conv has one scale, so each pair (i, i+t)
     compares ``conv(L_{a_i} f)`` with ``L_{a_i} conv(f)``. For a 5-D input the conv is
@@ -162,7 +169,9 @@ def plain_conv_baseline(layer_or_scales, x: torch.Tensor, step: int = 1, conv: n
         if generator is not None:
             bound = 1.0 / math.sqrt(cin * k * k)
             with torch.no_grad():
-                conv.weight.copy_(torch.rand(conv.weight.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
+                conv.weight.copy_(
+                    torch.rand(conv.weight.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound
+                )
         conv = conv.to(x.dtype)
     crop = default_crop(x.shape[-1]) if crop is None else crop
     per_pair, factors = {}, {}

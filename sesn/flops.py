@@ -29,7 +29,21 @@ def conv_forward_flops(x_shape, w_shape, out_shape) -> int:
     return 2 * x_shape[0] * w_shape[0] * w_shape[1] * math.prod(w_shape[2:]) * math.prod(out_shape[2:])
 
 
-def _conv_backward(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, _output_padding, groups, output_mask, out_shape=None, **kwargs) -> int:
+def _conv_backward(
+    grad_out_shape,
+    x_shape,
+    w_shape,
+    _bias,
+    _stride,
+    _padding,
+    _dilation,
+    transposed,
+    _output_padding,
+    groups,
+    output_mask,
+    out_shape=None,
+    **kwargs,
+) -> int:
     if transposed:
         forward = 2 * grad_out_shape[0] * w_shape[0] * w_shape[1] * math.prod(w_shape[2:]) * math.prod(x_shape[2:])
     else:

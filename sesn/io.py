@@ -74,4 +74,6 @@ def read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise CorruptFileError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); delete or restore it") from None
+        raise CorruptFileError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); delete or restore it"
+        ) from None

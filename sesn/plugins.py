@@ -44,7 +44,9 @@ def load_plugins(modules=(), entry_points: bool = True) -> list[str]:
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise ValueError(f"plug-in {name!r} cannot be imported: {e} (is its folder on PYTHONPATH or the package installed?)") from e
+            raise ValueError(
+                f"plug-in {name!r} cannot be imported: {e} (is its folder on PYTHONPATH or the package installed?)"
+            ) from e
         _loaded.append(name)
     if entry_points:
         from importlib.metadata import entry_points as eps

@@ -78,7 +78,14 @@ class Run:
         return f"{self.dataset}/{self.model}{'+aug' if self.augment else ''}/r{self.realization}"
 
     def folder(self, results: Path, sweep: str) -> Path:
-        return results / "runs" / self.dataset / f"{self.model}{'+aug' if self.augment else ''}" / sweep / f"r{self.realization}"
+        return (
+            results
+            / "runs"
+            / self.dataset
+            / f"{self.model}{'+aug' if self.augment else ''}"
+            / sweep
+            / f"r{self.realization}"
+        )
 
 
 def positive_int(text: str) -> int:
@@ -92,20 +99,30 @@ def positive_int(text: str) -> int:
 
 
 def get_args_parser(add_help=True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser("sesn reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p = argparse.ArgumentParser(
+        "sesn reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help
+    )
     p.add_argument("--profile", choices=sorted(PROFILES), default="paper")
     p.add_argument("--dataset", choices=["mnist-scale", "stl10"], default="mnist-scale")
     p.add_argument("--models", nargs="*", default=None, help="only these registered models")
     p.add_argument("--columns", nargs="*", default=None, choices=COLUMNS, help="only these columns")
     p.add_argument("--realizations", type=int, nargs="*", default=None)
-    p.add_argument("--both-augmentations", action="store_true", help="train every model with and without the + augmentation, as the reference did")
+    p.add_argument(
+        "--both-augmentations",
+        action="store_true",
+        help="train every model with and without the + augmentation, as the reference did",
+    )
     p.add_argument("--epochs", type=positive_int, default=None, help="override the profile's epochs")
     p.add_argument("--shard", default="0/1", help="k/n: run every n-th run starting at k")
     p.add_argument("--results", type=Path, default=None, help="results folder (default: results/reproduce/<profile>)")
     p.add_argument("--data-root", type=Path, default=Path("datasets"))
     p.add_argument("--device", default=None)
     p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--restart", action="store_true", help="runs whose checkpoint was made with other settings start over (default: they are reported and skipped)")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="runs whose checkpoint was made with other settings start over (default: they are reported and skipped)",
+    )
     p.add_argument("--no-table", action="store_true", help="do not aggregate at the end")
     p.add_argument("--dry-run", action="store_true", help="list the runs of this shard and exit")
     return p
@@ -136,7 +153,16 @@ def plan(args, profile: Profile) -> list[Run]:
             augments = (False, True) if args.both_augmentations else (plus,)
             for aug in augments:
                 for r in args.realizations if args.realizations is not None else profile.realizations:
-                    runs.append(Run("mnist-scale", row, col if aug == plus else col + (" (+aug)" if aug else " (no aug)"), model, aug, r))
+                    runs.append(
+                        Run(
+                            "mnist-scale",
+                            row,
+                            col if aug == plus else col + (" (+aug)" if aug else " (no aug)"),
+                            model,
+                            aug,
+                            r,
+                        )
+                    )
     if args.models:
         runs = [r for r in runs if r.model in args.models]
     seen, unique = set(), []
@@ -223,13 +249,17 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
             raise SystemExit(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
         need = sum(profile.splits.values())
         if len(digits.labels) < need:
-            raise SystemExit(f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}")
-        print(f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: splits {profile.splits} (reduced protocol)")
+            raise SystemExit(
+                f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}"
+            )
+        print(
+            f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: splits {profile.splits} (reduced protocol)"
+        )
         return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False, overwrite=True)
 
 
 def record_state(record: Path, run: Run, settings: dict) -> str:
-    """"absent" (train or resume it), "done" (finished with these settings: skip) or
+    """ "absent" (train or resume it), "done" (finished with these settings: skip) or
     "other" (finished with other settings, e.g. a folder reused by hand: report it)."""
     if not record.exists():
         return "absent"
@@ -238,7 +268,12 @@ def record_state(record: Path, run: Run, settings: dict) -> str:
     rec = read_json(record)
     if rec.get("status") != "done":
         return "absent"
-    same = rec.get("sweep_settings") == settings and rec.get("model") == run.model and rec.get("augment") == run.augment and rec.get("seed") == run.realization
+    same = (
+        rec.get("sweep_settings") == settings
+        and rec.get("model") == run.model
+        and rec.get("augment") == run.augment
+        and rec.get("seed") == run.realization
+    )
     return "done" if same else "other"
 
 
@@ -263,7 +298,11 @@ def main(args) -> int:
     epochs = settings["epochs"]
     t0 = time.perf_counter()
     done = skipped = 0
-    not_run = {"failed (recorded)": [], "held by another live process": [], "made with other settings (--restart starts them over)": []}
+    not_run = {
+        "failed (recorded)": [],
+        "held by another live process": [],
+        "made with other settings (--restart starts them over)": [],
+    }
     for i, run in enumerate(runs, 1):
         out = run.folder(args.results, sweep)
         rec = out / "record.json"
@@ -276,7 +315,14 @@ def main(args) -> int:
             not_run["made with other settings (--restart starts them over)"].append(run.key)
             continue
         print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}, sweep {sweep}) ===", flush=True)
-        meta = {"row": run.row, "column": run.column, "realization": run.realization, "profile": profile.name, "sweep": sweep, "sweep_settings": settings}
+        meta = {
+            "row": run.row,
+            "column": run.column,
+            "realization": run.realization,
+            "profile": profile.name,
+            "sweep": sweep,
+            "sweep_settings": settings,
+        }
         config = train.TrainConfig(
             model=run.model,
             dataset=run.dataset,
@@ -295,9 +341,10 @@ def main(args) -> int:
             train.run(config)
         except (train.TrainingDiverged, train.RunInProgress, train.SettingsMismatch) as e:
             print(f"skipping {run.key}: {e}", file=sys.stderr)
-            reason = {train.TrainingDiverged: "failed (recorded)", train.RunInProgress: "held by another live process"}.get(
-                type(e), "made with other settings (--restart starts them over)"
-            )
+            reason = {
+                train.TrainingDiverged: "failed (recorded)",
+                train.RunInProgress: "held by another live process",
+            }.get(type(e), "made with other settings (--restart starts them over)")
             not_run[reason].append(run.key)
             continue
         done += 1

@@ -23,7 +23,9 @@ def assert_equivariant(
     if pair_tolerances and not isinstance(measured, EquivarianceResult):
         raise TypeError("pair_tolerances needs an EquivarianceResult (per-pair Deltas), not a float")
     if isinstance(measured, EquivarianceResult) and pair_tolerances and set(pair_tolerances) != set(measured.per_pair):
-        raise ValueError(f"pair_tolerances has pairs {sorted(pair_tolerances)}, the measurement {sorted(measured.per_pair)}")
+        raise ValueError(
+            f"pair_tolerances has pairs {sorted(pair_tolerances)}, the measurement {sorted(measured.per_pair)}"
+        )
     if isinstance(measured, EquivarianceResult):
         delta = measured.delta
         lines = [f"  scale step t={measured.step}, crop={measured.crop}px"]

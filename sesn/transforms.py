@@ -117,7 +117,9 @@ def rescale_and_scale_shift(x: torch.Tensor, scales, t: int) -> torch.Tensor:
     return out
 
 
-def smooth_random_field(shape, generator: torch.Generator, blur: float = 1.5, support: float = 0.5, dtype=torch.float64) -> torch.Tensor:
+def smooth_random_field(
+    shape, generator: torch.Generator, blur: float = 1.5, support: float = 0.5, dtype=torch.float64
+) -> torch.Tensor:
     """Smooth random images on a zero canvas: white noise blurred by a Gaussian of std
     ``blur`` px, multiplied by a smooth radial window that is 1 inside a disk of radius
     ``support * N / 2`` and falls to 0 over a few pixels, so content stays clear of the

@@ -34,7 +34,9 @@ def synthetic_digits(n: int = 700) -> Digits:
 def realization(tmp_path_factory):
     """A small MNIST-scale realization (256/64/128) built from synthetic digits."""
     root = tmp_path_factory.mktemp("data")
-    return ms.generate(synthetic_digits(), 0, root, splits={"train": 256, "val": 64, "test": 128}, reduced=True, progress=False)
+    return ms.generate(
+        synthetic_digits(), 0, root, splits={"train": 256, "val": 64, "test": 128}, reduced=True, progress=False
+    )
 
 
 @contextlib.contextmanager

@@ -133,7 +133,9 @@ def test_ss_cnn_basis_and_kappa():
 
     layer = ScaleConvSteering(1, 2, 11, [5, 7, 9, 11, 13])
     torch.testing.assert_close(layer.kappa, torch.tensor([1.469, 2.938, 5.877]), atol=1e-3, rtol=0)
-    assert torch.allclose(ScaleConvSteering(1, 2, 11, [7, 9, 11, 13, 15, 17]).kappa, torch.tensor([1.295, 2.590, 5.180]), atol=1e-3)
+    assert torch.allclose(
+        ScaleConvSteering(1, 2, 11, [7, 9, 11, 13, 15, 17]).kappa, torch.tensor([1.295, 2.590, 5.180]), atol=1e-3
+    )
     re, im, _ = log_radial_harmonic(13, 1.0, 0.3, 0.2, -0.7)
     assert abs((re**2).sum() - 1) < 1e-12 and abs((im**2).sum() - 1) < 1e-12
     a, _, _ = log_radial_harmonic(13, 1.0, 0.0, 0.2, -0.7)
@@ -172,7 +174,12 @@ def test_sevf_scalar_layer_is_relu_of_max_and_vector_ops():
     assert bn.running_var.item() != 1.0
 
 
-STL_BASELINES = {"wrn_16_8_kanazawa": (10_961_370, 0), "wrn_16_8_xu": (10_975_770, 0), "wrn_16_8_ss": (10_846_835, 2_826), "wrn_16_8_dss": (10_939_482, 0)}
+STL_BASELINES = {
+    "wrn_16_8_kanazawa": (10_961_370, 0),
+    "wrn_16_8_xu": (10_975_770, 0),
+    "wrn_16_8_ss": (10_846_835, 2_826),
+    "wrn_16_8_dss": (10_939_482, 0),
+}
 
 
 @pytest.mark.parametrize("name", STL_BASELINES)

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -25,10 +24,10 @@ def test_shape_and_dtype():
 def test_hermite_is_probabilists():
     x = np.linspace(-3, 3, 13)
     # He_3(x) = x^3 - 3x
-    expected = np.exp(-x**2 / 2) * (x**3 - 3 * x)
+    expected = np.exp(-(x**2) / 2) * (x**3 - 3 * x)
     np.testing.assert_allclose(hermite_gaussian_1d(x, 3, 1.0), expected, atol=1e-14)
     # scale: g_{n,s}(x) = exp(-x^2/2s^2)/s He_n(x/s)
-    np.testing.assert_allclose(hermite_gaussian_1d(x, 2, 2.0), np.exp(-x**2 / 8) / 2 * ((x / 2) ** 2 - 1), atol=1e-14)
+    np.testing.assert_allclose(hermite_gaussian_1d(x, 2, 2.0), np.exp(-(x**2) / 8) / 2 * ((x / 2) ** 2 - 1), atol=1e-14)
 
 
 def test_order_and_axes_convention_basis_a():

@@ -197,7 +197,10 @@ def test_tracked_checksums_match(real_digits, tmp_path):
     if not tracked.exists():
         pytest.skip("no tracked manifest")
     ref = json.loads(tracked.read_text())
-    if ref["versions"]["pillow"] != ms.versions()["pillow"] or ref["versions"]["torchvision"] != ms.versions()["torchvision"]:
+    if (
+        ref["versions"]["pillow"] != ms.versions()["pillow"]
+        or ref["versions"]["torchvision"] != ms.versions()["torchvision"]
+    ):
         pytest.skip(f"tracked with {ref['versions']}, running {ms.versions()}")
     folder = ms.generate(real_digits, 0, tmp_path, reduced=True, progress=False)
     ms.verify(folder, tracked)
@@ -221,7 +224,12 @@ def test_mnist_scale_loader_normalisation_and_determinism(tmp_path):
     assert torch.equal(first_batch(5), first_batch(5))
     assert not torch.equal(first_batch(5), first_batch(6))
     torch.manual_seed(0)
-    augmented = torch.stack([mnist_scale_transform(True)(torch.from_numpy(ms.load_split(folder, "train")["images"][0]).unsqueeze(0)) for _ in range(8)])
+    augmented = torch.stack(
+        [
+            mnist_scale_transform(True)(torch.from_numpy(ms.load_split(folder, "train")["images"][0]).unsqueeze(0))
+            for _ in range(8)
+        ]
+    )
     assert augmented.std(0).max() > 0  # the "+" augmentation changes the image
 
 
@@ -306,9 +314,25 @@ def test_data_command_verify_generate_skip_and_stale_temporaries(tmp_path, monke
     from sesn.cli import main as cli
 
     src, root = _source(tmp_path), tmp_path / "root"
-    gen = ["data", "mnist-scale", "--root", str(root), "--source-dir", str(src), "--reduced", "--seeds", "0", "--splits", "100", "50", "150"]
+    gen = [
+        "data",
+        "mnist-scale",
+        "--root",
+        str(root),
+        "--source-dir",
+        str(src),
+        "--reduced",
+        "--seeds",
+        "0",
+        "--splits",
+        "100",
+        "50",
+        "150",
+    ]
     # a generation killed earlier left its temporary folder (its process is gone)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = root / "mnist_scale" / f".mnist_reduced_seed0.tmp-{dead}"
     stale.mkdir(parents=True)
     assert cli(gen) == 0 and not stale.exists()

@@ -5,12 +5,25 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = [*REPO.glob("sesn/**/*.py"), *REPO.glob("tests/*.py"), *REPO.glob("equivariance_tests/*.py"), *REPO.glob("bench/*.py"), REPO / "README.md", *REPO.glob("docs/*.md")]
+SOURCES = [
+    *REPO.glob("sesn/**/*.py"),
+    *REPO.glob("tests/*.py"),
+    *REPO.glob("equivariance_tests/*.py"),
+    *REPO.glob("bench/*.py"),
+    REPO / "README.md",
+    *REPO.glob("docs/*.md"),
+]
 
 
 def test_no_reference_to_the_internal_spec():
     pattern = re.compile(r"SPEC(?:-baselines| §)")
-    hits = [f"{p.relative_to(REPO)}:{i}" for p in SOURCES if p.name != "test_docs.py" for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{p.relative_to(REPO)}:{i}"
+        for p in SOURCES
+        if p.name != "test_docs.py"
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not hits, f"references to a SPEC users do not have: {hits}"
 
 

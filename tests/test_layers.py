@@ -18,13 +18,32 @@ SCALES = list(paper_scales(4, 3.0, 1.7))
 
 
 def th(**kw):
-    args = dict(in_channels=3, out_channels=5, kernel_size=15, effective_size=7, scales=SCALES, padding=7, basis_type="B", mult=1.5)
+    args = dict(
+        in_channels=3,
+        out_channels=5,
+        kernel_size=15,
+        effective_size=7,
+        scales=SCALES,
+        padding=7,
+        basis_type="B",
+        mult=1.5,
+    )
     args.update(kw)
     return SESConv_Z2_H(**args)
 
 
 def hh(**kw):
-    args = dict(in_channels=5, out_channels=4, scale_size=2, kernel_size=15, effective_size=7, scales=SCALES, padding=7, basis_type="B", mult=1.5)
+    args = dict(
+        in_channels=5,
+        out_channels=4,
+        scale_size=2,
+        kernel_size=15,
+        effective_size=7,
+        scales=SCALES,
+        padding=7,
+        basis_type="B",
+        mult=1.5,
+    )
     args.update(kw)
     return SESConv_H_H(**args)
 
@@ -74,7 +93,10 @@ def test_hh_matches_sum_over_taps_definition_and_pads_top_scales():
         torch.testing.assert_close(y[:, :, i], expected)
 
 
-@pytest.mark.parametrize("make, shape", [(th, (2, 3, 28, 28)), (hh, (2, 5, 4, 23, 23)), (lambda **kw: hh(scale_size=3, **kw), (2, 5, 4, 19, 22))])
+@pytest.mark.parametrize(
+    "make, shape",
+    [(th, (2, 3, 28, 28)), (hh, (2, 5, 4, 23, 23)), (lambda **kw: hh(scale_size=3, **kw), (2, 5, 4, 19, 22))],
+)
 @pytest.mark.parametrize("stride, padding", [(1, 7), (2, 7), (1, 2), (2, 0)])
 @pytest.mark.parametrize("mode", ["auto", "direct", "fft"])
 def test_compute_modes_equal_naive(make, shape, stride, padding, mode):
@@ -280,7 +302,9 @@ def test_modes_agree_on_empty_batches_and_half_precision(cls):
         assert outs[mode].dtype == torch.bfloat16
         with pytest.raises(TypeError, match="expected a floating-point input, got torch.int64"):
             layer(torch.ones(1, *shape, dtype=torch.int64))
-        with pytest.raises(TypeError, match=r"input dtype torch.float32 does not match the layer's parameters \(torch.bfloat16\)"):
+        with pytest.raises(
+            TypeError, match=r"input dtype torch.float32 does not match the layer's parameters \(torch.bfloat16\)"
+        ):
             layer(x)
     ref = outs["naive"].float()
     for mode, y in outs.items():  # bfloat16 keeps ~3 significant digits

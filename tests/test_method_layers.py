@@ -20,7 +20,14 @@ from sesn.models import MNIST_SES_CONFIGS
 from sesn.models import method_layers as ml
 from sesn.nn.base import ScaleEquivariantModule
 
-LAYER_MODULES = [sesn.nn, sesn.baselines.dss, sesn.baselines.sevf, sesn.baselines.si_convnet, sesn.baselines.sicnn, sesn.baselines.ss_cnn]
+LAYER_MODULES = [
+    sesn.nn,
+    sesn.baselines.dss,
+    sesn.baselines.sevf,
+    sesn.baselines.si_convnet,
+    sesn.baselines.sicnn,
+    sesn.baselines.ss_cnn,
+]
 
 
 def _layer_classes():
@@ -73,7 +80,9 @@ def _check_shapes(model: nn.Module, x) -> int:
         inp = inputs[0][0] if isinstance(inputs[0], tuple) else inputs[0]
         out = output[0] if isinstance(output, tuple) else output
         assert tuple(out.shape) == tuple(module.evaluate_output_shape(inp.shape)), type(module).__name__
-        assert inp.dim() == (4 if module.input_kind == "T" else 5) and out.dim() == (4 if module.output_kind == "T" else 5)
+        assert inp.dim() == (4 if module.input_kind == "T" else 5) and out.dim() == (
+            4 if module.output_kind == "T" else 5
+        )
         seen.append(type(module).__name__)
 
     handles = [m.register_forward_hook(hook) for m in ml.layer_modules(model)]
@@ -112,7 +121,9 @@ def test_a_registered_method_joins_the_reports_layer_set():
     from sesn.report.equivariance import baseline_layers
     from sesn.report.methods import t_to_t_stacks
 
-    ml.register_method_layer("blur-then-conv", lambda c_in, c_out, first: nn.Conv2d(c_in, c_out, 5, padding=2), "5x5 conv")
+    ml.register_method_layer(
+        "blur-then-conv", lambda c_in, c_out, first: nn.Conv2d(c_in, c_out, 5, padding=2), "5x5 conv"
+    )
     try:
         with pytest.raises(ValueError, match="already registered"):
             ml.register_method_layer("CNN", lambda *a: None, "")

@@ -22,6 +22,8 @@ PAPER_MODELS = {
     "wrn_16_8_ses_b": 10_961_370,
     "wrn_16_8_ses_c": 10_979_802,
 }
+
+
 def _disco_available() -> bool:
     from sesn.basis import make_spec
     from sesn.basis.disco import DiscoBasisError, find_file
@@ -43,7 +45,12 @@ def test_registry_lists_paper_and_tiny_models():
     names = m.list_models()
     assert set(PAPER_MODELS) <= set(names)
     assert {"test_cnn", "test_ses_scalar", "test_ses_vector", "test_wrn", "test_wrn_ses_a"} <= set(names)
-    assert m.list_models("mnist_ses_vector_*") == ["mnist_ses_vector_28", "mnist_ses_vector_28p", "mnist_ses_vector_56", "mnist_ses_vector_56p"]
+    assert m.list_models("mnist_ses_vector_*") == [
+        "mnist_ses_vector_28",
+        "mnist_ses_vector_28p",
+        "mnist_ses_vector_56",
+        "mnist_ses_vector_56p",
+    ]
 
 
 @pytest.mark.parametrize("name", list(PAPER_MODELS) + TINY)
@@ -109,7 +116,9 @@ def test_large_models_forward_shape(name):
     assert y.shape == (1, 10) and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", ["test_cnn", "test_ses_scalar", "test_ses_vector", "test_wrn_ses_b", "mnist_ses_vector_28"])
+@pytest.mark.parametrize(
+    "name", ["test_cnn", "test_ses_scalar", "test_ses_vector", "test_wrn_ses_b", "mnist_ses_vector_28"]
+)
 def test_state_dict_round_trip(name):
     torch.manual_seed(1)
     src = m.get_model(name)
@@ -193,7 +202,15 @@ def test_wrn_ses_b_lifting_blocks_as_the_reference():
         assert isinstance(block.bn1, ScaleBatchNorm) and block.bn1.num_features == c_in
         proj, lift = block.conv1
         assert isinstance(proj, SESMaxProjection) and isinstance(lift, SESConv_Z2_H)
-        assert (lift.in_channels, lift.out_channels, lift.kernel_size, lift.effective_size, lift.stride, lift.padding, lift.basis_type) == (c_in, c_out, 7, 3, 2, 3, "A")
+        assert (
+            lift.in_channels,
+            lift.out_channels,
+            lift.kernel_size,
+            lift.effective_size,
+            lift.stride,
+            lift.padding,
+            lift.basis_type,
+        ) == (c_in, c_out, 7, 3, 2, 3, "A")
         assert isinstance(block.shortcut, SESConv_H_H_1x1) and block.shortcut.stride == 2
     for index in (0, 1, 3, 5):
         assert isinstance(model.blocks[index].conv1, SESConv_H_H)
@@ -207,7 +224,11 @@ def test_wrn_ses_b_lifting_blocks_as_the_reference():
     with torch.no_grad():
         tiny(torch.randn(1, 3, 32, 32))
         expected = torch.relu(block.bn1(seen["block"]))  # the block's BN-ReLU'd H input
-    assert seen["shortcut"].dim() == 5 and torch.equal(seen["shortcut"], expected) and torch.equal(seen["project"], expected)
+    assert (
+        seen["shortcut"].dim() == 5
+        and torch.equal(seen["shortcut"], expected)
+        and torch.equal(seen["project"], expected)
+    )
 
 
 def test_wrn_ses_reference_layout_state_dict_loads():
@@ -248,7 +269,10 @@ def test_disco_model_as_disco_defines_it():
         assert m.count_parameters(model) == 494_549
         convs = [mod for mod in model.modules() if isinstance(mod, (SESConv_Z2_H, SESConv_H_H))]
         assert [type(c).__name__ for c in convs] == ["SESConv_Z2_H", "SESConv_H_H", "SESConv_H_H"]
-        assert all(c.basis_type == "DISCO" and c.spec.mult == mult and c.spec.disco_sigma == 1.9 and c.bias is not None for c in convs)
+        assert all(
+            c.basis_type == "DISCO" and c.spec.mult == mult and c.spec.disco_sigma == 1.9 and c.bias is not None
+            for c in convs
+        )
         assert all(c.scales == [1.0, 1.26, 1.59, 2.0] and c.kernel_size == 15 and c.effective_size == 7 for c in convs)
         assert sum(isinstance(mod, ScaleAvgPool2d) for mod in model.modules()) == 2
         assert model.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
@@ -275,14 +299,22 @@ def test_reproduce_reads_its_table_layout_from_the_registry():
         "user_net_28",
         functools.partial,  # any factory: here one that returns a model-like callable
         torch.nn.Identity,
-        metadata=dict(dataset="mnist-scale", input_shape=(1, 28, 28), row="User net", reproduce_columns=("28", "28+"), profiles=("quick",)),
+        metadata=dict(
+            dataset="mnist-scale",
+            input_shape=(1, 28, 28),
+            row="User net",
+            reproduce_columns=("28", "28+"),
+            profiles=("quick",),
+        ),
     )
     try:
         args = reproduce.get_args_parser().parse_args(["--profile", "quick"])
         runs = reproduce.plan(args, reproduce.PROFILES["quick"])
         mine = [(r.row, r.column, r.augment) for r in runs if r.model == "user_net_28"]
         assert mine == [("User net", "28", False), ("User net", "28+", True)]
-        paper = reproduce.plan(reproduce.get_args_parser().parse_args(["--profile", "paper"]), reproduce.PROFILES["paper"])
+        paper = reproduce.plan(
+            reproduce.get_args_parser().parse_args(["--profile", "paper"]), reproduce.PROFILES["paper"]
+        )
         assert "user_net_28" not in {r.model for r in paper}  # not in the paper profile's default sweep
     finally:
         _REGISTRY.pop("user_net_28")

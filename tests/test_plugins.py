@@ -32,11 +32,43 @@ def _sesn(args, tmp_path, **kw):
 
 
 def test_plugin_in_both_reports(tmp_path):
-    res = _sesn(["report", "methods", "--out", str(tmp_path / "m"), "--depth", "1", "--size", "40", "--batch", "1", "--channels", "2"], tmp_path)
+    res = _sesn(
+        [
+            "report",
+            "methods",
+            "--out",
+            str(tmp_path / "m"),
+            "--depth",
+            "1",
+            "--size",
+            "40",
+            "--batch",
+            "1",
+            "--channels",
+            "2",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "example blur-conv" in set(pd.read_csv(tmp_path / "m" / "methods_depth.csv").method)
     assert "example blur-conv: Gaussian blur" in (tmp_path / "m" / "methods.md").read_text()
-    res = _sesn(["report", "equivariance", "--out", str(tmp_path / "e"), "--configs", "mnist_ses_vector_28", "--size", "40", "--batch", "1", "--channels", "2"], tmp_path)
+    res = _sesn(
+        [
+            "report",
+            "equivariance",
+            "--out",
+            str(tmp_path / "e"),
+            "--configs",
+            "mnist_ses_vector_28",
+            "--size",
+            "40",
+            "--batch",
+            "1",
+            "--channels",
+            "2",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "example blur-conv" in set(pd.read_csv(tmp_path / "e" / "equivariance_methods.csv").method)
 
@@ -48,7 +80,18 @@ def test_unknown_plugin_is_a_clear_error(tmp_path):
 
 def test_plugin_in_the_benchmarks(tmp_path):
     res = _run(
-        ["-m", "pytest", str(REPO / "bench"), "-q", "-p", "no:cacheprovider", "-k", "plugin or method_layer", "--benchmark-json", str(tmp_path / "b.json")],
+        [
+            "-m",
+            "pytest",
+            str(REPO / "bench"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "plugin or method_layer",
+            "--benchmark-json",
+            str(tmp_path / "b.json"),
+        ],
         tmp_path,
         {"SESN_IMPORT": "sesn_example_plugin", "SESN_BENCH_QUICK": "1"},
     )
@@ -59,33 +102,82 @@ def test_plugin_in_the_benchmarks(tmp_path):
 
 @pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (../shared/data/mnist) not available")
 def test_plugin_in_reproduce_and_generalization(tmp_path):
-    res = _sesn(["reproduce", "--profile", "smoke", "--results", str(tmp_path / "r"), "--models", "example_net_28"], tmp_path)
+    res = _sesn(
+        ["reproduce", "--profile", "smoke", "--results", str(tmp_path / "r"), "--models", "example_net_28"], tmp_path
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| Example net |" in (tmp_path / "r" / "table.md").read_text()
     from sesn.data import stir
     from sesn.data.sources import load_digits
 
     (tmp_path / "s.npz").write_bytes(stir.npz_bytes(stir.build_mnist(load_digits("mnist"), seed=42, instances=1)))
-    res = _sesn(["bench", "generalization", "--profile", "smoke", "--data", str(tmp_path / "s.npz"), "--results", str(tmp_path / "g"), "--models", "example blur-conv", "stir_cnn", "--quiet"], tmp_path)
+    res = _sesn(
+        [
+            "bench",
+            "generalization",
+            "--profile",
+            "smoke",
+            "--data",
+            str(tmp_path / "s.npz"),
+            "--results",
+            str(tmp_path / "g"),
+            "--models",
+            "example blur-conv",
+            "stir_cnn",
+            "--quiet",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| example blur-conv |" in (tmp_path / "g" / "table.md").read_text()
 
 
 def test_plugin_layer_in_the_property_tests_with_measured_tolerances(tmp_path):
-    res = _run(["-m", "equivariance_tests.plugins", "measure", "--import", "sesn_example_plugin", "--out", str(tmp_path / "tol.csv")], tmp_path)
+    res = _run(
+        [
+            "-m",
+            "equivariance_tests.plugins",
+            "measure",
+            "--import",
+            "sesn_example_plugin",
+            "--out",
+            str(tmp_path / "tol.csv"),
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     tol = pd.read_csv(tmp_path / "tol.csv")
     assert set(tol.case) == {"example lift"} and (tol.tolerance < tol.plain_min).all()
-    env = {"SESN_IMPORT": "sesn_example_plugin", "SESN_PLUGIN_TOLERANCES": str(tmp_path / "tol.csv"), "SESN_HYPOTHESIS_PROFILE": "ci"}
+    env = {
+        "SESN_IMPORT": "sesn_example_plugin",
+        "SESN_PLUGIN_TOLERANCES": str(tmp_path / "tol.csv"),
+        "SESN_HYPOTHESIS_PROFILE": "ci",
+    }
     test = str(REPO / "equivariance_tests" / "test_plugins.py")
     res = _run(["-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-k", "th"], tmp_path, env)
     assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout[-2000:]
     # a broken plug-in layer (scale axis reversed) fails, whatever tolerances it was measured with
     broken = {**env, "SESN_EXAMPLE_BROKEN": "1", "SESN_HYPOTHESIS_PROFILE": "mutant"}
-    res = _run(["-m", "equivariance_tests.plugins", "measure", "--import", "sesn_example_plugin", "--out", str(tmp_path / "tol.csv")], tmp_path, broken)
+    res = _run(
+        [
+            "-m",
+            "equivariance_tests.plugins",
+            "measure",
+            "--import",
+            "sesn_example_plugin",
+            "--out",
+            str(tmp_path / "tol.csv"),
+        ],
+        tmp_path,
+        broken,
+    )
     assert res.returncode == 0 and "not below a plain conv" in res.stdout
     res = _run(["-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-k", "th"], tmp_path, broken)
     assert res.returncode == 1 and "1 failed, 1 passed" in res.stdout, res.stdout[-2000:]
     # a case without measured tolerances fails with the command that measures them
-    res = _run(["-m", "pytest", test, "-q", "-p", "no:cacheprovider"], tmp_path, {**env, "SESN_PLUGIN_TOLERANCES": str(tmp_path / "missing.csv")})
+    res = _run(
+        ["-m", "pytest", test, "-q", "-p", "no:cacheprovider"],
+        tmp_path,
+        {**env, "SESN_PLUGIN_TOLERANCES": str(tmp_path / "missing.csv")},
+    )
     assert res.returncode == 1 and "python -m equivariance_tests.plugins measure" in res.stdout

@@ -63,7 +63,9 @@ def test_the_paper_has_32_models():
 
 @pytest.mark.parametrize("name", PAPER_MODELS)
 def test_reference_layout_loads_and_gives_the_same_outputs(name):
-    small = {"in_size": 48} if name.startswith("wrn") else {}  # state_dicts do not depend on it; 48 px keeps the test fast
+    small = (
+        {"in_size": 48} if name.startswith("wrn") else {}
+    )  # state_dicts do not depend on it; 48 px keeps the test fast
     torch.manual_seed(0)
     ours = m.get_model(name, **small).eval()
     state = reference_layout(ours)

@@ -15,7 +15,22 @@ from sesn.transforms import smooth_random_field
 
 
 def test_equivariance_report_writes_tables_and_plot(tmp_path):
-    rc = main(["report", "equivariance", "--out", str(tmp_path), "--configs", "mnist_ses_vector_28", "--size", "40", "--batch", "1", "--channels", "2"])
+    rc = main(
+        [
+            "report",
+            "equivariance",
+            "--out",
+            str(tmp_path),
+            "--configs",
+            "mnist_ses_vector_28",
+            "--size",
+            "40",
+            "--batch",
+            "1",
+            "--channels",
+            "2",
+        ]
+    )
     assert rc == 0
     md = (tmp_path / "equivariance.md").read_text()
     assert "mnist_ses_vector_28" in md and "plain conv 7x7" in md and "SESN T->H basis D" in md and "SiCNN" in md
@@ -24,7 +39,9 @@ def test_equivariance_report_writes_tables_and_plot(tmp_path):
     cfg = MNIST_SES_CONFIGS["mnist_ses_vector_28"]
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    layer = SESConv_Z2_H(1, 2, cfg.kernel_size, cfg.effective_size, list(cfg.scales), padding=cfg.kernel_size // 2, basis_type="A").double()
+    layer = SESConv_Z2_H(
+        1, 2, cfg.kernel_size, cfg.effective_size, list(cfg.scales), padding=cfg.kernel_size // 2, basis_type="A"
+    ).double()
     expected = scale_equivariance(layer, smooth_random_field((1, 1, 40, 40), g, blur=1.5), 1).delta
     row = df[(df.layer == "T->H") & (df.basis == "A") & (df.step == 1)]
     assert len(row) == 1 and math.isclose(float(row.delta.iloc[0]), expected, rel_tol=1e-9)
@@ -53,7 +70,11 @@ def test_bench_report_from_a_pytest_benchmark_json(tmp_path):
                 "extra_info": {"role": role, "variant": name, "pass": "fwd", "batch": 2, "params": 10, "flops": flops,
                                "peak_memory_bytes": 2**20, "device": "cpu (test)", "torch": "x", "case": "layer"}}  # fmt: skip
 
-    data = {"benchmarks": [bench("g", "conv", "baseline", 0.01, 1e9), bench("g", "ses", "ses", 0.04, 4e9)], "machine_info": {}, "datetime": "now"}
+    data = {
+        "benchmarks": [bench("g", "conv", "baseline", 0.01, 1e9), bench("g", "ses", "ses", 0.04, 4e9)],
+        "machine_info": {},
+        "datetime": "now",
+    }
     path = tmp_path / "out.json"
     path.write_text(json.dumps(data))
     assert main(["report", "bench", str(path), "--out", str(tmp_path / "r"), "--name", "t"]) == 0
@@ -71,7 +92,25 @@ def test_cli_help_lists_commands(capsys):
 
 
 def test_methods_report_has_ours_beside_disco(tmp_path):
-    assert main(["report", "methods", "--out", str(tmp_path), "--depth", "2", "--size", "40", "--batch", "1", "--channels", "2"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "methods",
+                "--out",
+                str(tmp_path),
+                "--depth",
+                "2",
+                "--size",
+                "40",
+                "--batch",
+                "1",
+                "--channels",
+                "2",
+            ]
+        )
+        == 0
+    )
     disco = pd.read_csv(tmp_path / "methods_disco.csv")
     assert {"SESN basis A", "SESN basis B", "SESN basis D"} <= set(disco.method) and set(disco.depth) == {1, 2}
     md = (tmp_path / "methods.md").read_text()

@@ -24,7 +24,21 @@ needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="real MNIST digits (../s
 
 
 def _args(realization, out, *extra):
-    return ["--model", "test_cnn", "--data", str(realization), "--output-dir", str(out), "--epochs", "2", "--deterministic", "--device", "cpu", "--quiet", *extra]
+    return [
+        "--model",
+        "test_cnn",
+        "--data",
+        str(realization),
+        "--output-dir",
+        str(out),
+        "--epochs",
+        "2",
+        "--deterministic",
+        "--device",
+        "cpu",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _record(root: Path, name: str, row: str, column: str, error: float, settings: dict | None):
@@ -48,7 +62,14 @@ def test_table_never_averages_runs_with_different_settings(tmp_path):
     cell ('49.18 +- 54.75, n=2'). Now each settings group has its own line."""
     _record(tmp_path, "a", "CNN", "28", 10.47, _settings(epochs=1, lr_steps=[]))
     _record(tmp_path, "b", "CNN", "28", 87.89, _settings(epochs=6))
-    _record(tmp_path, "c", "CNN", "28", 80.0, _settings(epochs=6, seed=1, data_sha256={"train.npz": "y"}, code_version="0.1.0+gabc"))
+    _record(
+        tmp_path,
+        "c",
+        "CNN",
+        "28",
+        80.0,
+        _settings(epochs=6, seed=1, data_sha256={"train.npz": "y"}, code_version="0.1.0+gabc"),
+    )
     assert reproduce_table.write_tables(tmp_path) == 0
     table = pd.read_csv(tmp_path / "table.csv")
     assert sorted(table.n) == [1, 2]
@@ -69,9 +90,16 @@ def test_corrupt_record_is_named(tmp_path):
 def test_resume_refuses_changed_settings_and_restart_starts_over(realization, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "sesn.train.train", *_args(realization, out)]
-    killed = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=dict(os.environ, SESN_FAULT_KILL_AT="1"), timeout=300)
+    killed = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, env=dict(os.environ, SESN_FAULT_KILL_AT="1"), timeout=300
+    )
     assert killed.returncode < 0 and (out / "checkpoint.pt").exists()
-    for extra, name in ((["--seed", "3"], "seed"), (["--lr", "0.5"], "lr"), (["--batch-size", "64"], "batch_size"), (["--epochs", "3"], "epochs")):
+    for extra, name in (
+        (["--seed", "3"], "seed"),
+        (["--lr", "0.5"], "lr"),
+        (["--batch-size", "64"], "batch_size"),
+        (["--epochs", "3"], "epochs"),
+    ):
         with pytest.raises(train.SettingsMismatch, match=rf"{name}: checkpoint .*, now "):
             train.main(train.get_args_parser().parse_args(_args(realization, out, *extra)))
     assert not (out / "record.json").exists()  # nothing was written as if the new settings had been used
@@ -95,7 +123,9 @@ def test_bad_training_arguments(realization, tmp_path):
 
 def test_last_batch_of_one_is_dropped_not_crashed(realization, tmp_path):
     # 256 training samples at batch 255 leave a last batch of 1, which BatchNorm cannot normalise
-    rec = train.main(train.get_args_parser().parse_args(_args(realization, tmp_path / "b", "--batch-size", "255", "--epochs", "1")))
+    rec = train.main(
+        train.get_args_parser().parse_args(_args(realization, tmp_path / "b", "--batch-size", "255", "--epochs", "1"))
+    )
     assert rec["status"] == "done" and rec["dropped_last_batch"] is True
 
 
@@ -104,9 +134,17 @@ def test_bad_sweep_arguments(tmp_path, capsys):
         reproduce.get_args_parser().parse_args(["--epochs", "0"])
     assert "positive integer" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown model 'mnist_ses_scalr_28'.*mnist_ses_scalar_28"):
-        reproduce.main(reproduce.get_args_parser().parse_args(["--profile", "quick", "--models", "mnist_ses_scalr_28", "--results", str(tmp_path)]))
+        reproduce.main(
+            reproduce.get_args_parser().parse_args(
+                ["--profile", "quick", "--models", "mnist_ses_scalr_28", "--results", str(tmp_path)]
+            )
+        )
     with pytest.raises(SystemExit, match="no place in the mnist-scale table"):  # registered, but no row/columns
-        reproduce.main(reproduce.get_args_parser().parse_args(["--profile", "smoke", "--models", "test_ses_scalar_56", "--results", str(tmp_path)]))
+        reproduce.main(
+            reproduce.get_args_parser().parse_args(
+                ["--profile", "smoke", "--models", "test_ses_scalar_56", "--results", str(tmp_path)]
+            )
+        )
     # the command line says it in one line, exit 2
     assert cli_main(["reproduce", "--profile", "quick", "--models", "nope", "--results", str(tmp_path)]) == 2
     assert "error: unknown model 'nope'" in capsys.readouterr().err
@@ -120,14 +158,30 @@ def test_each_profile_has_its_own_results_folder(capsys):
 
 
 def _sweep(results: Path, *extra) -> list[str]:
-    return [sys.executable, "-m", "sesn", "reproduce", "--profile", "smoke", "--models", "test_cnn", "--device", "cpu", "--results", str(results), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "sesn",
+        "reproduce",
+        "--profile",
+        "smoke",
+        "--models",
+        "test_cnn",
+        "--device",
+        "cpu",
+        "--results",
+        str(results),
+        *extra,
+    ]
 
 
 @needs_mnist
 def test_rerun_with_other_epochs_is_a_new_run_not_a_skip(tmp_path):
     res = tmp_path / "res"
     for epochs in ("1", "2", "1"):
-        r = subprocess.run(_sweep(res, "--epochs", epochs, "--columns", "28"), cwd=REPO, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            _sweep(res, "--epochs", epochs, "--columns", "28"), cwd=REPO, capture_output=True, text=True, timeout=600
+        )
         assert r.returncode == 0, r.stderr[-2000:]
     assert "1 already finished" in r.stdout  # the third sweep (epochs 1 again) skipped its finished run
     records = [json.loads(p.read_text()) for p in res.glob("runs/**/record.json")]
@@ -140,11 +194,22 @@ def test_rerun_with_other_epochs_is_a_new_run_not_a_skip(tmp_path):
 def test_shards_started_together_on_a_fresh_folder_all_succeed(tmp_path):
     res = tmp_path / "res"
     # a generation killed earlier left its temporary folder behind (its process is gone)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = res / "data" / "mnist_smoke_seed0" / "mnist_scale" / f".mnist_reduced_seed0.tmp-{dead}"
     stale.mkdir(parents=True)
     (stale / "train.npz").write_bytes(b"half a file")
-    procs = [subprocess.Popen(_sweep(res, "--shard", f"{k}/2", "--no-table"), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(2)]
+    procs = [
+        subprocess.Popen(
+            _sweep(res, "--shard", f"{k}/2", "--no-table"),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
@@ -185,10 +250,14 @@ def test_cli_user_errors_are_one_line_with_suggestions(tmp_path, capsys):
 
 
 def test_settings_ignore_lr_steps_past_the_end_and_name_workers_and_device(realization):
-    a = train.resolve(train.get_args_parser().parse_args(_args(realization, "x", "--epochs", "6", "--lr-steps", "40", "20")))
+    a = train.resolve(
+        train.get_args_parser().parse_args(_args(realization, "x", "--epochs", "6", "--lr-steps", "40", "20"))
+    )
     b = train.resolve(train.get_args_parser().parse_args(_args(realization, "x", "--epochs", "6", "--lr-steps")))
     sa, sb = train.run_settings(a, {"f": "h"}, 1), train.run_settings(b, {"f": "h"}, 1)
     assert sa["lr_steps"] == [] and train.settings_id(sa) == train.settings_id(sb)  # both train identically
     assert sa["workers"] == 0 and sa["device_type"] == "cpu"
     c = train.resolve(train.get_args_parser().parse_args(_args(realization, "x", "--workers", "2")))
-    assert train.settings_id(train.run_settings(c, {"f": "h"}, 1)) != train.settings_id(train.run_settings(a, {"f": "h"}, 1))
+    assert train.settings_id(train.run_settings(c, {"f": "h"}, 1)) != train.settings_id(
+        train.run_settings(a, {"f": "h"}, 1)
+    )

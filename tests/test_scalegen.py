@@ -44,7 +44,10 @@ def test_plan_profiles_and_names():
     assert len(runs) == 10 and {r.scenario for r in runs} == {1, 2}  # 5 models x 2 scenarios x 1 seed
     assert {"stir_cnn", "stir_sesn_b", "stir_sesn_d", "stir_dss", "stir_pyramid"} == {r.model for r in runs}
     args = cli.get_args_parser().parse_args(["--models", "SS-CNN", "stir_cnn", "--scenarios", "3"])
-    assert [r.model for r in cli.plan(args, PROFILES["reduced"])] == ["SS-CNN", "stir_cnn"]  # a catalogue method by name
+    assert [r.model for r in cli.plan(args, PROFILES["reduced"])] == [
+        "SS-CNN",
+        "stir_cnn",
+    ]  # a catalogue method by name
     with pytest.raises(ValueError, match="unknown scale-generalization model 'stir_cnnn'"):
         cli.plan(cli.get_args_parser().parse_args(["--models", "stir_cnnn"]), PROFILES["reduced"])
     shards = [cli.shard(runs, f"{k}/3") for k in range(3)]
@@ -91,7 +94,9 @@ def test_size_equivariance_of_the_image_itself(tiny_set):
 
 
 def _smoke_args(tiny_set, results, *extra):
-    return cli.get_args_parser().parse_args(["--profile", "smoke", "--data", str(tiny_set), "--results", str(results), "--device", "cpu", "--quiet", *extra])
+    return cli.get_args_parser().parse_args(
+        ["--profile", "smoke", "--data", str(tiny_set), "--results", str(results), "--device", "cpu", "--quiet", *extra]
+    )
 
 
 def test_smoke_sweep_writes_records_table_and_plot_and_skips_finished_runs(tiny_set, tmp_path, capsys):

@@ -52,7 +52,16 @@ def fake_arrays(classes=2, instances=1, colour=False, sizes=stir.ALL_SIZES, titl
     lbls = np.broadcast_to(np.arange(classes)[None, None, :, None], lead).astype(np.int64)
     scls = np.broadcast_to(np.array(sizes)[None, :, None, None], lead).astype(np.int64)
     psts = np.zeros(lead + (2,), np.int64)
-    metadata = np.array([["title", title], ["description", "test"], ["author", "x"], ["license", "x"], ["version", "1"], ["date", "2023"]])
+    metadata = np.array(
+        [
+            ["title", title],
+            ["description", "test"],
+            ["author", "x"],
+            ["license", "x"],
+            ["version", "1"],
+            ["date", "2023"],
+        ]
+    )
     lbldata = np.array([f"class{c}" for c in range(classes)])
     return {"imgs": imgs, "lbls": lbls, "scls": scls, "psts": psts, "metadata": metadata, "lbldata": lbldata}
 
@@ -166,7 +175,13 @@ def test_reader_on_rebuilt_file_and_split(small_file):
 
 def test_reader_accepts_stir_layouts_grey_and_colour(tmp_path):
     grey = stir.load_stir(write(tmp_path / "emoji.npz", fake_arrays(classes=3)))
-    assert (grey.domain, grey.rebuilt, grey.channels, grey.num_classes, grey.sizes) == ("emoji", False, 1, 3, stir.ALL_SIZES)
+    assert (grey.domain, grey.rebuilt, grey.channels, grey.num_classes, grey.sizes) == (
+        "emoji",
+        False,
+        1,
+        3,
+        stir.ALL_SIZES,
+    )
     colour = stir.load_stir(write(tmp_path / "trafficsign.npz", fake_arrays(colour=True, title="Traffic Signs")))
     assert (colour.domain, colour.channels) == ("trafficsign", 3)
     x, y, size, box = colour.split("test", stir.SCENARIOS[1][1], instances=1)
@@ -182,7 +197,10 @@ def test_reader_accepts_stir_layouts_grey_and_colour(tmp_path):
         (lambda a: a.update(imgs=a["imgs"][:, :, :, :, :, :, None]), "rank 6"),
         (lambda a: a.update(imgs=a["imgs"][:, :, :, 0]), "rank 6"),
         (lambda a: a.update(imgs=a["imgs"].astype(np.float32)), "dtype float32"),
-        (lambda a: a.update(imgs=a["imgs"][:2], lbls=a["lbls"][:2], scls=a["scls"][:2], psts=a["psts"][:2]), "3 \\(train, valid, test\\)"),
+        (
+            lambda a: a.update(imgs=a["imgs"][:2], lbls=a["lbls"][:2], scls=a["scls"][:2], psts=a["psts"][:2]),
+            "3 \\(train, valid, test\\)",
+        ),
         (lambda a: a.update(lbls=a["lbls"][..., :1, :]), "lbls has shape"),
         (lambda a: a.update(scls=a["scls"][:, ::-1].copy()), "expected STIR's 64, 63"),
         (lambda a: a.update(lbls=a["lbls"] + 1), "labels out of range"),
@@ -234,7 +252,12 @@ def test_npz_bytes_are_deterministic_and_loadable(tmp_path):
 
 def test_scenarios():
     assert sorted(stir.SCENARIOS) == [1, 2, 3, 4]
-    expect = {1: ((17, 32), [(33, 64)]), 2: ((33, 48), [(17, 32), (49, 64)]), 3: ((49, 64), [(17, 48)]), 4: ((17, 64), [(17, 64)])}
+    expect = {
+        1: ((17, 32), [(33, 64)]),
+        2: ((33, 48), [(17, 32), (49, 64)]),
+        3: ((49, 64), [(17, 48)]),
+        4: ((17, 64), [(17, 64)]),
+    }
     for k, (train, tests) in expect.items():
         tr, te = stir.SCENARIOS[k]
         assert list(tr) == list(range(train[0], train[1] + 1))
@@ -244,7 +267,9 @@ def test_scenarios():
 
 
 def test_build_rejects_bad_arguments():
-    d = Digits(np.zeros((30, 28, 28), np.uint8), np.repeat(np.arange(10), 3).astype(np.uint8), "mnist", "fake", ["test"], {})
+    d = Digits(
+        np.zeros((30, 28, 28), np.uint8), np.repeat(np.arange(10), 3).astype(np.uint8), "mnist", "fake", ["test"], {}
+    )
     with pytest.raises(ValueError, match="class 0 has 3 digits"):
         stir.build_mnist(d, instances=2, sizes=[17])
     with pytest.raises(ValueError, match="subset of 17..64"):

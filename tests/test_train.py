@@ -18,17 +18,57 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _args(realization, out, *extra):
-    return ["--model", "test_ses_scalar", "--data", str(realization), "--output-dir", str(out), "--epochs", "3", "--lr-steps", "2", "--deterministic", "--device", "cpu", "--quiet", *extra]
+    return [
+        "--model",
+        "test_ses_scalar",
+        "--data",
+        str(realization),
+        "--output-dir",
+        str(out),
+        "--epochs",
+        "3",
+        "--lr-steps",
+        "2",
+        "--deterministic",
+        "--device",
+        "cpu",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_train_record_and_test_only(realization, tmp_path):
     rec = train.main(train.get_args_parser().parse_args(_args(realization, tmp_path / "run")))
     assert rec["status"] == "done" and 0 <= rec["test_acc"] <= 1 and len(rec["history"]) == 3
     on_disk = json.loads((tmp_path / "run" / "record.json").read_text())
-    for key in ("args", "versions", "device", "seed", "data_sha256", "params", "seconds_per_epoch", "val_acc", "test_acc"):
+    for key in (
+        "args",
+        "versions",
+        "device",
+        "seed",
+        "data_sha256",
+        "params",
+        "seconds_per_epoch",
+        "val_acc",
+        "test_acc",
+    ):
         assert key in on_disk
     assert on_disk["data_sha256"] == json.loads((realization / "manifest.json").read_text())["sha256"]
-    res = train.main(train.get_args_parser().parse_args(["--model", "test_ses_scalar", "--data", str(realization), "--test-only", "--weights", str(tmp_path / "run" / "best.pt"), "--device", "cpu"]))
+    res = train.main(
+        train.get_args_parser().parse_args(
+            [
+                "--model",
+                "test_ses_scalar",
+                "--data",
+                str(realization),
+                "--test-only",
+                "--weights",
+                str(tmp_path / "run" / "best.pt"),
+                "--device",
+                "cpu",
+            ]
+        )
+    )
     assert res["test_acc"] == pytest.approx(rec["test_acc"])
 
 
@@ -38,7 +78,12 @@ RESUME_ARGS = ("--epochs", "4", "--lr-steps", "3")  # the lr drops after epoch 3
 def _final_state(out: Path) -> dict:
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     history = [{k: v for k, v in h.items() if k != "seconds"} for h in ckpt["history"]]
-    return {"ckpt": ckpt, "history": history, "record": json.loads((out / "record.json").read_text()), "best": torch.load(out / "best.pt", weights_only=True)}
+    return {
+        "ckpt": ckpt,
+        "history": history,
+        "record": json.loads((out / "record.json").read_text()),
+        "best": torch.load(out / "best.pt", weights_only=True),
+    }
 
 
 def _assert_same_tensors(a, b, what):
@@ -52,7 +97,9 @@ def _assert_same_tensors(a, b, what):
         for i, (x, y) in enumerate(zip(a, b)):
             _assert_same_tensors(x, y, f"{what}[{i}]")
     elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"{what}: tensors differ (max |diff| {float((a.double() - b.double()).abs().max()):.3e})"
+        assert torch.equal(a, b), (
+            f"{what}: tensors differ (max |diff| {float((a.double() - b.double()).abs().max()):.3e})"
+        )
     else:
         assert a == b, f"{what}: {a!r} vs {b!r}"
 
@@ -110,7 +157,17 @@ def test_ddp_two_processes_vs_one_process_same_global_batch(realization, tmp_pat
     """
     env = dict(os.environ, OMP_NUM_THREADS="1")
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "sesn.train.train", *_args(realization, ddp, "--epochs", "1", "--batch-size", "64")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "sesn.train.train",
+        *_args(realization, ddp, "--epochs", "1", "--batch-size", "64"),
+    ]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     one = [sys.executable, "-m", "sesn.train.train", *_args(realization, single, "--epochs", "1", "--batch-size", "64")]
@@ -126,10 +183,14 @@ def test_ddp_two_processes_vs_one_process_same_global_batch(realization, tmp_pat
     torch.manual_seed(0)  # train.main seeds with --seed (0) before building the model
     init = get_model("test_ses_scalar").state_dict()
     moved = _param_distance(b["model"], init)
-    print(f"1-process vs 2-process DDP: relative parameter distance {dist_rel:.4f} (training moved the weights {moved:.4f}), epoch loss {loss1:.4f} vs {loss:.4f}")
+    print(
+        f"1-process vs 2-process DDP: relative parameter distance {dist_rel:.4f} (training moved the weights {moved:.4f}), epoch loss {loss1:.4f} vs {loss:.4f}"
+    )
     assert a["history"][0]["lr"] == b["history"][0]["lr"]
     assert abs(loss - loss1) < 0.1 * loss1, f"DDP epoch loss {loss:.4f} vs 1 process {loss1:.4f}"
-    assert dist_rel < 2 * moved, f"DDP ended {dist_rel:.3f} from the 1-process run, more than twice what training moved ({moved:.3f})"
+    assert dist_rel < 2 * moved, (
+        f"DDP ended {dist_rel:.3f} from the 1-process run, more than twice what training moved ({moved:.3f})"
+    )
 
 
 def test_ddp_nan_on_one_rank_stops_every_rank(realization, tmp_path):
@@ -137,12 +198,25 @@ def test_ddp_nan_on_one_rank_stops_every_rank(realization, tmp_path):
     failure. Without the agreement (checked by hand) rank 1 raised alone, torchrun killed rank
     0, and no record was written: the failure was lost."""
     out = tmp_path / "ddp_nan"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "sesn.train.train", *_args(realization, out, "--epochs", "1", "--batch-size", "64")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "sesn.train.train",
+        *_args(realization, out, "--epochs", "1", "--batch-size", "64"),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", SESN_FAULT_NAN_RANK="1")
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=240)
     assert res.returncode != 0
     rec = json.loads((out / "record.json").read_text())
-    assert rec["status"] == "failed" and "non-finite loss at epoch 1, after 0 samples (on at least one of 2 processes)" in rec["error"]
+    assert (
+        rec["status"] == "failed"
+        and "non-finite loss at epoch 1, after 0 samples (on at least one of 2 processes)" in rec["error"]
+    )
 
 
 def test_nan_loss_stops_with_a_recorded_error(realization, tmp_path, monkeypatch):
@@ -168,9 +242,17 @@ def test_concurrent_run_is_refused(realization, tmp_path, lock_holder):
 
 def test_bad_model_and_dataset_names(realization, tmp_path):
     with pytest.raises(ValueError, match="unknown model"):
-        train.main(train.get_args_parser().parse_args(["--model", "mnist_ses_scalr_28", "--data", str(realization), "--output-dir", str(tmp_path)]))
+        train.main(
+            train.get_args_parser().parse_args(
+                ["--model", "mnist_ses_scalr_28", "--data", str(realization), "--output-dir", str(tmp_path)]
+            )
+        )
     with pytest.raises(ValueError, match="is for stl10"):
-        train.main(train.get_args_parser().parse_args(["--model", "test_wrn", "--data", str(realization), "--output-dir", str(tmp_path)]))
+        train.main(
+            train.get_args_parser().parse_args(
+                ["--model", "test_wrn", "--data", str(realization), "--output-dir", str(tmp_path)]
+            )
+        )
 
 
 def test_sweep_plan_shard_and_skip(tmp_path):
@@ -178,7 +260,18 @@ def test_sweep_plan_shard_and_skip(tmp_path):
     runs = reproduce.plan(args, reproduce.PROFILES["paper"])
     # CNN and each baseline: 28/56 x {plain, aug} (one model serves two columns); 8 SESN models
     assert len(runs) == (4 + 8 + 7 * 4) * 6
-    assert {r.model for r in runs if r.column == "28+"} == {"mnist_cnn_28", "mnist_ses_scalar_28p", "mnist_ses_vector_28p", "mnist_xu_28", "mnist_kanazawa_28", "mnist_dss_scalar_28", "mnist_dss_vector_28", "mnist_sevf_scalar_28", "mnist_sevf_vector_28", "mnist_ss_28"}
+    assert {r.model for r in runs if r.column == "28+"} == {
+        "mnist_cnn_28",
+        "mnist_ses_scalar_28p",
+        "mnist_ses_vector_28p",
+        "mnist_xu_28",
+        "mnist_kanazawa_28",
+        "mnist_dss_scalar_28",
+        "mnist_dss_vector_28",
+        "mnist_sevf_scalar_28",
+        "mnist_sevf_vector_28",
+        "mnist_ss_28",
+    }
     assert all(r.augment for r in runs if r.column.endswith("+"))
     shards = [reproduce.shard(runs, f"{k}/3") for k in range(3)]
     assert sorted(sum(shards, []), key=lambda r: r.key) == sorted(runs, key=lambda r: r.key)
@@ -191,7 +284,22 @@ def test_sweep_plan_shard_and_skip(tmp_path):
 
 
 def test_paper_profile_without_data_says_how_to_get_it(tmp_path):
-    args = reproduce.get_args_parser().parse_args(["--profile", "paper", "--data-root", str(tmp_path), "--results", str(tmp_path / "res"), "--models", "mnist_cnn_28", "--realizations", "0", "--columns", "28"])
+    args = reproduce.get_args_parser().parse_args(
+        [
+            "--profile",
+            "paper",
+            "--data-root",
+            str(tmp_path),
+            "--results",
+            str(tmp_path / "res"),
+            "--models",
+            "mnist_cnn_28",
+            "--realizations",
+            "0",
+            "--columns",
+            "28",
+        ]
+    )
     with pytest.raises(SystemExit, match="sesn data mnist-scale"):
         reproduce.main(args)
 

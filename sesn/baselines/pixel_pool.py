@@ -35,7 +35,9 @@ class PixelPoolConv2d(ScaleEquivariantModule):
         super().__init__()
         sizes = [kernel_size] if sizes is None else sorted(int(m) for m in sizes)
         if kernel_size % 2 == 0 or any(m % 2 == 0 or m < kernel_size for m in sizes):
-            raise ValueError(f"PixelPoolConv2d: kernel_size and sizes must be odd with sizes >= kernel_size, got {kernel_size}, {sizes}")
+            raise ValueError(
+                f"PixelPoolConv2d: kernel_size and sizes must be odd with sizes >= kernel_size, got {kernel_size}, {sizes}"
+            )
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.sizes, self.mode = sizes, mode
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))

@@ -64,7 +64,9 @@ def load_proxy(spec: BasisSpec) -> np.ndarray:
         raise DiscoBasisError(f"{path}: cannot be read as a tensor ({e})") from None
     n, k, s = spec.effective_size, spec.kernel_size, spec.num_scales
     if not isinstance(proxy, torch.Tensor) or tuple(proxy.shape) != (n * n, s, k, k):
-        raise DiscoBasisError(f"{path}: expected a tensor of shape {[n * n, s, k, k]}, got {getattr(proxy, 'shape', type(proxy))}")
+        raise DiscoBasisError(
+            f"{path}: expected a tensor of shape {[n * n, s, k, k]}, got {getattr(proxy, 'shape', type(proxy))}"
+        )
     proxy = proxy.double().numpy()
     if not np.isfinite(proxy).all():
         raise DiscoBasisError(f"{path}: contains non-finite values")

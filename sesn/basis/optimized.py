@@ -48,7 +48,10 @@ def cache_dir() -> Path:
 
 
 def _key(spec: BasisSpec) -> str:
-    blob = json.dumps({"spec": dataclasses.asdict(spec), "v": ALGORITHM_VERSION, "n": NUM_IMAGES, "ridge": RIDGE, "seed": SEED}, sort_keys=True)
+    blob = json.dumps(
+        {"spec": dataclasses.asdict(spec), "v": ALGORITHM_VERSION, "n": NUM_IMAGES, "ridge": RIDGE, "seed": SEED},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -7,7 +7,12 @@ import math
 import operator
 from typing import Sequence
 
-BASIS_TYPES = ("A", "B", "D", "DISCO")  # D: optimised (DISCO-style), sesn.basis.optimized; DISCO: DISCO's published basis
+BASIS_TYPES = (
+    "A",
+    "B",
+    "D",
+    "DISCO",
+)  # D: optimised (DISCO-style), sesn.basis.optimized; DISCO: DISCO's published basis
 
 
 def window_size(kernel_size: int, scale: float, max_scale: float) -> int:
@@ -119,7 +124,9 @@ def make_spec(
     """Build a :class:`BasisSpec`, accepting the reference layers' ``**basis_kwargs``."""
     unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer", "disco_sigma"}
     if unknown:
-        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer, disco_sigma")
+        raise ValueError(
+            f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer, disco_sigma"
+        )
     if isinstance(scales, (int, float)) and not isinstance(scales, bool):
         scales = (scales,)  # one scale
     try:

@@ -28,7 +28,9 @@ def checksum_dir(root: Path) -> Path:
 
 def comparable(manifest: dict, tracked: dict) -> bool:
     """A tracked manifest applies only to the same recipe: same splits and source digits."""
-    return manifest.get("splits") == tracked.get("splits") and manifest.get("source", {}).get("sha256") == tracked.get("source", {}).get("sha256")
+    return manifest.get("splits") == tracked.get("splits") and manifest.get("source", {}).get("sha256") == tracked.get(
+        "source", {}
+    ).get("sha256")
 
 
 def mnist_scale_parser() -> argparse.ArgumentParser:
@@ -46,11 +48,21 @@ def mnist_scale_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-dir", type=Path, default=None, help="folder with the IDX files (.gz or raw)")
     p.add_argument("--download", action="store_true", help="download the source with torchvision first")
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(6)), help="realizations (default 0-5)")
-    p.add_argument("--reduced", action="store_true", help="allow fewer digits than 70,000: proportionally smaller splits")
-    p.add_argument("--splits", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None, help="explicit split sizes")
+    p.add_argument(
+        "--reduced", action="store_true", help="allow fewer digits than 70,000: proportionally smaller splits"
+    )
+    p.add_argument(
+        "--splits", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None, help="explicit split sizes"
+    )
     p.add_argument("--overwrite", action="store_true", help="regenerate existing realizations")
-    p.add_argument("--verify", action="store_true", help="only recompute and check the checksums of existing realizations")
-    p.add_argument("--track", action="store_true", help="copy the manifests to ROOT/checksums/ (datasets/checksums/ with the default root: to commit them)")
+    p.add_argument(
+        "--verify", action="store_true", help="only recompute and check the checksums of existing realizations"
+    )
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="copy the manifests to ROOT/checksums/ (datasets/checksums/ with the default root: to commit them)",
+    )
     return p
 
 
@@ -76,14 +88,21 @@ def mnist_scale_main(argv) -> int:
         existing = args.root / "mnist_scale" / ms.realization_name(digits.dataset, seed, args.reduced)
         if (existing / "manifest.json").exists() and not args.overwrite:
             made = ms.verify(existing)  # a finished seed is skipped, after checking its files
-            wanted = {k: int(v) for k, v in (splits or (ms.reduced_splits(len(digits.labels)) if args.reduced else ms.PAPER_SPLITS)).items()}
+            wanted = {
+                k: int(v)
+                for k, v in (
+                    splits or (ms.reduced_splits(len(digits.labels)) if args.reduced else ms.PAPER_SPLITS)
+                ).items()
+            }
             if made.get("splits") != wanted or made.get("source", {}).get("sha256") != digits.hashes:
                 raise ValueError(
                     f"{existing} exists but was made with other splits or source digits "
                     f"({made.get('splits')} from {made.get('source', {}).get('folder')}, asked: {wanted} from {digits.folder}); "
                     "pass --overwrite to regenerate it, or use another --root"
                 )
-            print(f"skip {existing}: already generated with these splits and digits (checksums verified; --overwrite to regenerate)")
+            print(
+                f"skip {existing}: already generated with these splits and digits (checksums verified; --overwrite to regenerate)"
+            )
             continue
         folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=True)
         manifest = read_json(folder / "manifest.json")
@@ -116,15 +135,22 @@ def verify_main(args) -> int:
                 else:
                     note = f"not compared with {tracked}: made with other splits or source digits ({own.get('splits')})"
             manifest = ms.verify(folder, reference)  # hashes every file once
-            print(f"ok  {folder}  ({', '.join(f'{k} {v[:12]}' for k, v in sorted(manifest['sha256'].items()))})  {note}")
+            print(
+                f"ok  {folder}  ({', '.join(f'{k} {v[:12]}' for k, v in sorted(manifest['sha256'].items()))})  {note}"
+            )
     if not found:
-        print(f"error: nothing to verify: no {args.dataset} realization for seeds {args.seeds} under {args.root / 'mnist_scale'}", file=sys.stderr)
+        print(
+            f"error: nothing to verify: no {args.dataset} realization for seeds {args.seeds} under {args.root / 'mnist_scale'}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
 
 def stl10_main(argv) -> int:
-    p = argparse.ArgumentParser("sesn data stl10", description="Download (only with --download) and check STL-10 with torchvision's reader.")
+    p = argparse.ArgumentParser(
+        "sesn data stl10", description="Download (only with --download) and check STL-10 with torchvision's reader."
+    )
     p.add_argument("--root", type=Path, default=Path("datasets"))
     p.add_argument("--download", action="store_true", help="download STL-10 (2.6 GB) with torchvision")
     args = p.parse_args(argv)
@@ -144,7 +170,9 @@ def stir_name(seed: int, instances: int) -> str:
     count) or ``mnist_rebuilt_n<N>_seed<k>``."""
     from sesn.data import stir
 
-    return f"mnist_rebuilt_seed{seed}" if instances == stir.MNIST_INSTANCES else f"mnist_rebuilt_n{instances}_seed{seed}"
+    return (
+        f"mnist_rebuilt_seed{seed}" if instances == stir.MNIST_INSTANCES else f"mnist_rebuilt_n{instances}_seed{seed}"
+    )
 
 
 def stir_recipe(digits, seed: int, instances: int) -> dict:
@@ -174,7 +202,12 @@ def stir_versions() -> dict:
 
     from sesn.data import stir
 
-    return {"torch": torch.__version__, "numpy": np.__version__, "zlib": stir.zlib_version(), "python": platform.python_version()}
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "zlib": stir.zlib_version(),
+        "python": platform.python_version(),
+    }
 
 
 def stir_parser() -> argparse.ArgumentParser:
@@ -191,11 +224,24 @@ def stir_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("datasets"), help="data root (default: datasets)")
     p.add_argument("--seed", type=int, default=42, help="seed of the digit choice and positions (default 42, STIR's)")
     p.add_argument("--instances", type=int, default=50, help="instances per class, size and split (default 50, STIR's)")
-    p.add_argument("--source-dir", type=Path, default=None, help="folder with the MNIST IDX files (.gz or raw); the test digits are used")
+    p.add_argument(
+        "--source-dir",
+        type=Path,
+        default=None,
+        help="folder with the MNIST IDX files (.gz or raw); the test digits are used",
+    )
     p.add_argument("--download", action="store_true", help="download MNIST with torchvision first")
     p.add_argument("--overwrite", action="store_true", help="rebuild even if a file with this name exists")
-    p.add_argument("--verify", action="store_true", help="only re-hash the existing file and compare with its manifest and the tracked one")
-    p.add_argument("--track", action="store_true", help="copy the manifest to ROOT/checksums/stir_<name>.json (datasets/checksums/ with the default root: to commit it)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="only re-hash the existing file and compare with its manifest and the tracked one",
+    )
+    p.add_argument(
+        "--track",
+        action="store_true",
+        help="copy the manifest to ROOT/checksums/stir_<name>.json (datasets/checksums/ with the default root: to commit it)",
+    )
     return p
 
 
@@ -225,11 +271,15 @@ def stir_main(argv) -> int:
                 )
             got = sha256_file(npz)
             if got != own["sha256"].get(npz.name):
-                raise ChecksumError(f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt: pass --overwrite to rebuild it")
+                raise ChecksumError(
+                    f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt: pass --overwrite to rebuild it"
+                )
             print(f"reuse {npz}: already built with this recipe (sha256 {got[:16]}... checked; --overwrite to rebuild)")
             manifest = own
         else:
-            print(f"source: {len(digits.labels)} MNIST digits from {digits.folder} ({'+'.join(digits.splits)}); using the test digits")
+            print(
+                f"source: {len(digits.labels)} MNIST digits from {digits.folder} ({'+'.join(digits.splits)}); using the test digits"
+            )
             t0 = time.perf_counter()
             arrays = stir.build_mnist(digits, seed=args.seed, instances=args.instances, progress=sys.stderr.isatty())
             data = stir.npz_bytes(arrays)
@@ -250,7 +300,9 @@ def stir_main(argv) -> int:
                 "versions": stir_versions(),
                 "seconds": round(time.perf_counter() - t0, 1),
             }
-            atomic_write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")  # written last: a file without one is unfinished
+            atomic_write_text(
+                mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+            )  # written last: a file without one is unfinished
             print(f"wrote {npz} ({len(data) / 1e6:.1f} MB, images {manifest['shape']}) in {manifest['seconds']} s")
         print(f"  {npz.name}  sha256 {manifest['sha256'][npz.name]}")
     if args.track:
@@ -270,14 +322,19 @@ def stir_verify(args, name: str, npz: Path, mpath: Path) -> int:
     from sesn.data.npz import sha256_file
 
     if not npz.exists():
-        print(f"error: nothing to verify: {npz} not found (build it with `sesn data stir --seed {args.seed} --instances {args.instances}`)", file=sys.stderr)
+        print(
+            f"error: nothing to verify: {npz} not found (build it with `sesn data stir --seed {args.seed} --instances {args.instances}`)",
+            file=sys.stderr,
+        )
         return 2
     if not mpath.exists():
         raise FileNotFoundError(f"{mpath}: no manifest; the build was interrupted: rebuild with --overwrite")
     own = read_json(mpath)
     got = sha256_file(npz)
     if got != own["sha256"].get(npz.name):
-        raise ChecksumError(f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt or was modified")
+        raise ChecksumError(
+            f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt or was modified"
+        )
     ds = stir.load_stir(npz)  # layout check
     tracked = checksum_dir(args.root) / f"stir_{name}.json"
     note = f"no tracked checksums at {tracked}"
@@ -296,5 +353,7 @@ def stir_verify(args, name: str, npz: Path, mpath: Path) -> int:
                     f"{npz}: contents differ from the tracked checksums in {tracked} "
                     f"(tracked with {ref.get('versions')}, built with {own.get('versions')})"
                 )
-    print(f"ok  {npz}  sha256 {got[:16]}  {ds.domain}{' (rebuilt)' if ds.rebuilt else ''}, {ds.num_classes} classes, {len(ds.sizes)} sizes, {ds.instances} instances  {note}")
+    print(
+        f"ok  {npz}  sha256 {got[:16]}  {ds.domain}{' (rebuilt)' if ds.rebuilt else ''}, {ds.num_classes} classes, {len(ds.sizes)} sizes, {ds.instances} instances  {note}"
+    )
     return 0

@@ -46,7 +46,9 @@ def parse_idx(data: bytes, expected_magic: int, name: str) -> np.ndarray:
     expected = int(np.prod(dims))
     payload = len(data) - header
     if payload != expected:
-        raise DataFileError(f"{name}: header says {dims} ({expected} bytes of data) but the file has {payload}: truncated or corrupt")
+        raise DataFileError(
+            f"{name}: header says {dims} ({expected} bytes of data) but the file has {payload}: truncated or corrupt"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 

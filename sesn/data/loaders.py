@@ -22,7 +22,11 @@ def mnist_scale_transform(augment: bool) -> T.Compose:
     reference did: the tensor affine has no bicubic mode)."""
     steps: list = []
     if augment:
-        steps += [T.ToPILImage(), T.RandomAffine(degrees=0, scale=PLUS_SCALE_RANGE, interpolation=InterpolationMode.BICUBIC, fill=0), T.PILToTensor()]
+        steps += [
+            T.ToPILImage(),
+            T.RandomAffine(degrees=0, scale=PLUS_SCALE_RANGE, interpolation=InterpolationMode.BICUBIC, fill=0),
+            T.PILToTensor(),
+        ]
     steps += [T.ToDtype(torch.float32, scale=True), T.Normalize([MNIST_SCALE_MEAN], [MNIST_SCALE_STD])]
     return T.Compose(steps)
 
@@ -53,7 +57,15 @@ def _worker_init(worker_id: int) -> None:
     random.seed(seed)
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0, drop_last: bool = False, sampler=None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    sampler=None,
+) -> DataLoader:
     """A loader whose order and augmentation are fixed by ``seed`` (explicit generator)."""
     g = torch.Generator().manual_seed(seed)
     return DataLoader(

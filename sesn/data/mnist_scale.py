@@ -51,7 +51,9 @@ def stratified_split(labels: np.ndarray, sizes: dict, rng: np.random.Generator) 
     counts = np.array([(labels == c).sum() for c in classes])
     total = counts.sum()
     if sum(sizes.values()) > total:
-        raise ValueError(f"split sizes {sizes} need {sum(sizes.values())} digits, only {total} available; use reduced splits")
+        raise ValueError(
+            f"split sizes {sizes} need {sum(sizes.values())} digits, only {total} available; use reduced splits"
+        )
     per_class = {}
     for name in SPLIT_NAMES:
         exact = sizes[name] * counts / total
@@ -87,7 +89,15 @@ def rescale_digits(images: np.ndarray, scales: np.ndarray, progress: bool = True
         it = tqdm(it, desc="rescaling", unit="img", mininterval=0.5)
     for i in it:
         img = Image.fromarray(images[i], mode="L")
-        res = TF.affine(img, angle=0.0, translate=[0, 0], scale=float(scales[i]), shear=[0.0, 0.0], interpolation=InterpolationMode.BICUBIC, fill=0)
+        res = TF.affine(
+            img,
+            angle=0.0,
+            translate=[0, 0],
+            scale=float(scales[i]),
+            shear=[0.0, 0.0],
+            interpolation=InterpolationMode.BICUBIC,
+            fill=0,
+        )
         out[i] = np.asarray(res, dtype=np.uint8)
     return out
 
@@ -112,7 +122,15 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def generate(digits: Digits, seed: int, root: Path, splits: dict | None = None, reduced: bool = False, progress: bool = True, overwrite: bool = False) -> Path:
+def generate(
+    digits: Digits,
+    seed: int,
+    root: Path,
+    splits: dict | None = None,
+    reduced: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Generate one realization; returns its folder. ``splits=None`` means the paper's
     splits, or, with ``reduced=True``, the paper's splits scaled to the digits available."""
     n = len(digits.labels)
@@ -142,7 +160,13 @@ def generate(digits: Digits, seed: int, root: Path, splits: dict | None = None, 
             idx = parts[split]
             imgs = rescale_digits(digits.images[idx], scales[idx], progress)
             path = tmp / f"{split}.npz"
-            save_npz(path, images=imgs, labels=digits.labels[idx].astype(np.uint8), scales=scales[idx], source_index=idx.astype(np.int64))
+            save_npz(
+                path,
+                images=imgs,
+                labels=digits.labels[idx].astype(np.uint8),
+                scales=scales[idx],
+                source_index=idx.astype(np.int64),
+            )
             files[path.name] = sha256_file(path)
         manifest = {
             "name": name,
@@ -194,7 +218,9 @@ def verify(folder: Path, tracked: Path | None = None) -> dict:
             raise ChecksumError(f"{path}: missing (listed in {mpath})")
         got = sha256_file(path)
         if got != expected:
-            raise ChecksumError(f"{path}: sha256 {got} does not match the manifest ({expected}); the file is corrupt or was modified")
+            raise ChecksumError(
+                f"{path}: sha256 {got} does not match the manifest ({expected}); the file is corrupt or was modified"
+            )
     if tracked is not None and Path(tracked).exists():
         ref = read_json(Path(tracked))
         for fname, expected in ref["sha256"].items():

@@ -17,7 +17,11 @@ SPLIT_FILES = {
 }
 DEFAULT_DIRS = {
     "mnist": ["datasets/raw/mnist", "datasets/raw/MNIST/raw", "../shared/data/mnist"],
-    "fashion-mnist": ["datasets/raw/fashion-mnist", "datasets/raw/FashionMNIST/raw", "/usr/share/datasets/fashion-mnist"],
+    "fashion-mnist": [
+        "datasets/raw/fashion-mnist",
+        "datasets/raw/FashionMNIST/raw",
+        "/usr/share/datasets/fashion-mnist",
+    ],
 }
 HOW_TO = {
     "mnist": "pass --source-dir DIR with the IDX files (train-/t10k-images-idx3-ubyte[.gz] and labels), "
@@ -37,7 +41,9 @@ class Digits:
     hashes: dict  # sha256 of the uncompressed source files
 
 
-def load_digits(dataset: str = "mnist", source_dir: str | Path | None = None, download: bool = False, root: str | Path = "datasets") -> Digits:
+def load_digits(
+    dataset: str = "mnist", source_dir: str | Path | None = None, download: bool = False, root: str | Path = "datasets"
+) -> Digits:
     """All digits found (train + test merged, train first, original order)."""
     if dataset not in DEFAULT_DIRS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DEFAULT_DIRS)}")
@@ -63,7 +69,9 @@ def load_digits(dataset: str = "mnist", source_dir: str | Path | None = None, do
             found.append(split)
         if found:
             return Digits(np.concatenate(images), np.concatenate(labels), dataset, str(folder), found, hashes)
-    raise FileNotFoundError(f"no {dataset} IDX files found; looked in: {', '.join(looked)}. To provide them: {HOW_TO[dataset]}")
+    raise FileNotFoundError(
+        f"no {dataset} IDX files found; looked in: {', '.join(looked)}. To provide them: {HOW_TO[dataset]}"
+    )
 
 
 def _torchvision_download(dataset: str, raw_root: Path) -> None:

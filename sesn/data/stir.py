@@ -79,7 +79,9 @@ def _test_digits(digits):
     images, labels = np.asarray(digits.images), np.asarray(digits.labels)
     splits = list(getattr(digits, "splits", ["test"]))
     if "test" not in splits:
-        raise ValueError(f"no MNIST test digits in {getattr(digits, 'folder', '?')} (found {splits}); the rebuilt set uses the test digits")
+        raise ValueError(
+            f"no MNIST test digits in {getattr(digits, 'folder', '?')} (found {splits}); the rebuilt set uses the test digits"
+        )
     if splits == ["test"]:
         start = 0
     else:  # train first: the test digits are the last 10,000 (MNIST's test set size)
@@ -96,7 +98,9 @@ def select_digits(labels: np.ndarray, seed: int, instances: int, num_classes: in
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) < 3 * instances:
-            raise ValueError(f"class {c} has {len(idx)} digits; {3 * instances} needed for {instances} instances per split")
+            raise ValueError(
+                f"class {c} has {len(idx)} digits; {3 * instances} needed for {instances} instances per split"
+            )
         perm = np.random.default_rng([seed, c]).permutation(len(idx))
         out[:, c, :] = idx[perm[: 3 * instances]].reshape(3, instances)
     return out
@@ -197,7 +201,10 @@ def build_mnist(digits, seed: int = 42, instances: int = 50, sizes=range(17, 65)
     src_note = ", ".join(f"{k} sha256 {v[:16]}" for k, v in sorted(source_hashes.items())) or "source hashes unknown"
     metadata = np.array(
         [
-            ["title", f"MNIST (rebuilt by sesn from the 10,000 MNIST test digits, seed {seed}) - not STIR's Zenodo file"],
+            [
+                "title",
+                f"MNIST (rebuilt by sesn from the 10,000 MNIST test digits, seed {seed}) - not STIR's Zenodo file",
+            ],
             [
                 "description",
                 f"STIR's mnist recipe (Altstidl et al., IJCNN 2023) rebuilt offline: per class {N} train, {N} valid and "
@@ -212,7 +219,15 @@ def build_mnist(digits, seed: int = 42, instances: int = 50, sizes=range(17, 65)
         ]
     )
     lbldata = np.array([str(c) for c in range(C)])
-    return {"imgs": imgs, "lbls": lbls, "scls": scls, "psts": psts, "metadata": metadata, "lbldata": lbldata, "srcs": srcs}
+    return {
+        "imgs": imgs,
+        "lbls": lbls,
+        "scls": scls,
+        "psts": psts,
+        "metadata": metadata,
+        "lbldata": lbldata,
+        "srcs": srcs,
+    }
 
 
 def npz_bytes(arrays: dict, compress: bool = True) -> bytes:
@@ -302,7 +317,9 @@ class StirSet:
         where = {s: i for i, s in enumerate(self.sizes)}
         missing = [s for s in sizes if s not in where]
         if missing:
-            raise ValueError(f"{self.path}: sizes {missing} are not in the file (it has {min(self.sizes)}..{max(self.sizes)})")
+            raise ValueError(
+                f"{self.path}: sizes {missing} are not in the file (it has {min(self.sizes)}..{max(self.sizes)})"
+            )
         n = self.instances if instances is None else int(instances)
         if not 1 <= n <= self.instances:
             raise ValueError(f"instances must be in 1..{self.instances}, got {instances}")
@@ -335,7 +352,9 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
     48 sizes (still in STIR's order, largest first), e.g. small test builds."""
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"{path}: file not found (STIR's files go in datasets/stir/; see docs/scale-generalization.md)")
+        raise DataFileError(
+            f"{path}: file not found (STIR's files go in datasets/stir/; see docs/scale-generalization.md)"
+        )
     try:
         z = np.load(path, allow_pickle=allow_pickle)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
@@ -346,14 +365,19 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
         with z:
             missing = [k for k in REQUIRED_KEYS if k not in z.files]
             if missing:
-                _fail(path, f"missing key(s) {missing} (has {sorted(z.files)}); a STIR file holds {list(REQUIRED_KEYS)}")
+                _fail(
+                    path, f"missing key(s) {missing} (has {sorted(z.files)}); a STIR file holds {list(REQUIRED_KEYS)}"
+                )
             arrays = {}
             for k in REQUIRED_KEYS:
                 try:
                     arrays[k] = z[k]
                 except ValueError as e:  # object arrays need pickle
                     if "pickle" in str(e).lower():
-                        _fail(path, f"array {k!r} is stored as Python objects; pass allow_pickle=True only if you trust the file")
+                        _fail(
+                            path,
+                            f"array {k!r} is stored as Python objects; pass allow_pickle=True only if you trust the file",
+                        )
                     raise DataFileError(f"{path}: array {k!r} is unreadable ({e})") from None
                 except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
                     raise DataFileError(f"{path}: array {k!r} is corrupt or truncated ({e})") from None
@@ -368,7 +392,10 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
     elif imgs.ndim == 7 and imgs.shape[-1] == 3:
         channels = 3
     else:
-        _fail(path, f"imgs has shape {imgs.shape}: expected rank 6 [3, sizes, classes, instances, 64, 64] (grayscale) or rank 7 [..., 64, 64, 3] (colour)")
+        _fail(
+            path,
+            f"imgs has shape {imgs.shape}: expected rank 6 [3, sizes, classes, instances, 64, 64] (grayscale) or rank 7 [..., 64, 64, 3] (colour)",
+        )
     if imgs.shape[0] != 3:
         _fail(path, f"imgs has {imgs.shape[0]} splits on axis 0, expected 3 (train, valid, test)")
     if imgs.shape[4:6] != (CANVAS, CANVAS):
@@ -376,7 +403,10 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
     lead = imgs.shape[:4]
     for k, arr, tail in (("lbls", lbls, ()), ("scls", scls, ()), ("psts", psts, (2,))):
         if arr.shape != lead + tail:
-            _fail(path, f"{k} has shape {arr.shape}, expected {lead + tail} (the first four dimensions of imgs{', then 2' if tail else ''})")
+            _fail(
+                path,
+                f"{k} has shape {arr.shape}, expected {lead + tail} (the first four dimensions of imgs{', then 2' if tail else ''})",
+            )
         if not np.issubdtype(arr.dtype, np.integer):
             _fail(path, f"{k} has dtype {arr.dtype}, expected an integer type")
     S, C, N = lead[1], lead[2], lead[3]
@@ -392,7 +422,10 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
         if any(s not in ALL_SIZES for s in sizes) or list(sizes) != sorted(set(sizes), reverse=True):
             _fail(path, f"sizes {list(sizes)} are not a subset of 17..64 in STIR's order (largest first)")
     elif sizes != ALL_SIZES:
-        _fail(path, f"sizes along axis 1 are {_describe(sizes)}, expected STIR's 64, 63, ..., 17 (index 0 = 64 px); pass partial_sizes=True for a subset")
+        _fail(
+            path,
+            f"sizes along axis 1 are {_describe(sizes)}, expected STIR's 64, 63, ..., 17 (index 0 = 64 px); pass partial_sizes=True for a subset",
+        )
     if lbls.min() < 0 or lbls.max() >= C:
         _fail(path, f"labels out of range: {int(lbls.min())}..{int(lbls.max())} for {C} classes")
     s_full = scls[..., None]

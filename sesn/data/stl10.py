@@ -92,7 +92,9 @@ class STL10(torchvision.datasets.STL10):
                     )
             size = x_path.stat().st_size
             if size == 0 or size % IMAGE_BYTES:
-                raise DataFileError(f"{x_path}: {size} bytes is not a whole number of 3x96x96 images: truncated or corrupt")
+                raise DataFileError(
+                    f"{x_path}: {size} bytes is not a whole number of 3x96x96 images: truncated or corrupt"
+                )
             n_labels = y_path.stat().st_size
             if n_labels != size // IMAGE_BYTES:
                 raise DataFileError(f"{x_path} holds {size // IMAGE_BYTES} images but {y_path} has {n_labels} labels")

@@ -21,7 +21,9 @@ class InputCheck(nn.Module):
         if x.dim() != 4:
             raise ValueError(f"{self.model}: expected input [B, C, H, W] (rank 4), got shape {list(x.shape)}")
         if x.shape[1] != self.channels:
-            raise ValueError(f"{self.model}: expected {self.channels} input channel(s), got {x.shape[1]} (shape {list(x.shape)})")
+            raise ValueError(
+                f"{self.model}: expected {self.channels} input channel(s), got {x.shape[1]} (shape {list(x.shape)})"
+            )
         if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
             raise ValueError(
                 f"{self.model}: expected {self.size[0]}x{self.size[1]} inputs, got {x.shape[-2]}x{x.shape[-1]} (shape {list(x.shape)})"

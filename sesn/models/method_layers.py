@@ -144,7 +144,11 @@ register_method_layer(
 register_method_layer("DSS", _dss, "Gaussian scale-space lift, dilated 7x7 scale conv, max over scales")
 register_method_layer("SEVF scalar", _sevf_scalar, "7x7 scalar-to-vector scale conv, magnitude")
 register_method_layer("SS-CNN", _ss_cnn, "log-radial steerable 11x11 filters at 5 sizes, max over sizes")
-register_method_layer("pixel pool", _pixel_pool, f"7x7 kernel resized to {PIXEL_POOL_SIZES[0]}..{PIXEL_POOL_SIZES[-1]} px ({len(PIXEL_POOL_SIZES)} sizes), max per pixel")
+register_method_layer(
+    "pixel pool",
+    _pixel_pool,
+    f"7x7 kernel resized to {PIXEL_POOL_SIZES[0]}..{PIXEL_POOL_SIZES[-1]} px ({len(PIXEL_POOL_SIZES)} sizes), max per pixel",
+)
 
 
 def describe() -> list[str]:

@@ -51,7 +51,16 @@ def _front(name: str, upsample: bool, in_size: int) -> list[nn.Module]:
     return mods
 
 
-def mnist_cnn(name: str, upsample: bool, channels=PAPER_CHANNELS, hidden=PAPER_HIDDEN, num_classes=10, dropout=0.7, kernel_size=7, in_size=28) -> nn.Sequential:
+def mnist_cnn(
+    name: str,
+    upsample: bool,
+    channels=PAPER_CHANNELS,
+    hidden=PAPER_HIDDEN,
+    num_classes=10,
+    dropout=0.7,
+    kernel_size=7,
+    in_size=28,
+) -> nn.Sequential:
     pool = 8 if upsample else 4
     c1, c2, c3 = channels
     p = kernel_size // 2
@@ -63,7 +72,16 @@ def mnist_cnn(name: str, upsample: bool, channels=PAPER_CHANNELS, hidden=PAPER_H
     return nn.Sequential(*layers)
 
 
-def mnist_ses_scalar(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=PAPER_HIDDEN, num_classes=10, dropout=0.7, in_size=28, **layer_overrides) -> nn.Sequential:
+def mnist_ses_scalar(
+    name: str,
+    cfg: SESConfig,
+    channels=PAPER_CHANNELS,
+    hidden=PAPER_HIDDEN,
+    num_classes=10,
+    dropout=0.7,
+    in_size=28,
+    **layer_overrides,
+) -> nn.Sequential:
     """Every stage: T->H, max projection over scales, ReLU, max-pool, BN2d."""
     pool = 8 if cfg.upsample else 4
     kw = layer_kwargs(cfg, **layer_overrides)
@@ -82,7 +100,16 @@ def mnist_ses_scalar(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=
     return nn.Sequential(*layers, *_head(4 * channels[-1], hidden, num_classes, dropout))
 
 
-def mnist_ses_vector(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=PAPER_HIDDEN, num_classes=10, dropout=0.7, in_size=28, **layer_overrides) -> nn.Sequential:
+def mnist_ses_vector(
+    name: str,
+    cfg: SESConfig,
+    channels=PAPER_CHANNELS,
+    hidden=PAPER_HIDDEN,
+    num_classes=10,
+    dropout=0.7,
+    in_size=28,
+    **layer_overrides,
+) -> nn.Sequential:
     """Stage 1 T->H, stages 2-3 H->H (scale_size 1), each followed by ReLU, scale-wise
     max-pool and scale BN; max projection over scales before the head."""
     pool = 8 if cfg.upsample else 4
@@ -92,7 +119,12 @@ def mnist_ses_vector(name: str, cfg: SESConfig, channels=PAPER_CHANNELS, hidden=
     for i, c in enumerate(channels):
         last = i == len(channels) - 1
         conv = SESConv_Z2_H(c_in, c, bias=True, **kw) if i == 0 else SESConv_H_H(c_in, c, 1, bias=True, **kw)
-        layers += [conv, nn.ReLU(True), ScaleMaxPool2d(pool, padding=2) if last else ScaleMaxPool2d(2), ScaleBatchNorm(c)]
+        layers += [
+            conv,
+            nn.ReLU(True),
+            ScaleMaxPool2d(pool, padding=2) if last else ScaleMaxPool2d(2),
+            ScaleBatchNorm(c),
+        ]
         c_in = c
     return nn.Sequential(*layers, SESMaxProjection(), *_head(4 * channels[-1], hidden, num_classes, dropout))
 
@@ -145,11 +177,26 @@ def _register_ses(name: str, optimised: bool = False) -> None:
         cfg = dataclasses.replace(cfg, name=name.replace("_ses_", "_disco_"), basis_type="D")
     kind = "scalar" if "scalar" in name else "vector"
     factory = mnist_ses_scalar if kind == "scalar" else mnist_ses_vector
-    meta = dict(row=f"SESN {kind}", published=PUBLISHED[name], published_source="paper, Table 2 (docs/models.md)", family=f"ses_{kind}")
+    meta = dict(
+        row=f"SESN {kind}",
+        published=PUBLISHED[name],
+        published_source="paper, Table 2 (docs/models.md)",
+        family=f"ses_{kind}",
+    )
     meta["profiles"] = ("paper", "quick") if "_28" in name else ("paper",)
     if optimised:
-        meta = dict(row=f"SESN {kind} (basis D)", family=f"disco_{kind}", note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)")
-    meta.update(dataset="mnist-scale", input_shape=(1, 28, 28), num_params=MNIST_PARAMS, column=_column(name), reproduce=_reproduce(cfg.name))
+        meta = dict(
+            row=f"SESN {kind} (basis D)",
+            family=f"disco_{kind}",
+            note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)",
+        )
+    meta.update(
+        dataset="mnist-scale",
+        input_shape=(1, 28, 28),
+        num_params=MNIST_PARAMS,
+        column=_column(name),
+        reproduce=_reproduce(cfg.name),
+    )
     register(cfg.name, factory, cfg.name, cfg, metadata=dict(meta, reproduce_columns=_columns(name)))
 
 

@@ -60,7 +60,9 @@ def stir_method_net(method: str, in_channels: int = 1, num_classes: int = 10, ch
     return StirNet(nn.Sequential(*layers), c2, num_classes)
 
 
-def stir_sesn(basis: str = "B", in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS, **overrides) -> StirNet:
+def stir_sesn(
+    basis: str = "B", in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS, **overrides
+) -> StirNet:
     """SESN in the STIR design: T -> H, ReLU, H -> H (scale_size 1), ReLU; STIR's settings."""
     kw = {**STIR_SESN, **overrides}
     if basis != "B":
@@ -105,7 +107,9 @@ class PyramidEnsemble(nn.Module):
         return torch.stack([self.net(level) for level in gaussian_pyramid(x, self.levels)]).mean(0)
 
 
-def stir_pyramid(in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS, levels: int = 3) -> PyramidEnsemble:
+def stir_pyramid(
+    in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS, levels: int = 3
+) -> PyramidEnsemble:
     return PyramidEnsemble(stir_method_net("CNN", in_channels, num_classes, channels), levels)
 
 

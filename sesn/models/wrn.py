@@ -50,9 +50,27 @@ class SESBlock(nn.Module):
     """Pre-activation block on H features; ``lift=True`` (variant B) makes conv1 a max
     projection followed by a fresh T->H conv of the BN-ReLU'd H input."""
 
-    def __init__(self, c_in, c_out, stride, dropout, scales, scale_size=1, lift=False, kernel_size=7, effective_size=3, basis_type="A"):
+    def __init__(
+        self,
+        c_in,
+        c_out,
+        stride,
+        dropout,
+        scales,
+        scale_size=1,
+        lift=False,
+        kernel_size=7,
+        effective_size=3,
+        basis_type="A",
+    ):
         super().__init__()
-        kw = dict(kernel_size=kernel_size, effective_size=effective_size, scales=scales, padding=kernel_size // 2, basis_type=basis_type)
+        kw = dict(
+            kernel_size=kernel_size,
+            effective_size=effective_size,
+            scales=scales,
+            padding=kernel_size // 2,
+            basis_type=basis_type,
+        )
         self.equal = c_in == c_out
         self.bn1 = ScaleBatchNorm(c_in)
         if lift:
@@ -73,7 +91,17 @@ class SESBlock(nn.Module):
 class WideResNet(nn.Module):
     """WRN-depth-k (pre-activation) and its SESN variants. ``variant``: None (plain), "a", "b", "c"."""
 
-    def __init__(self, depth=16, widths=WRN_WIDTHS, num_classes=10, dropout=0.3, variant=None, scales=None, in_size=96, name="wrn"):
+    def __init__(
+        self,
+        depth=16,
+        widths=WRN_WIDTHS,
+        num_classes=10,
+        dropout=0.3,
+        variant=None,
+        scales=None,
+        in_size=96,
+        name="wrn",
+    ):
         super().__init__()
         if (depth - 4) % 6:
             raise ValueError(f"WRN depth must be 6n+4, got {depth}")
@@ -85,7 +113,11 @@ class WideResNet(nn.Module):
             self.stem = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
             for g, stride in enumerate((1, 2, 2)):
                 for i in range(n):
-                    blocks.append(PlainBlock(widths[g] if i == 0 else widths[g + 1], widths[g + 1], stride if i == 0 else 1, dropout))
+                    blocks.append(
+                        PlainBlock(
+                            widths[g] if i == 0 else widths[g + 1], widths[g + 1], stride if i == 0 else 1, dropout
+                        )
+                    )
             self.project = nn.Identity()
         else:
             self.stem = SESConv_Z2_H(3, widths[0], 7, 3, scales, padding=3, basis_type="A")
@@ -117,7 +149,11 @@ class WideResNet(nn.Module):
 
 # 0.9 * 1.41**i and 1.1 * 1.41**i exactly as the authors compute them (no rounding), so a
 # checkpoint's stored basis matches ours
-STL_SCALES = {"a": tuple(0.9 * 1.41**i for i in range(3)), "b": tuple(0.9 * 1.41**i for i in range(3)), "c": tuple(1.1 * 1.41**i for i in range(3))}
+STL_SCALES = {
+    "a": tuple(0.9 * 1.41**i for i in range(3)),
+    "b": tuple(0.9 * 1.41**i for i in range(3)),
+    "c": tuple(1.1 * 1.41**i for i in range(3)),
+}
 
 
 def _register(name, variant, num_params, note=""):

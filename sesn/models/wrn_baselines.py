@@ -87,26 +87,65 @@ def _plan(widths, depth=16):
             yield (widths[g] if i == 0 else widths[g + 1]), widths[g + 1], (stride if i == 0 else 1)
 
 
-def wrn_kanazawa(name="wrn_16_8_kanazawa", widths=(16, 128, 256, 512), num_classes=10, dropout=0.3, scales=(0.5, 1.0, 2.0), in_size=96):
+def wrn_kanazawa(
+    name="wrn_16_8_kanazawa",
+    widths=(16, 128, 256, 512),
+    num_classes=10,
+    dropout=0.3,
+    scales=(0.5, 1.0, 2.0),
+    in_size=96,
+):
     conv = lambda ci, co, s: SIConv2d(ci, co, 3, scales, stride=s, padding=1, bias=False)  # noqa: E731
     blocks = [
-        Block(nn.BatchNorm2d(ci), conv(ci, co, s), nn.BatchNorm2d(co), conv(co, co, 1), None if ci == co else nn.Conv2d(ci, co, 1, s, bias=False), dropout)
+        Block(
+            nn.BatchNorm2d(ci),
+            conv(ci, co, s),
+            nn.BatchNorm2d(co),
+            conv(co, co, 1),
+            None if ci == co else nn.Conv2d(ci, co, 1, s, bias=False),
+            dropout,
+        )
         for ci, co, s in _plan(widths)
     ]
-    model = BaselineWRN(name, conv(3, widths[0], 1), blocks, nn.BatchNorm2d(widths[3]), _AvgThen(), nn.Linear(widths[3], num_classes), in_size)
+    model = BaselineWRN(
+        name,
+        conv(3, widths[0], 1),
+        blocks,
+        nn.BatchNorm2d(widths[3]),
+        _AvgThen(),
+        nn.Linear(widths[3], num_classes),
+        in_size,
+    )
     _init(model)
     return model
 
 
-def wrn_xu(name="wrn_16_8_xu", widths=(16, 128, 256, 512), num_classes=10, dropout=0.3, scales=(0.67, 1.0, 1.5), in_size=96):
+def wrn_xu(
+    name="wrn_16_8_xu", widths=(16, 128, 256, 512), num_classes=10, dropout=0.3, scales=(0.67, 1.0, 1.5), in_size=96
+):
     s_n = len(scales)
     conv = lambda ci, co, k, s: SiCNNConv2d(ci, co, k, scales, stride=s, num_input_scales=s_n)  # noqa: E731
     blocks = [
-        Block(nn.BatchNorm2d(s_n * ci), conv(ci, co, 3, s), nn.BatchNorm2d(s_n * co), conv(co, co, 3, 1), None if ci == co else conv(ci, co, 1, s), dropout)
+        Block(
+            nn.BatchNorm2d(s_n * ci),
+            conv(ci, co, 3, s),
+            nn.BatchNorm2d(s_n * co),
+            conv(co, co, 3, 1),
+            None if ci == co else conv(ci, co, 1, s),
+            dropout,
+        )
         for ci, co, s in _plan(widths)
     ]
     stem = SiCNNConv2d(3, widths[0], 3, scales, num_input_scales=1)
-    model = BaselineWRN(name, stem, blocks, nn.BatchNorm2d(s_n * widths[3]), _AvgThen(ColumnMax(s_n)), nn.Linear(widths[3], num_classes), in_size)
+    model = BaselineWRN(
+        name,
+        stem,
+        blocks,
+        nn.BatchNorm2d(s_n * widths[3]),
+        _AvgThen(ColumnMax(s_n)),
+        nn.Linear(widths[3], num_classes),
+        in_size,
+    )
     _init(model)
     return model
 
@@ -115,11 +154,20 @@ def wrn_ss(name="wrn_16_8_ss", widths=(11, 88, 176, 352), num_classes=10, dropou
     block_sizes = [3, 5, 7] if fixed else [3]  # the reference passes no size_range to its blocks
     conv = lambda ci, co, s, sizes: ScaleConvSteering(ci, co, 3, sizes, k_range=(1,), stride=s, relu=False)  # noqa: E731
     blocks = [
-        Block(nn.BatchNorm2d(ci), conv(ci, co, s, block_sizes), nn.BatchNorm2d(co), conv(co, co, 1, block_sizes), None if ci == co else nn.Conv2d(ci, co, 1, s, bias=False), dropout)
+        Block(
+            nn.BatchNorm2d(ci),
+            conv(ci, co, s, block_sizes),
+            nn.BatchNorm2d(co),
+            conv(co, co, 1, block_sizes),
+            None if ci == co else nn.Conv2d(ci, co, 1, s, bias=False),
+            dropout,
+        )
         for ci, co, s in _plan(widths)
     ]
     stem = conv(3, widths[0], 1, [3, 5, 7])
-    model = BaselineWRN(name, stem, blocks, nn.BatchNorm2d(widths[3]), _AvgThen(), nn.Linear(widths[3], num_classes), in_size)
+    model = BaselineWRN(
+        name, stem, blocks, nn.BatchNorm2d(widths[3]), _AvgThen(), nn.Linear(widths[3], num_classes), in_size
+    )
     # the WRN loop re-initialises the plain 1x1 shortcuts; steerable layers keep their own init
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -137,15 +185,45 @@ def wrn_dss(name="wrn_16_8_dss", num_classes=10, dropout=0.3, in_size=96):
     d = lambda ci, co, ks, io, s=1: Dconv2d(ci, co, (ks, 3, 3) if ks else (1, 1, 1), 2.0, io, stride=s, init="delta")  # noqa: E731
     c1, c2, c3 = widths[1:]
     blocks = [
-        Block(nn.BatchNorm3d(16), d(16, c1, 2, (4, 4)), nn.BatchNorm3d(c1), d(c1, c1, 1, (3, 3)), d(16, c1, 0, (3, 3)), dropout),
+        Block(
+            nn.BatchNorm3d(16),
+            d(16, c1, 2, (4, 4)),
+            nn.BatchNorm3d(c1),
+            d(c1, c1, 1, (3, 3)),
+            d(16, c1, 0, (3, 3)),
+            dropout,
+        ),
         Block(nn.BatchNorm3d(c1), d(c1, c1, 1, (3, 3)), nn.BatchNorm3d(c1), d(c1, c1, 1, (3, 3)), None, dropout),
-        Block(nn.BatchNorm3d(c1), d(c1, c2, 2, (3, 3), 2), nn.BatchNorm3d(c2), d(c2, c2, 1, (2, 2)), d(c1, c2, 0, (2, 2), 2), dropout),
+        Block(
+            nn.BatchNorm3d(c1),
+            d(c1, c2, 2, (3, 3), 2),
+            nn.BatchNorm3d(c2),
+            d(c2, c2, 1, (2, 2)),
+            d(c1, c2, 0, (2, 2), 2),
+            dropout,
+        ),
         Block(nn.BatchNorm3d(c2), d(c2, c2, 1, (2, 2)), nn.BatchNorm3d(c2), d(c2, c2, 1, (2, 2)), None, dropout),
-        Block(nn.BatchNorm3d(c2), d(c2, c3, 1, (2, 2), 2), nn.BatchNorm3d(c3), d(c3, c3, 1, (2, 2)), d(c2, c3, 0, (2, 2), 2), dropout),
+        Block(
+            nn.BatchNorm3d(c2),
+            d(c2, c3, 1, (2, 2), 2),
+            nn.BatchNorm3d(c3),
+            d(c3, c3, 1, (2, 2)),
+            d(c2, c3, 0, (2, 2), 2),
+            dropout,
+        ),
         Block(nn.BatchNorm3d(c3), d(c3, c3, 1, (2, 2)), nn.BatchNorm3d(c3), d(c3, c3, 1, (2, 2)), None, dropout),
     ]
     stem = Dconv2d(3, 16, (1, 3, 3), 2.0, (4, 4), init="delta")
-    model = BaselineWRN(name, stem, blocks, nn.BatchNorm3d(c3), nn.Sequential(ScaleMaxProjection(), _AvgThen()), nn.Linear(c3, num_classes), in_size, pre=BesselConv2d(3, 2.0, 0.5, 4))
+    model = BaselineWRN(
+        name,
+        stem,
+        blocks,
+        nn.BatchNorm3d(c3),
+        nn.Sequential(ScaleMaxProjection(), _AvgThen()),
+        nn.Linear(c3, num_classes),
+        in_size,
+        pre=BesselConv2d(3, 2.0, 0.5, 4),
+    )
     _init(model)
     return model
 
@@ -171,5 +249,11 @@ def _register(name, factory, params, row, note=""):
 
 _register("wrn_16_8_kanazawa", wrn_kanazawa, 10_961_370, "SI-ConvNet")
 _register("wrn_16_8_xu", wrn_xu, 10_975_770, "SiCNN")
-_register("wrn_16_8_ss", wrn_ss, 10_846_835, "SS-CNN", "reproduces the reference's single-scale block bug; fixed=True builds the intended model")
+_register(
+    "wrn_16_8_ss",
+    wrn_ss,
+    10_846_835,
+    "SS-CNN",
+    "reproduces the reference's single-scale block bug; fixed=True builds the intended model",
+)
 _register("wrn_16_8_dss", wrn_dss, 10_939_482, "DSS")

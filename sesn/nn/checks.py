@@ -11,13 +11,10 @@ def check_image(x: torch.Tensor, layer: str, channels: int | None) -> None:
         raise TypeError(f"{layer}: expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4:
         raise ValueError(
-            f"{layer}: expected an image tensor [B, C, H, W] (rank 4), got rank {x.dim()} "
-            f"with shape {list(x.shape)}"
+            f"{layer}: expected an image tensor [B, C, H, W] (rank 4), got rank {x.dim()} with shape {list(x.shape)}"
         )
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(
-            f"{layer}: expected {channels} input channels, got {x.shape[1]} (input shape {list(x.shape)})"
-        )
+        raise ValueError(f"{layer}: expected {channels} input channels, got {x.shape[1]} (input shape {list(x.shape)})")
 
 
 def check_scale_feature(x: torch.Tensor, layer: str, channels: int | None, scales: int | None) -> None:
@@ -26,17 +23,12 @@ def check_scale_feature(x: torch.Tensor, layer: str, channels: int | None, scale
         raise TypeError(f"{layer}: expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 5:
         raise ValueError(
-            f"{layer}: expected a scale feature [B, C, S, H, W] (rank 5), got rank {x.dim()} "
-            f"with shape {list(x.shape)}"
+            f"{layer}: expected a scale feature [B, C, S, H, W] (rank 5), got rank {x.dim()} with shape {list(x.shape)}"
         )
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(
-            f"{layer}: expected {channels} input channels, got {x.shape[1]} (input shape {list(x.shape)})"
-        )
+        raise ValueError(f"{layer}: expected {channels} input channels, got {x.shape[1]} (input shape {list(x.shape)})")
     if scales is not None and x.shape[2] != scales:
-        raise ValueError(
-            f"{layer}: expected {scales} scales on axis 2, got {x.shape[2]} (input shape {list(x.shape)})"
-        )
+        raise ValueError(f"{layer}: expected {scales} scales on axis 2, got {x.shape[2]} (input shape {list(x.shape)})")
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int, layer: str) -> int:
@@ -44,8 +36,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int, lay
     padded = size + 2 * padding
     if padded < kernel_size:
         raise ValueError(
-            f"{layer}: kernel of size {kernel_size} is larger than the padded input "
-            f"({size} + 2*{padding} = {padded})"
+            f"{layer}: kernel of size {kernel_size} is larger than the padded input ({size} + 2*{padding} = {padded})"
         )
     return (padded - kernel_size) // stride + 1
 

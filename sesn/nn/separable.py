@@ -61,7 +61,9 @@ class SeparableTables:
         th = banded(f, h, self.ho, stride, padding)  # [S, G, P, Ho, H]
         tw = banded(f, w, self.wo, stride, padding)  # [S, G, Q, Wo, W]
         self.rows = th.reshape(s, g * p * self.ho, h).to(dtype=dtype, device=device)  # [S, G*P*Ho, H]
-        self.cols = tw.permute(0, 1, 4, 2, 3).reshape(s, g, w, p * self.wo).to(dtype=dtype, device=device)  # [S, G, W, Q*Wo]
+        self.cols = (
+            tw.permute(0, 1, 4, 2, 3).reshape(s, g, w, p * self.wo).to(dtype=dtype, device=device)
+        )  # [S, G, W, Q*Wo]
         # function b is slot (g, p_h, p_w) of the G*P*Q responses
         self.select = torch.tensor((pairs[:, 0] * p + pairs[:, 1]) * p + pairs[:, 2], device=device)
         self.num_funcs = len(pairs)

@@ -146,20 +146,46 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         w = out_hw[1] - 2 * self.padding + self.kernel_size - 1 if in_hw is None else in_hw[1]
         costs = {
             "direct": direct_cost(
-                batch, self.in_channels, self.out_channels, taps, self.windows, out_hw[0], out_hw[1], h, w, self.kernel_size, self.stride, self.padding
+                batch,
+                self.in_channels,
+                self.out_channels,
+                taps,
+                self.windows,
+                out_hw[0],
+                out_hw[1],
+                h,
+                w,
+                self.kernel_size,
+                self.stride,
+                self.padding,
             )
         }
         if separable_supports(self.spec):
             costs["separable"] = SEPARABLE_COST_FACTOR * separable_cost(
                 batch, self.in_channels, self.out_channels, taps, self.spec, h, w, self.stride, self.padding
             )
-        if self.stride == 1 and self.weight.dtype in (torch.float32, torch.float64) and not autocast_on(self.weight.device.type):
+        if (
+            self.stride == 1
+            and self.weight.dtype in (torch.float32, torch.float64)
+            and not autocast_on(self.weight.device.type)
+        ):
             lh, lw = h + 2 * self.padding, w + 2 * self.padding
             freqs = lh * (lw // 2 + 1)
-            spectra = 8 * freqs * self.in_channels * taps * max(self.out_channels * self.num_scales, batch * self.num_scales)
+            spectra = (
+                8 * freqs * self.in_channels * taps * max(self.out_channels * self.num_scales, batch * self.num_scales)
+            )
             if spectra <= FFT_MAX_BYTES:
                 costs["fft"] = FFT_COST_FACTOR * fft_cost(
-                    batch, self.in_channels, self.out_channels, taps, self.num_scales, h, w, self.padding, out_hw[0], out_hw[1]
+                    batch,
+                    self.in_channels,
+                    self.out_channels,
+                    taps,
+                    self.num_scales,
+                    h,
+                    w,
+                    self.padding,
+                    out_hw[0],
+                    out_hw[1],
                 )
         return costs
 
@@ -205,7 +231,9 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
     def separable_tables(self, h: int, w: int) -> SeparableTables:
         """Banded 1-D matrices of the separable path for an ``h x w`` input (cached)."""
         if not separable_supports(self.spec):
-            raise ValueError(f"{type(self).__name__}: compute_mode='separable' needs basis 'A' or 'B', got {self.basis_type!r}")
+            raise ValueError(
+                f"{type(self).__name__}: compute_mode='separable' needs basis 'A' or 'B', got {self.basis_type!r}"
+            )
         key = (h, w, self.basis.dtype, self.basis.device)
         tables = self._table_cache.get(key)
         if tables is None:
@@ -219,7 +247,9 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         return slice(start, start + m)
 
     # -- reference checkpoints store the basis as a persistent buffer ------------
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         key = prefix + "basis"
         if key in state_dict:
             stored = state_dict.pop(key)
@@ -235,7 +265,9 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
                     f"{key}: checkpoint basis differs from this layer's basis (spec {self.spec}); "
                     "build the layer with the same kernel_size, effective_size, scales, basis_type and basis kwargs"
                 )
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def extra_repr(self) -> str:
         return (

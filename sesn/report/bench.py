@@ -21,7 +21,12 @@ from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser("sesn report bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p = argparse.ArgumentParser(
+        "sesn report bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
     p.add_argument("json", type=Path, help="output of pytest bench --benchmark-json")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     p.add_argument("--name", default=None, help="file stem (default: from device, precision, torch)")
@@ -67,8 +72,13 @@ def load(path: Path):
         raise SystemExit(f"{path}: holds no benchmarks")
     df = pd.DataFrame(rows)
     base = df[df.role == "baseline"].set_index("group")
-    df["latency_ratio"] = [r.median_ms / base.loc[r.group, "median_ms"] if r.group in base.index else float("nan") for r in df.itertuples()]
-    df["flop_ratio"] = [r.gflop / base.loc[r.group, "gflop"] if r.group in base.index and base.loc[r.group, "gflop"] else float("nan") for r in df.itertuples()]
+    df["latency_ratio"] = [
+        r.median_ms / base.loc[r.group, "median_ms"] if r.group in base.index else float("nan") for r in df.itertuples()
+    ]
+    df["flop_ratio"] = [
+        r.gflop / base.loc[r.group, "gflop"] if r.group in base.index and base.loc[r.group, "gflop"] else float("nan")
+        for r in df.itertuples()
+    ]
     df["gflop_per_s"] = df.gflop / (df.median_ms / 1000)
     return df, data
 
@@ -108,12 +118,43 @@ def main(args) -> int:
     df, data = load(args.json)
     stem = args.name or stem_for(df)
     out: Path = args.out
-    df = df.sort_values(["group", "role", "name"], key=lambda c: c.map({"baseline": 0, "ses": 1, "method": 2}).fillna(3) if c.name == "role" else c, kind="stable")
-    cols = ["group", "name", "batch", "median_ms", "latency_ratio", "gflop", "flop_ratio", "gflop_per_s", "memory_mb", "params"]
+    df = df.sort_values(
+        ["group", "role", "name"],
+        key=lambda c: c.map({"baseline": 0, "ses": 1, "method": 2}).fillna(3) if c.name == "role" else c,
+        kind="stable",
+    )
+    cols = [
+        "group",
+        "name",
+        "batch",
+        "median_ms",
+        "latency_ratio",
+        "gflop",
+        "flop_ratio",
+        "gflop_per_s",
+        "memory_mb",
+        "params",
+    ]
     table = df[cols].copy()
-    for col, fmt in {"median_ms": "{:.1f}", "latency_ratio": "{:.2f}", "gflop": "{:.2f}", "flop_ratio": "{:.2f}", "gflop_per_s": "{:.0f}", "memory_mb": "{:.0f}"}.items():
+    for col, fmt in {
+        "median_ms": "{:.1f}",
+        "latency_ratio": "{:.2f}",
+        "gflop": "{:.2f}",
+        "flop_ratio": "{:.2f}",
+        "gflop_per_s": "{:.0f}",
+        "memory_mb": "{:.0f}",
+    }.items():
         table[col] = [fmt.format(v) for v in table[col]]
-    table = table.rename(columns={"median_ms": "median (ms)", "latency_ratio": "latency / baseline", "gflop": "GFLOP", "flop_ratio": "FLOP / baseline", "gflop_per_s": "GFLOP/s", "memory_mb": "memory (MiB)"})
+    table = table.rename(
+        columns={
+            "median_ms": "median (ms)",
+            "latency_ratio": "latency / baseline",
+            "gflop": "GFLOP",
+            "flop_ratio": "FLOP / baseline",
+            "gflop_per_s": "GFLOP/s",
+            "memory_mb": "memory (MiB)",
+        }
+    )
     atomic_write_text(out / f"{stem}.csv", df.to_csv(index=False))
     md = [
         f"# Benchmarks: {df.device.iloc[0]}, torch {df.torch.iloc[0]}",

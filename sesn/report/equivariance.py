@@ -77,13 +77,45 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
                 conv7 = torch.nn.Conv2d(cin, args.channels, 7, padding=3, bias=False).double()
                 with torch.no_grad():
                     bound = 1.0 / (cin * 49) ** 0.5
-                    conv7.weight.copy_((torch.rand(conv7.weight.shape, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float64) * 2 - 1) * bound)
+                    conv7.weight.copy_(
+                        (
+                            torch.rand(
+                                conv7.weight.shape,
+                                generator=torch.Generator().manual_seed(args.seed),
+                                dtype=torch.float64,
+                            )
+                            * 2
+                            - 1
+                        )
+                        * bound
+                    )
                 entries.append((f"{kind} plain conv 7x7", "-", plain_conv_baseline(layer, x, step, conv=conv7)))
             for kind, b, res in entries:
                 factor = (scales[0] / scales[-1]) ** (step / (len(scales) - 1))
-                rows.append(dict(config=name, layer=kind, basis=b, step=step, factor=round(factor, 4), delta=res.delta, scales=" ".join(map(str, scales)), kernel_size=cfg.kernel_size))
+                rows.append(
+                    dict(
+                        config=name,
+                        layer=kind,
+                        basis=b,
+                        step=step,
+                        factor=round(factor, 4),
+                        delta=res.delta,
+                        scales=" ".join(map(str, scales)),
+                        kernel_size=cfg.kernel_size,
+                    )
+                )
                 for pair, d in res.per_pair.items():
-                    pair_rows.append(dict(config=name, layer=kind, basis=b, step=step, pair=f"{pair[0]}-{pair[1]}", factor=res.factors[pair], delta=d))
+                    pair_rows.append(
+                        dict(
+                            config=name,
+                            layer=kind,
+                            basis=b,
+                            step=step,
+                            pair=f"{pair[0]}-{pair[1]}",
+                            factor=res.factors[pair],
+                            delta=d,
+                        )
+                    )
     return pd.DataFrame(rows), pd.DataFrame(pair_rows)
 
 
@@ -112,7 +144,14 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
         torch.manual_seed(args.seed)
         layer = SESConv_Z2_H(1, args.channels, **layer_kwargs(cfg, basis)).double()
         for step in range(1, len(scales)):
-            rows.append(dict(method=f"SESN T->H basis {basis}", step=step, factor=round(scales[0] / scales[step], 4), delta=scale_equivariance(layer, x, step).delta))
+            rows.append(
+                dict(
+                    method=f"SESN T->H basis {basis}",
+                    step=step,
+                    factor=round(scales[0] / scales[step], 4),
+                    delta=scale_equivariance(layer, x, step).delta,
+                )
+            )
     for name, layer in baseline_layers(args.channels, args.seed).items():
         for step in range(1, len(scales)):
             # the same pairs as the SES measurement: mean of Delta over the pair factors, weighted alike
@@ -147,16 +186,34 @@ def measure_disco(args):
     for name, kw in bases.items():
         for kind in ("T->H", "H->H (scale_size 1)"):
             torch.manual_seed(args.seed)
-            common = dict(kernel_size=c["kernel_size"], effective_size=c["effective_size"], scales=c["scales"], padding=c["kernel_size"] // 2, **kw)
+            common = dict(
+                kernel_size=c["kernel_size"],
+                effective_size=c["effective_size"],
+                scales=c["scales"],
+                padding=c["kernel_size"] // 2,
+                **kw,
+            )
             try:
-                layer = SESConv_Z2_H(1, args.channels, **common) if kind == "T->H" else SESConv_H_H(2, args.channels, 1, **common)
+                layer = (
+                    SESConv_Z2_H(1, args.channels, **common)
+                    if kind == "T->H"
+                    else SESConv_H_H(2, args.channels, 1, **common)
+                )
             except DiscoBasisError as e:
                 note = f"DISCO's row is missing: {e}"
                 break
             layer = layer.double()
             for step in range(1, len(c["scales"])):
                 delta = scale_equivariance(layer, x_t if kind == "T->H" else x_h, step).delta
-                rows.append(dict(basis=name, layer=kind, step=step, factor=round(c["scales"][0] / c["scales"][step], 4), delta=delta))
+                rows.append(
+                    dict(
+                        basis=name,
+                        layer=kind,
+                        step=step,
+                        factor=round(c["scales"][0] / c["scales"][step], 4),
+                        delta=delta,
+                    )
+                )
     df = pd.DataFrame(rows)
     wide = df.pivot_table(index=["layer", "basis"], columns="step", values="delta", sort=False)
     wide.columns = [f"Delta step {t} (x{c['scales'][0] / c['scales'][t]:.3f})" for t in wide.columns]
@@ -190,7 +247,7 @@ def plot(df, path: Path) -> None:
         ax.set_xticks(sorted(set(sub["step"])))
         ax.set_xlabel("scale step t")
         ax.grid(True, which="both", alpha=0.3)
-    for ax in axes.flat[len(configs):]:
+    for ax in axes.flat[len(configs) :]:
         ax.axis("off")
     axes[0, 0].set_ylabel("Delta (relative squared error)")
     handles, labels = axes[0, 0].get_legend_handles_labels()

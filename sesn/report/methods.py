@@ -32,7 +32,12 @@ from sesn.transforms import smooth_random_field
 
 
 def get_args_parser(add_help=True):
-    p = argparse.ArgumentParser("sesn report methods", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p = argparse.ArgumentParser(
+        "sesn report methods",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
     p.add_argument("--out", type=Path, default=Path("results/methods"))
     p.add_argument("--depth", type=int, default=6)
     p.add_argument("--config", default="mnist_ses_scalar_28", choices=sorted(MNIST_SES_CONFIGS))
@@ -40,7 +45,12 @@ def get_args_parser(add_help=True):
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--digits", type=Path, default=None, help="MNIST-scale realization folder (default: build a reduced one from local digits if found)")
+    p.add_argument(
+        "--digits",
+        type=Path,
+        default=None,
+        help="MNIST-scale realization folder (default: build a reduced one from local digits if found)",
+    )
     return p
 
 
@@ -89,16 +99,31 @@ def measure(args, x, label, rows, pair_rows):
                     rows.append(dict(inputs=label, method=f"SESN basis {basis}", depth=depth, step=t, delta=r.delta))
                     if depth in (1, args.depth):
                         for pair, d in r.per_pair.items():
-                            pair_rows.append(dict(inputs=label, method=f"SESN basis {basis}", depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d))
+                            pair_rows.append(
+                                dict(
+                                    inputs=label,
+                                    method=f"SESN basis {basis}",
+                                    depth=depth,
+                                    pair=f"{pair[0]}-{pair[1]}",
+                                    delta=d,
+                                )
+                            )
             else:
                 for name, model in t_to_t_stacks(depth, args.channels).items():
                     model = model.double().eval()
                     for t in steps:
-                        per = {(i, i + t): rescale_equivariance(model, x, scales[i] / scales[i + t]) for i in range(len(scales) - t)}
-                        rows.append(dict(inputs=label, method=name, depth=depth, step=t, delta=sum(per.values()) / len(per)))
+                        per = {
+                            (i, i + t): rescale_equivariance(model, x, scales[i] / scales[i + t])
+                            for i in range(len(scales) - t)
+                        }
+                        rows.append(
+                            dict(inputs=label, method=name, depth=depth, step=t, delta=sum(per.values()) / len(per))
+                        )
                         if depth in (1, args.depth):
                             for pair, d in per.items():
-                                pair_rows.append(dict(inputs=label, method=name, depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d))
+                                pair_rows.append(
+                                    dict(inputs=label, method=name, depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d)
+                                )
 
 
 def measure_at_disco_scales(args, x, label, rows) -> str:
@@ -121,7 +146,15 @@ def measure_at_disco_scales(args, x, label, rows) -> str:
                 break
             for t in range(1, len(cfg.scales)):
                 name = "DISCO (its published basis)" if basis == "DISCO" else f"SESN basis {basis}"
-                rows.append(dict(inputs=label, method=name, depth=depth, step=t, delta=scale_equivariance(model, x, t, cfg.scales).delta))
+                rows.append(
+                    dict(
+                        inputs=label,
+                        method=name,
+                        depth=depth,
+                        step=t,
+                        delta=scale_equivariance(model, x, t, cfg.scales).delta,
+                    )
+                )
     return note
 
 
@@ -136,7 +169,9 @@ def plot(df, path):
     for ax, label in zip(axes[0], inputs):
         sub = df[(df.inputs == label) & (df.step == 1)]
         for method, g in sub.groupby("method", sort=False):
-            ax.semilogy(g.depth, g.delta, marker="o", label=method, linestyle="-" if method.startswith("SESN") else "--")
+            ax.semilogy(
+                g.depth, g.delta, marker="o", label=method, linestyle="-" if method.startswith("SESN") else "--"
+            )
         ax.set_title(f"{label}: Delta vs depth (scale step 1)", fontsize=9)
         ax.set_xlabel("stacked layers")
         ax.grid(True, which="both", alpha=0.3)
@@ -181,8 +216,19 @@ def main(args) -> int:
         depth.columns = [f"depth {c}" for c in depth.columns]
         steps = sub[sub.depth == 1].pivot_table(index="method", columns="step", values="delta", sort=False)
         steps.columns = [f"step {c}" for c in steps.columns]
-        md += ["", f"## {label}: Delta vs depth (step 1)", "", dataframe_to_markdown(depth.reset_index()), "", f"## {label}: Delta vs scale step (one layer)", "", dataframe_to_markdown(steps.reset_index())]
-        p = pairs[(pairs.inputs == label) & (pairs.depth == 1)].pivot_table(index="method", columns="pair", values="delta", sort=False)
+        md += [
+            "",
+            f"## {label}: Delta vs depth (step 1)",
+            "",
+            dataframe_to_markdown(depth.reset_index()),
+            "",
+            f"## {label}: Delta vs scale step (one layer)",
+            "",
+            dataframe_to_markdown(steps.reset_index()),
+        ]
+        p = pairs[(pairs.inputs == label) & (pairs.depth == 1)].pivot_table(
+            index="method", columns="pair", values="delta", sort=False
+        )
         md += ["", f"## {label}: Delta per scale pair (one layer)", "", dataframe_to_markdown(p.reset_index())]
     from sesn.report.equivariance import DISCO_CONFIG
 
@@ -194,11 +240,20 @@ def main(args) -> int:
         depth.columns = [f"depth {c}" for c in depth.columns]
         steps = sub[sub.depth == 1].pivot_table(index="method", columns="step", values="delta", sort=False)
         steps.columns = [f"step {c}" for c in steps.columns]
-        md += ["", f"### {label}", "", dataframe_to_markdown(depth.reset_index()), "", dataframe_to_markdown(steps.reset_index())]
+        md += [
+            "",
+            f"### {label}",
+            "",
+            dataframe_to_markdown(depth.reset_index()),
+            "",
+            dataframe_to_markdown(steps.reset_index()),
+        ]
     if disco_note:
         md += ["", disco_note]
     atomic_write_text(out / "methods.md", "\n".join(md) + "\n")
     plot(df, out / "methods_depth.png")
     print("\n".join(md))
-    print(f"wrote {out}/methods.md, methods_depth.csv, methods_pairs.csv, methods_depth.png in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"wrote {out}/methods.md, methods_depth.csv, methods_pairs.csv, methods_depth.png in {time.perf_counter() - t0:.0f} s"
+    )
     return 0

@@ -143,8 +143,10 @@ def results_yml(df) -> str:
     lines = []
     for r in df[df.status == "done"].itertuples():
         lines.append(
-            "- {" + f"dataset: {r.dataset}, model: {r.model}, augment: {str(bool(r.augment)).lower()}, realization: {r.realization}, "
-            f"epochs: {r.epochs}, test_error: {r.test_error:.4f}, test_acc: {100 - r.test_error:.4f}, val_acc: {100 * r.val_acc:.4f}" + "}"
+            "- {"
+            + f"dataset: {r.dataset}, model: {r.model}, augment: {str(bool(r.augment)).lower()}, realization: {r.realization}, "
+            f"epochs: {r.epochs}, test_error: {r.test_error:.4f}, test_acc: {100 - r.test_error:.4f}, val_acc: {100 * r.val_acc:.4f}"
+            + "}"
         )
     return "\n".join(lines) + "\n"
 
@@ -211,7 +213,11 @@ def write_tables(results: Path) -> int:
             md.append(f"- [{group}] {settings}")
     mixed = summary[summary.code_versions.str.contains(" ")]
     if len(mixed):
-        md += ["", "Lines averaged over runs made by different code versions: " + ", ".join(f"{r.row} {r.column} ({r.code_versions})" for r in mixed.itertuples())]
+        md += [
+            "",
+            "Lines averaged over runs made by different code versions: "
+            + ", ".join(f"{r.row} {r.column} ({r.code_versions})" for r in mixed.itertuples()),
+        ]
     atomic_write_text(results / "table.md", "\n".join(md) + "\n")
     atomic_write_text(results / "results.yml", results_yml(df))
     if not summary.empty:
@@ -221,6 +227,13 @@ def write_tables(results: Path) -> int:
 
 
 def main(argv) -> int:
-    p = argparse.ArgumentParser("sesn reproduce table", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", type=Path, default=Path("results/reproduce/paper"), help="a sweep's results folder (default: the paper profile's)")
+    p = argparse.ArgumentParser(
+        "sesn reproduce table", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results/reproduce/paper"),
+        help="a sweep's results folder (default: the paper profile's)",
+    )
     return write_tables(p.parse_args(argv).results)

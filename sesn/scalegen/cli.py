@@ -38,16 +38,29 @@ from sesn.scalegen.profiles import PROFILES
 
 
 def get_args_parser(add_help=True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser("sesn bench generalization", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p = argparse.ArgumentParser(
+        "sesn bench generalization",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
     p.add_argument("--profile", choices=sorted(PROFILES), default="reduced")
     p.add_argument("--models", nargs="*", default=None, help="models or catalogue methods (default: the profile's)")
     p.add_argument("--scenarios", type=int, nargs="*", default=None, choices=[1, 2, 3, 4])
     p.add_argument("--seeds", type=int, nargs="*", default=None)
-    p.add_argument("--data", type=Path, default=None, help="a STIR npz file (default: the rebuilt mnist domain under --root)")
-    p.add_argument("--root", type=Path, default=Path("datasets"), help="data root for the rebuilt set (default: datasets)")
-    p.add_argument("--results", type=Path, default=None, help="results folder (default: results/generalization/<profile>)")
+    p.add_argument(
+        "--data", type=Path, default=None, help="a STIR npz file (default: the rebuilt mnist domain under --root)"
+    )
+    p.add_argument(
+        "--root", type=Path, default=Path("datasets"), help="data root for the rebuilt set (default: datasets)"
+    )
+    p.add_argument(
+        "--results", type=Path, default=None, help="results folder (default: results/generalization/<profile>)"
+    )
     p.add_argument("--shard", default="0/1", help="k/n: run every n-th run starting at k")
-    p.add_argument("--restart", action="store_true", help="discard checkpoints and records of the planned runs and train again")
+    p.add_argument(
+        "--restart", action="store_true", help="discard checkpoints and records of the planned runs and train again"
+    )
     p.add_argument("--device", default=None)
     p.add_argument("--no-table", action="store_true", help="do not aggregate at the end")
     p.add_argument("--dry-run", action="store_true", help="list this shard's runs and exit")
@@ -105,7 +118,9 @@ def main(args) -> int:
         return 0
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     print(f"profile {profile.name}: {profile.note}")
-    print(f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, sha256 {data.sha256[:12]}), {len(runs)} run(s), device {device}")
+    print(
+        f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, sha256 {data.sha256[:12]}), {len(runs)} run(s), device {device}"
+    )
     t0 = time.perf_counter()
     done = skipped = 0
     not_run = []
@@ -144,7 +159,10 @@ def _finished(record: Path) -> bool:
 
 
 def table_main(argv) -> int:
-    p = argparse.ArgumentParser("sesn bench generalization table", description="aggregate finished runs into table.md/csv, per_size.csv, accuracy_vs_size.png")
+    p = argparse.ArgumentParser(
+        "sesn bench generalization table",
+        description="aggregate finished runs into table.md/csv, per_size.csv, accuracy_vs_size.png",
+    )
     p.add_argument("--results", type=Path, default=Path("results/generalization/reduced"))
     args = p.parse_args(argv)
     from sesn.report import scalegen

@@ -34,7 +34,9 @@ def size_equivariance(model, x_a, box_a, x_b, box_b, batch: int = 64) -> float:
         for n in range(fa.shape[0]):
             ca, cb = _crop(fa[n], box_a[i + n]), _crop(fb[n], box_b[i + n])
             shrink = cb.shape[-1] < ca.shape[-1]
-            ra = F.interpolate(ca[None].double(), size=cb.shape[-2:], mode="bilinear", align_corners=False, antialias=shrink)[0]
+            ra = F.interpolate(
+                ca[None].double(), size=cb.shape[-2:], mode="bilinear", align_corners=False, antialias=shrink
+            )[0]
             num += float((cb.double() - ra).pow(2).sum())
             den += float(cb.double().pow(2).sum())
     return num / den if den else float("nan")

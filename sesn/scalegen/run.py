@@ -74,7 +74,16 @@ def _accuracy(model, x, y, batch: int = 128) -> torch.Tensor:
     return torch.cat(out)
 
 
-def train_and_evaluate(run: Run, profile: Profile, data, out: Path, device: torch.device, meta: dict | None = None, restart: bool = False, progress: bool = True) -> dict:
+def train_and_evaluate(
+    run: Run,
+    profile: Profile,
+    data,
+    out: Path,
+    device: torch.device,
+    meta: dict | None = None,
+    restart: bool = False,
+    progress: bool = True,
+) -> dict:
     from sesn.models.stir import stir_label, stir_model
 
     out = Path(out)
@@ -86,7 +95,10 @@ def train_and_evaluate(run: Run, profile: Profile, data, out: Path, device: torc
             ckpt_path.unlink(missing_ok=True)
             record_path.unlink(missing_ok=True)
         train_sizes, test_sizes = data.scenario(run.scenario)
-        train_sizes, test_sizes = stride_sizes(train_sizes, profile.size_stride), stride_sizes(test_sizes, profile.size_stride)
+        train_sizes, test_sizes = (
+            stride_sizes(train_sizes, profile.size_stride),
+            stride_sizes(test_sizes, profile.size_stride),
+        )
         xtr, ytr, _, _ = data.split("train", train_sizes, profile.train_instances)
         xva, yva, _, _ = data.split("valid", train_sizes, profile.valid_instances)
         xte, yte, ste, _ = data.split("test", test_sizes, profile.test_instances)
@@ -99,12 +111,24 @@ def train_and_evaluate(run: Run, profile: Profile, data, out: Path, device: torc
         if ckpt_path.exists():
             ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
             if ckpt.get("settings") != settings:
-                diff = [f"{k}: checkpoint {ckpt.get('settings', {}).get(k)!r}, now {v!r}" for k, v in settings.items() if ckpt.get("settings", {}).get(k) != v]
-                raise SettingsMismatch(f"{out}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); pass --restart to start over")
+                diff = [
+                    f"{k}: checkpoint {ckpt.get('settings', {}).get(k)!r}, now {v!r}"
+                    for k, v in settings.items()
+                    if ckpt.get("settings", {}).get(k) != v
+                ]
+                raise SettingsMismatch(
+                    f"{out}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); pass --restart to start over"
+                )
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             set_rng_state(ckpt["rng"])
-            start, best_val, best_state, stale, history = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["best_model"], ckpt["stale"], ckpt["history"]
+            start, best_val, best_state, stale, history = (
+                ckpt["epoch"] + 1,
+                ckpt["best_val"],
+                ckpt["best_model"],
+                ckpt["stale"],
+                ckpt["history"],
+            )
         for epoch in range(start, profile.max_epochs):
             if stale >= profile.patience:
                 break
@@ -114,7 +138,13 @@ def train_and_evaluate(run: Run, profile: Profile, data, out: Path, device: torc
             order = torch.randperm(len(xtr), generator=g).to(device)
             total = 0.0
             batches = range(0, len(order), profile.batch_size)
-            for i in tqdm(batches, desc=f"{run.key} epoch {epoch + 1}/{profile.max_epochs}", leave=False, disable=not progress, unit="batch"):
+            for i in tqdm(
+                batches,
+                desc=f"{run.key} epoch {epoch + 1}/{profile.max_epochs}",
+                leave=False,
+                disable=not progress,
+                unit="batch",
+            ):
                 idx = order[i : i + profile.batch_size]
                 loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
                 if not torch.isfinite(loss):

@@ -64,15 +64,23 @@ from sesn.train.record import code_version, run_settings, settings_id, versions 
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser("sesn train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p = argparse.ArgumentParser(
+        "sesn train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help
+    )
     p.add_argument("--dataset", choices=sorted(DEFAULTS), default="mnist-scale")
     p.add_argument("--model", required=True, help=f"registered model, one of: {', '.join(list_models())}")
     p.add_argument("--data", type=Path, required=True, help="MNIST-scale realization folder, or the STL-10 data root")
-    p.add_argument("--output-dir", type=Path, default=None, help="run folder (checkpoint, record); required unless --test-only")
-    p.add_argument("--augment", action="store_true", help='MNIST-scale "+" training augmentation (random rescale 0.5-2.0)')
+    p.add_argument(
+        "--output-dir", type=Path, default=None, help="run folder (checkpoint, record); required unless --test-only"
+    )
+    p.add_argument(
+        "--augment", action="store_true", help='MNIST-scale "+" training augmentation (random rescale 0.5-2.0)'
+    )
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--lr-steps", type=int, nargs="*", default=None, help="epochs at which lr is multiplied by --lr-gamma")
+    p.add_argument(
+        "--lr-steps", type=int, nargs="*", default=None, help="epochs at which lr is multiplied by --lr-gamma"
+    )
     p.add_argument("--lr-gamma", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (split over DDP processes)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
@@ -86,10 +94,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--test-only", action="store_true", help="only evaluate --weights on the test set")
     p.add_argument("--weights", type=Path, default=None, help="state_dict or checkpoint to evaluate with --test-only")
     p.add_argument("--stl10-verify", choices=["md5", "layout"], default="md5", help=argparse.SUPPRESS)
-    p.add_argument("--meta", type=json.loads, default={}, help=argparse.SUPPRESS)  # extra fields for the record (sweeps)
+    p.add_argument(
+        "--meta", type=json.loads, default={}, help=argparse.SUPPRESS
+    )  # extra fields for the record (sweeps)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
-    p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --output-dir and train from scratch (a checkpoint made with other settings is otherwise refused)")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard an existing checkpoint in --output-dir and train from scratch (a checkpoint made with other settings is otherwise refused)",
+    )
     return p
 
 
@@ -130,7 +144,11 @@ def _main(args, rank, world, device) -> dict:
         if args.weights is None:
             raise ValueError("--test-only needs --weights")
         state = torch.load(args.weights, map_location=device, weights_only=False)
-        state = state.get("best_model", state.get("model", state)) if isinstance(state, dict) and ("model" in state or "best_model" in state) else state
+        state = (
+            state.get("best_model", state.get("model", state))
+            if isinstance(state, dict) and ("model" in state or "best_model" in state)
+            else state
+        )
         model.load_state_dict(state)
         _, _, test, _, _ = build_data(args, 0, 1)
         acc = evaluate(model, loader(test, 512, workers=args.workers), device, args)
@@ -152,7 +170,9 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
     if args.optimizer == "adam":
         optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     else:
-        optimizer = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+        optimizer = torch.optim.SGD(
+            net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+        )
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.lr_steps, gamma=args.lr_gamma)
     scaler = torch.amp.GradScaler(device.type) if args.amp else None
     record_path, ckpt_path = out / "record.json", out / "checkpoint.pt"
@@ -187,7 +207,9 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         check_resume(ckpt.get("settings"), settings, out)
         if ckpt.get("code_version") not in (None, record["settings"]["code_version"]) and rank == 0:
-            print(f"note: resuming a checkpoint made by code version {ckpt['code_version']} with {record['settings']['code_version']}")
+            print(
+                f"note: resuming a checkpoint made by code version {ckpt['code_version']} with {record['settings']['code_version']}"
+            )
             record["resumed_from_code_version"] = ckpt["code_version"]
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -195,13 +217,20 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
-        start_epoch, best_val, best_state, history = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["best_model"], ckpt["history"]
+        start_epoch, best_val, best_state, history = (
+            ckpt["epoch"] + 1,
+            ckpt["best_val"],
+            ckpt["best_model"],
+            ckpt["history"],
+        )
         if rank == 0:
             print(f"resuming {out} at epoch {start_epoch + 1}/{args.epochs}")
     if drop_single_sample_batch(len(sampler), args.batch_size // world):
         record["dropped_last_batch"] = True
         if rank == 0:
-            print(f"note: {len(sampler)} training samples per process leave a last batch of 1 at batch size {args.batch_size // world}: it is dropped every epoch")
+            print(
+                f"note: {len(sampler)} training samples per process leave a last batch of 1 at batch size {args.batch_size // world}: it is dropped every epoch"
+            )
     eval_batch = 512
     val_loader = loader(val, eval_batch, workers=args.workers) if val is not None else None
     try:
@@ -215,13 +244,27 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
             loss, train_acc = train_epoch(net, train_loader, optimizer, device, args, epoch, scaler, progress)
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            val_acc = evaluate(model, val_loader, device, args) if (val_loader is not None and rank == 0) else float("nan")
+            val_acc = (
+                evaluate(model, val_loader, device, args) if (val_loader is not None and rank == 0) else float("nan")
+            )
             seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch + 1, "loss": loss, "train_acc": train_acc, "val_acc": val_acc, "lr": lr, "seconds": seconds})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": loss,
+                    "train_acc": train_acc,
+                    "val_acc": val_acc,
+                    "lr": lr,
+                    "seconds": seconds,
+                }
+            )
             if rank == 0 and val_acc > best_val:
                 best_val, best_state = val_acc, copy.deepcopy(model.state_dict())
             if rank == 0:
-                print(f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} loss {loss:.4f} train {100 * train_acc:.2f}% val {100 * val_acc:.2f}% lr {lr:.2g} {seconds:.1f}s", flush=True)
+                print(
+                    f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} loss {loss:.4f} train {100 * train_acc:.2f}% val {100 * val_acc:.2f}% lr {lr:.2g} {seconds:.1f}s",
+                    flush=True,
+                )
                 atomic_torch_save(
                     {
                         "epoch": epoch,
@@ -267,7 +310,10 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         }
         record.update(result)
         atomic_write_json(record, record_path)
-        print(f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] done: val {100 * result['val_acc']:.2f}% test error {result['test_error']:.2f}% ({result['seconds_per_epoch']:.1f} s/epoch)", flush=True)
+        print(
+            f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] done: val {100 * result['val_acc']:.2f}% test error {result['test_error']:.2f}% ({result['seconds_per_epoch']:.1f} s/epoch)",
+            flush=True,
+        )
     if world > 1:
         dist.barrier()
     return record if rank == 0 else {}

@@ -56,7 +56,7 @@ class BlurConv(ScaleEquivariantModule):
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 7, padding=3)
-        g = torch.exp(-torch.arange(-3.0, 4.0) ** 2 / 2)
+        g = torch.exp(-(torch.arange(-3.0, 4.0) ** 2) / 2)
         self.register_buffer("g", g / g.sum(), persistent=False)
 
     def forward(self, x):
@@ -91,7 +91,14 @@ register(
     False,
     channels=(4, 6, 8),
     hidden=16,
-    metadata=dict(dataset="mnist-scale", input_shape=(1, 28, 28), row="Example net", reproduce_columns=("28", "28+"), profiles=("smoke",), family="plugin"),
+    metadata=dict(
+        dataset="mnist-scale",
+        input_shape=(1, 28, 28),
+        row="Example net",
+        reproduce_columns=("28", "28+"),
+        profiles=("smoke",),
+        family="plugin",
+    ),
 )
 
 try:  # the property-test registry lives in the test suite, which a plain install may not have
