@@ -181,3 +181,32 @@ def test_plugin_layer_in_the_property_tests_with_measured_tolerances(tmp_path):
         {**env, "SESN_PLUGIN_TOLERANCES": str(tmp_path / "missing.csv")},
     )
     assert res.returncode == 1 and "python -m equivariance_tests.plugins measure" in res.stdout
+
+
+def test_entry_points_and_env_are_loaded_once(monkeypatch):
+    """A plug-in installed as a package is found through its 'sesn.plugins' entry point."""
+    import importlib.metadata
+
+    from sesn import plugins
+
+    class FakeEntryPoint:
+        name, value = "example", "sesn_example_plugin"
+
+        def __init__(self):
+            self.loads = 0
+
+        def load(self):
+            self.loads += 1
+            return object()
+
+    ep = FakeEntryPoint()
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [ep] if group == plugins.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(plugins, "_loaded", [])
+    monkeypatch.setenv("SESN_IMPORT", "json, os")
+    loaded = plugins.load_plugins(["math"])
+    assert loaded == ["math", "json", "os", "entry point example = sesn_example_plugin"] and ep.loads == 1
+    plugins.load_plugins(["math"])
+    assert ep.loads == 1  # not twice
+    assert plugins.pop_import_options(["--import", "a", "report", "--import=b,c", "methods"]) == (["a", "b,c"], ["report", "methods"])
+    with pytest.raises(ValueError, match="--import needs a module name"):
+        plugins.pop_import_options(["report", "--import"])
