@@ -25,7 +25,10 @@ def check_rescale_case(kind, source, data, bases="AB", dtype=None):
         dtype=dtype,
     )
     row = RESCALE[(key, kind, step, DTYPE_NAMES[dtype])]
-    what = f"{kind} {key} step {step} {DTYPE_NAMES[dtype]} (working layer: median Delta {row.delta_median:.2e} over {row.draws} draws)"
+    what = (
+        f"{kind} {key} step {step} {DTYPE_NAMES[dtype]} "
+        f"(working layer: median Delta {row.delta_median:.2e} over {row.draws} draws)"
+    )
     result = scale_equivariance(layer, x, step)
     assert_equivariant(
         result, row.tolerance, what, pair_tolerances=pair_tolerances(key, kind, step, DTYPE_NAMES[dtype])

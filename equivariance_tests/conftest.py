@@ -11,8 +11,9 @@
 time): the suite must then fail.
 
 Test names carry the layer kind (``th``, ``hh``, ``hh_interscale``, ``proj``, ``model``,
-``tester``; ``tt`` for a plug-in's T->T layer) so ``pytest equivariance_tests -k hh`` selects exactly the H->H cases; the
-hook below refuses a test whose name would be selected by the wrong ``-k``.
+``tester``; ``tt`` for a plug-in's T->T layer) so ``pytest equivariance_tests -k hh`` selects
+exactly the H->H cases; the hook below refuses a test whose name would be selected by the
+wrong ``-k``.
 """
 
 from __future__ import annotations

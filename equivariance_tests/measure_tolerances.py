@@ -116,7 +116,8 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
             for t in steps:
                 d[("float32", t)].append(scale_equivariance(layer32, x32, t))
         common = dict(source=source, config=name, kernel_size=cfg.kernel_size, effective_size=cfg.effective_size,
-                      scales="/".join(f"{s:g}" for s in cfg.scales), basis=cfg.basis_type, mult=cfg.mult, kind=kind)  # fmt: skip
+                      scales="/".join(f"{s:g}" for s in cfg.scales), basis=cfg.basis_type, mult=cfg.mult,
+                      kind=kind)  # fmt: skip
         for (dtype, t), results in d.items():
             pl = np.array(plain[t])
             v = np.array([r.delta for r in results])
@@ -332,8 +333,10 @@ def write_family_report(df: pd.DataFrame, mdf: pd.DataFrame, out: Path) -> None:
     r = family_ratio(df)
     fam = []
     for (source, kind, basis), g in rows.groupby(["source", "kind", "basis"]):
-        rec = {"source": source, "kind": kind, "basis": basis, "cases": len(g), "working Delta (median)": f"{g.delta_median.median():.2g}",
-               "tolerance (median)": f"{g.tolerance.median():.2g}", "plain conv Delta (median)": f"{g.plain_median.median():.2g}",
+        rec = {"source": source, "kind": kind, "basis": basis, "cases": len(g),
+               "working Delta (median)": f"{g.delta_median.median():.2g}",
+               "tolerance (median)": f"{g.tolerance.median():.2g}",
+               "plain conv Delta (median)": f"{g.plain_median.median():.2g}",
                "R": f"{r.get((kind, basis), float('nan')):.1f}"}  # fmt: skip
         mg = m[(m.source == source) & (m.kind == kind) & (m.basis == basis)]
         for name, mm in mg.groupby("mutant"):

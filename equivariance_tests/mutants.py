@@ -360,7 +360,8 @@ def write_matrix(rows, out: Path) -> None:
     md = [
         "# Kill matrix: tests failed on an assertion / tests run, per mutant and test file",
         "",
-        "Skipped and xfailed tests are not counted; a crash (e.g. a shape error) or a strict XPASS is not a failure here.",
+        "Skipped and xfailed tests are not counted; a crash (e.g. a shape error) or a strict XPASS "
+        "is not a failure here.",
         "",
         "Regenerate: `python -m equivariance_tests.mutants run --matrix` (hypothesis profile `mutant`).",
         "",

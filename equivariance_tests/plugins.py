@@ -189,7 +189,8 @@ def main(argv=None) -> int:
             else "   <- not below a plain conv: the tests will fail"
         )
         print(
-            f"{r['case']} step {r['step']}: max Delta {r['max_delta']:.3g} over {r['draws']} draws, tolerance {r['tolerance']:.3g}, plain conv >= {r['plain_min']:.3g}{flag}"
+            f"{r['case']} step {r['step']}: max Delta {r['max_delta']:.3g} over {r['draws']} draws, "
+            f"tolerance {r['tolerance']:.3g}, plain conv >= {r['plain_min']:.3g}{flag}"
         )
     print(f"wrote {out}")
     return 0

@@ -21,8 +21,10 @@ def _check(case, seed):
     missing = [step for step in range(1, len(case.scales)) if (case.name, step) not in table]
     if missing:
         pytest.fail(
-            f"plug-in case {case.name!r}: no measured tolerance for steps {missing} in {tolerances_path()}; measure them with "
-            "`python -m equivariance_tests.plugins measure --import <your module> --out FILE` and set SESN_PLUGIN_TOLERANCES=FILE"
+            f"plug-in case {case.name!r}: no measured tolerance for steps {missing} in {tolerances_path()}; "
+            "measure them with "
+            "`python -m equivariance_tests.plugins measure --import <your module> --out FILE` "
+            "and set SESN_PLUGIN_TOLERANCES=FILE"
         )
     from equivariance_tests.plugins import measure
 

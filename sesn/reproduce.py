@@ -198,9 +198,11 @@ def sweep_settings(args, profile: "Profile") -> dict:
     epochs = args.epochs or profile.epochs
     d = DEFAULTS["stl10" if args.dataset == "stl10" else "mnist-scale"]
     steps = list(d["lr_steps"]) if args.dataset == "stl10" else [s for s in profile.lr_steps if s < epochs]
-    return {"profile": profile.name, "dataset": args.dataset, "epochs": epochs if args.dataset != "stl10" else d["epochs"],
+    return {"profile": profile.name, "dataset": args.dataset,
+            "epochs": epochs if args.dataset != "stl10" else d["epochs"],
             "lr": d["lr"], "lr_steps": steps, "lr_gamma": d["lr_gamma"], "batch_size": d["batch_size"],
-            "optimizer": d["optimizer"], "weight_decay": d["weight_decay"], "deterministic": bool(args.deterministic)}  # fmt: skip
+            "optimizer": d["optimizer"], "weight_decay": d["weight_decay"],
+            "deterministic": bool(args.deterministic)}  # fmt: skip
 
 
 def sweep_id(settings: dict) -> str:
@@ -253,7 +255,8 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
                 f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}"
             )
         print(
-            f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: splits {profile.splits} (reduced protocol)"
+            f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: "
+            f"splits {profile.splits} (reduced protocol)"
         )
         return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False, overwrite=True)
 

@@ -46,7 +46,10 @@ def assert_equivariant(
         if not delta <= tolerance:
             msg = f"{what} is not equivariant enough: Delta={delta:.3e} > tolerance {tolerance:.3e}"
         else:
-            msg = f"{what} is not equivariant enough: Delta={delta:.3e} <= {tolerance:.3e}, but scale pair(s) {failed_pairs} exceed their tolerances"
+            msg = (
+                f"{what} is not equivariant enough: Delta={delta:.3e} <= {tolerance:.3e}, "
+                f"but scale pair(s) {failed_pairs} exceed their tolerances"
+            )
         if detail:
             msg += "\n" + detail
         if protocol:

@@ -200,13 +200,18 @@ def test_entry_points_and_env_are_loaded_once(monkeypatch):
             return object()
 
     ep = FakeEntryPoint()
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [ep] if group == plugins.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group: [ep] if group == plugins.ENTRY_POINT_GROUP else []
+    )
     monkeypatch.setattr(plugins, "_loaded", [])
     monkeypatch.setenv("SESN_IMPORT", "json, os")
     loaded = plugins.load_plugins(["math"])
     assert loaded == ["math", "json", "os", "entry point example = sesn_example_plugin"] and ep.loads == 1
     plugins.load_plugins(["math"])
     assert ep.loads == 1  # not twice
-    assert plugins.pop_import_options(["--import", "a", "report", "--import=b,c", "methods"]) == (["a", "b,c"], ["report", "methods"])
+    assert plugins.pop_import_options(["--import", "a", "report", "--import=b,c", "methods"]) == (
+        ["a", "b,c"],
+        ["report", "methods"],
+    )
     with pytest.raises(ValueError, match="--import needs a module name"):
         plugins.pop_import_options(["report", "--import"])

@@ -68,7 +68,8 @@ def test_bench_report_from_a_pytest_benchmark_json(tmp_path):
     def bench(group, name, role, median, flops):
         return {"group": group, "name": name, "stats": {"median": median, "min": median, "rounds": 1},
                 "extra_info": {"role": role, "variant": name, "pass": "fwd", "batch": 2, "params": 10, "flops": flops,
-                               "peak_memory_bytes": 2**20, "device": "cpu (test)", "torch": "x", "case": "layer"}}  # fmt: skip
+                               "peak_memory_bytes": 2**20, "device": "cpu (test)", "torch": "x",
+                               "case": "layer"}}  # fmt: skip
 
     data = {
         "benchmarks": [bench("g", "conv", "baseline", 0.01, 1e9), bench("g", "ses", "ses", 0.04, 4e9)],

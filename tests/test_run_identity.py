@@ -42,18 +42,19 @@ def _args(realization, out, *extra):
 
 
 def _record(root: Path, name: str, row: str, column: str, error: float, settings: dict | None):
-    rec = {"status": "done", "dataset": "mnist-scale", "model": "mnist_cnn_28", "row": row, "column": column, "augment": False,
-           "realization": 0, "profile": "quick", "test_error": error, "val_acc": 0.9, "epochs": (settings or {}).get("epochs", 1),
-           "seconds_per_epoch": 1.0, "device": "cpu"}  # fmt: skip
+    rec = {"status": "done", "dataset": "mnist-scale", "model": "mnist_cnn_28", "row": row, "column": column,
+           "augment": False, "realization": 0, "profile": "quick", "test_error": error, "val_acc": 0.9,
+           "epochs": (settings or {}).get("epochs", 1), "seconds_per_epoch": 1.0, "device": "cpu"}  # fmt: skip
     if settings is not None:
         rec["settings"] = settings
     atomic_write_text(root / "runs" / name / "record.json", json.dumps(rec))
 
 
 def _settings(**kw):
-    base = {"model": "mnist_cnn_28", "dataset": "mnist-scale", "data_sha256": {"train.npz": "x"}, "augment": False, "epochs": 6,
-            "lr": 0.01, "lr_steps": [3, 5], "lr_gamma": 0.1, "batch_size": 128, "optimizer": "adam", "weight_decay": 0.0, "seed": 0,
-            "amp": False, "channels_last": False, "deterministic": False, "world_size": 1, "code_version": "0.1.0"}  # fmt: skip
+    base = {"model": "mnist_cnn_28", "dataset": "mnist-scale", "data_sha256": {"train.npz": "x"}, "augment": False,
+            "epochs": 6, "lr": 0.01, "lr_steps": [3, 5], "lr_gamma": 0.1, "batch_size": 128, "optimizer": "adam",
+            "weight_decay": 0.0, "seed": 0, "amp": False, "channels_last": False, "deterministic": False,
+            "world_size": 1, "code_version": "0.1.0"}  # fmt: skip
     return {**base, **kw}
 
 
@@ -114,8 +115,10 @@ def test_resume_refuses_changed_settings_and_restart_starts_over(realization, tm
 
 
 def test_bad_training_arguments(realization, tmp_path):
-    for extra, msg in ((["--epochs", "0"], "--epochs must be a positive integer"), (["--epochs", "-1"], "--epochs must be"),
-                       (["--batch-size", "0"], "--batch-size must be"), (["--lr", "0"], "--lr must be positive")):  # fmt: skip
+    for extra, msg in ((["--epochs", "0"], "--epochs must be a positive integer"),
+                       (["--epochs", "-1"], "--epochs must be"),
+                       (["--batch-size", "0"], "--batch-size must be"),
+                       (["--lr", "0"], "--lr must be positive")):  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             train.main(train.get_args_parser().parse_args(_args(realization, tmp_path / "bad", *extra)))
     assert not (tmp_path / "bad" / "record.json").exists()

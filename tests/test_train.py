@@ -184,7 +184,8 @@ def test_ddp_two_processes_vs_one_process_same_global_batch(realization, tmp_pat
     init = get_model("test_ses_scalar").state_dict()
     moved = _param_distance(b["model"], init)
     print(
-        f"1-process vs 2-process DDP: relative parameter distance {dist_rel:.4f} (training moved the weights {moved:.4f}), epoch loss {loss1:.4f} vs {loss:.4f}"
+        f"1-process vs 2-process DDP: relative parameter distance {dist_rel:.4f} "
+        f"(training moved the weights {moved:.4f}), epoch loss {loss1:.4f} vs {loss:.4f}"
     )
     assert a["history"][0]["lr"] == b["history"][0]["lr"]
     assert abs(loss - loss1) < 0.1 * loss1, f"DDP epoch loss {loss:.4f} vs 1 process {loss1:.4f}"

@@ -36,7 +36,8 @@ class PixelPoolConv2d(ScaleEquivariantModule):
         sizes = [kernel_size] if sizes is None else sorted(int(m) for m in sizes)
         if kernel_size % 2 == 0 or any(m % 2 == 0 or m < kernel_size for m in sizes):
             raise ValueError(
-                f"PixelPoolConv2d: kernel_size and sizes must be odd with sizes >= kernel_size, got {kernel_size}, {sizes}"
+                "PixelPoolConv2d: kernel_size and sizes must be odd with sizes >= kernel_size, "
+                f"got {kernel_size}, {sizes}"
             )
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.sizes, self.mode = sizes, mode
@@ -68,4 +69,7 @@ class PixelPoolConv2d(ScaleEquivariantModule):
         return (b, self.out_channels, h, w)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, sizes={self.sizes}, mode={self.mode!r}"
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"sizes={self.sizes}, mode={self.mode!r}"
+        )

@@ -97,11 +97,13 @@ def mnist_scale_main(argv) -> int:
             if made.get("splits") != wanted or made.get("source", {}).get("sha256") != digits.hashes:
                 raise ValueError(
                     f"{existing} exists but was made with other splits or source digits "
-                    f"({made.get('splits')} from {made.get('source', {}).get('folder')}, asked: {wanted} from {digits.folder}); "
+                    f"({made.get('splits')} from {made.get('source', {}).get('folder')}, "
+                    f"asked: {wanted} from {digits.folder}); "
                     "pass --overwrite to regenerate it, or use another --root"
                 )
             print(
-                f"skip {existing}: already generated with these splits and digits (checksums verified; --overwrite to regenerate)"
+                f"skip {existing}: already generated with these splits and digits "
+                "(checksums verified; --overwrite to regenerate)"
             )
             continue
         folder = ms.generate(digits, seed, args.root, splits=splits, reduced=args.reduced, overwrite=True)
@@ -140,7 +142,8 @@ def verify_main(args) -> int:
             )
     if not found:
         print(
-            f"error: nothing to verify: no {args.dataset} realization for seeds {args.seeds} under {args.root / 'mnist_scale'}",
+            f"error: nothing to verify: no {args.dataset} realization for seeds {args.seeds} "
+            f"under {args.root / 'mnist_scale'}",
             file=sys.stderr,
         )
         return 2
@@ -240,7 +243,8 @@ def stir_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--track",
         action="store_true",
-        help="copy the manifest to ROOT/checksums/stir_<name>.json (datasets/checksums/ with the default root: to commit it)",
+        help="copy the manifest to ROOT/checksums/stir_<name>.json "
+        "(datasets/checksums/ with the default root: to commit it)",
     )
     return p
 
@@ -272,13 +276,15 @@ def stir_main(argv) -> int:
             got = sha256_file(npz)
             if got != own["sha256"].get(npz.name):
                 raise ChecksumError(
-                    f"{npz}: sha256 {got} does not match its manifest {mpath}; the file is corrupt: pass --overwrite to rebuild it"
+                    f"{npz}: sha256 {got} does not match its manifest {mpath}; "
+                    "the file is corrupt: pass --overwrite to rebuild it"
                 )
             print(f"reuse {npz}: already built with this recipe (sha256 {got[:16]}... checked; --overwrite to rebuild)")
             manifest = own
         else:
             print(
-                f"source: {len(digits.labels)} MNIST digits from {digits.folder} ({'+'.join(digits.splits)}); using the test digits"
+                f"source: {len(digits.labels)} MNIST digits from {digits.folder} ({'+'.join(digits.splits)}); "
+                "using the test digits"
             )
             t0 = time.perf_counter()
             arrays = stir.build_mnist(digits, seed=args.seed, instances=args.instances, progress=sys.stderr.isatty())
@@ -323,7 +329,8 @@ def stir_verify(args, name: str, npz: Path, mpath: Path) -> int:
 
     if not npz.exists():
         print(
-            f"error: nothing to verify: {npz} not found (build it with `sesn data stir --seed {args.seed} --instances {args.instances}`)",
+            f"error: nothing to verify: {npz} not found "
+            f"(build it with `sesn data stir --seed {args.seed} --instances {args.instances}`)",
             file=sys.stderr,
         )
         return 2
@@ -347,13 +354,17 @@ def stir_verify(args, name: str, npz: Path, mpath: Path) -> int:
         else:
             arrays = {k: v for k, v in np.load(npz, allow_pickle=False).items()}
             if stir.arrays_sha256(arrays) == ref.get("arrays_sha256"):
-                note = f"arrays match {tracked}; the zip bytes differ (zlib {stir.zlib_version()} here, {ref.get('versions', {}).get('zlib')} tracked)"
+                note = (
+                    f"arrays match {tracked}; the zip bytes differ "
+                    f"(zlib {stir.zlib_version()} here, {ref.get('versions', {}).get('zlib')} tracked)"
+                )
             else:
                 raise ChecksumError(
                     f"{npz}: contents differ from the tracked checksums in {tracked} "
                     f"(tracked with {ref.get('versions')}, built with {own.get('versions')})"
                 )
     print(
-        f"ok  {npz}  sha256 {got[:16]}  {ds.domain}{' (rebuilt)' if ds.rebuilt else ''}, {ds.num_classes} classes, {len(ds.sizes)} sizes, {ds.instances} instances  {note}"
+        f"ok  {npz}  sha256 {got[:16]}  {ds.domain}{' (rebuilt)' if ds.rebuilt else ''}, "
+        f"{ds.num_classes} classes, {len(ds.sizes)} sizes, {ds.instances} instances  {note}"
     )
     return 0

@@ -137,7 +137,8 @@ def generate(
     if splits is None:
         if n < PAPER_SOURCE_SIZE and not reduced:
             raise ValueError(
-                f"only {n} {digits.dataset} digits found in {digits.folder} (the protocol needs {PAPER_SOURCE_SIZE}: train+test); "
+                f"only {n} {digits.dataset} digits found in {digits.folder} "
+                f"(the protocol needs {PAPER_SOURCE_SIZE}: train+test); "
                 "pass reduced=True (--reduced) to use proportionally smaller splits"
             )
         splits = reduced_splits(n) if reduced else dict(PAPER_SPLITS)

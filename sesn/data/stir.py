@@ -80,7 +80,8 @@ def _test_digits(digits):
     splits = list(getattr(digits, "splits", ["test"]))
     if "test" not in splits:
         raise ValueError(
-            f"no MNIST test digits in {getattr(digits, 'folder', '?')} (found {splits}); the rebuilt set uses the test digits"
+            f"no MNIST test digits in {getattr(digits, 'folder', '?')} (found {splits}); "
+            "the rebuilt set uses the test digits"
         )
     if splits == ["test"]:
         start = 0
@@ -207,7 +208,8 @@ def build_mnist(digits, seed: int = 42, instances: int = 50, sizes=range(17, 65)
             ],
             [
                 "description",
-                f"STIR's mnist recipe (Altstidl et al., IJCNN 2023) rebuilt offline: per class {N} train, {N} valid and "
+                "STIR's mnist recipe (Altstidl et al., IJCNN 2023) rebuilt offline: "
+                f"per class {N} train, {N} valid and "
                 f"{N} test instances, disjoint, all MNIST test digits ({src_note}); sizes {sizes[-1]}..{sizes[0]} px; "
                 "torch bicubic resize (STIR: skimage order-3), random offset in 64x64, Gaussian blur 7/8*s/28, "
                 "threshold 2/pi*arctan(0.02*(x-128)), min-max to [0, 255], uint8.",
@@ -376,7 +378,8 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
                     if "pickle" in str(e).lower():
                         _fail(
                             path,
-                            f"array {k!r} is stored as Python objects; pass allow_pickle=True only if you trust the file",
+                            f"array {k!r} is stored as Python objects; "
+                            "pass allow_pickle=True only if you trust the file",
                         )
                     raise DataFileError(f"{path}: array {k!r} is unreadable ({e})") from None
                 except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
@@ -394,7 +397,8 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
     else:
         _fail(
             path,
-            f"imgs has shape {imgs.shape}: expected rank 6 [3, sizes, classes, instances, 64, 64] (grayscale) or rank 7 [..., 64, 64, 3] (colour)",
+            f"imgs has shape {imgs.shape}: expected rank 6 [3, sizes, classes, instances, 64, 64] (grayscale) "
+            "or rank 7 [..., 64, 64, 3] (colour)",
         )
     if imgs.shape[0] != 3:
         _fail(path, f"imgs has {imgs.shape[0]} splits on axis 0, expected 3 (train, valid, test)")
@@ -405,7 +409,8 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
         if arr.shape != lead + tail:
             _fail(
                 path,
-                f"{k} has shape {arr.shape}, expected {lead + tail} (the first four dimensions of imgs{', then 2' if tail else ''})",
+                f"{k} has shape {arr.shape}, expected {lead + tail} "
+                f"(the first four dimensions of imgs{', then 2' if tail else ''})",
             )
         if not np.issubdtype(arr.dtype, np.integer):
             _fail(path, f"{k} has dtype {arr.dtype}, expected an integer type")
@@ -424,7 +429,8 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
     elif sizes != ALL_SIZES:
         _fail(
             path,
-            f"sizes along axis 1 are {_describe(sizes)}, expected STIR's 64, 63, ..., 17 (index 0 = 64 px); pass partial_sizes=True for a subset",
+            f"sizes along axis 1 are {_describe(sizes)}, expected STIR's 64, 63, ..., 17 (index 0 = 64 px); "
+            "pass partial_sizes=True for a subset",
         )
     if lbls.min() < 0 or lbls.max() >= C:
         _fail(path, f"labels out of range: {int(lbls.min())}..{int(lbls.max())} for {C} classes")

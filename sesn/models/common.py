@@ -26,7 +26,8 @@ class InputCheck(nn.Module):
             )
         if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
             raise ValueError(
-                f"{self.model}: expected {self.size[0]}x{self.size[1]} inputs, got {x.shape[-2]}x{x.shape[-1]} (shape {list(x.shape)})"
+                f"{self.model}: expected {self.size[0]}x{self.size[1]} inputs, "
+                f"got {x.shape[-2]}x{x.shape[-1]} (shape {list(x.shape)})"
             )
         return x
 

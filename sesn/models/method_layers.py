@@ -147,7 +147,8 @@ register_method_layer("SS-CNN", _ss_cnn, "log-radial steerable 11x11 filters at 
 register_method_layer(
     "pixel pool",
     _pixel_pool,
-    f"7x7 kernel resized to {PIXEL_POOL_SIZES[0]}..{PIXEL_POOL_SIZES[-1]} px ({len(PIXEL_POOL_SIZES)} sizes), max per pixel",
+    f"7x7 kernel resized to {PIXEL_POOL_SIZES[0]}..{PIXEL_POOL_SIZES[-1]} px ({len(PIXEL_POOL_SIZES)} sizes), "
+    "max per pixel",
 )
 
 

@@ -170,7 +170,8 @@ def _register(name, factory, *args, params, row):
             row=row,
             reproduce=f"sesn reproduce --profile paper --models {name}",
             family="baseline",
-            note="baseline of the paper's comparison (docs/baselines.md); its published numbers are not reproduced here",
+            note="baseline of the paper's comparison (docs/baselines.md); "
+            "its published numbers are not reproduced here",
             reproduce_columns=(size, size + "+"),
             profiles=("paper",),
         ),

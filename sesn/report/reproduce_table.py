@@ -143,10 +143,9 @@ def results_yml(df) -> str:
     lines = []
     for r in df[df.status == "done"].itertuples():
         lines.append(
-            "- {"
-            + f"dataset: {r.dataset}, model: {r.model}, augment: {str(bool(r.augment)).lower()}, realization: {r.realization}, "
-            f"epochs: {r.epochs}, test_error: {r.test_error:.4f}, test_acc: {100 - r.test_error:.4f}, val_acc: {100 * r.val_acc:.4f}"
-            + "}"
+            "- {" + f"dataset: {r.dataset}, model: {r.model}, augment: {str(bool(r.augment)).lower()}, "
+            f"realization: {r.realization}, epochs: {r.epochs}, test_error: {r.test_error:.4f}, "
+            f"test_acc: {100 - r.test_error:.4f}, val_acc: {100 * r.val_acc:.4f}" + "}"
         )
     return "\n".join(lines) + "\n"
 

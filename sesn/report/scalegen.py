@@ -130,8 +130,10 @@ def markdown(summary, runs) -> str:
             "",
         ]
     md += [
-        "Accuracy: top-1 % on the test sizes (mean ± std over seeds). Size equivariance: Delta = ||F_b - resize(F_a)||² / ||F_b||² "
-        "of the model's own features on the object's box, from the middle training size a to every test size b, averaged "
+        "Accuracy: top-1 % on the test sizes (mean ± std over seeds). "
+        "Size equivariance: Delta = ||F_b - resize(F_a)||² / ||F_b||² "
+        "of the model's own features on the object's box, from the middle training size a "
+        "to every test size b, averaged "
         "(0 = perfectly equivariant). s/epoch: training time per epoch on the run's device.",
         "",
     ]

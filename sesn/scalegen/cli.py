@@ -86,7 +86,8 @@ def load_data(args):
 
     if args.data is not None:
         return stir.load_stir(args.data)
-    # the rebuilt mnist domain with STIR's seed and instances: built once (a lock), then reused after its sha256 is checked
+    # the rebuilt mnist domain with STIR's seed and instances: built once (a lock), then reused
+    # after its sha256 is checked
     if stir_main(["--root", str(args.root)]) != 0:
         raise SystemExit("could not build the rebuilt STIR mnist set (see above)")
     return stir.load_stir(Path(args.root) / "stir" / f"{stir_name(42, 50)}.npz")
@@ -119,7 +120,8 @@ def main(args) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     print(f"profile {profile.name}: {profile.note}")
     print(
-        f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, sha256 {data.sha256[:12]}), {len(runs)} run(s), device {device}"
+        f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, "
+        f"sha256 {data.sha256[:12]}), {len(runs)} run(s), device {device}"
     )
     t0 = time.perf_counter()
     done = skipped = 0
@@ -138,7 +140,8 @@ def main(args) -> int:
             not_run.append(run.key)
             continue
         done += 1
-        print(f"{run.key}: test {100 * rec['test_acc']:.1f} % (val {100 * rec['val_acc']:.1f} %), Delta {rec['size_equivariance']['mean']:.3f}, "
+        print(f"{run.key}: test {100 * rec['test_acc']:.1f} % (val {100 * rec['val_acc']:.1f} %), "
+              f"Delta {rec['size_equivariance']['mean']:.3f}, "
               f"{rec['seconds_per_epoch']:.1f} s/epoch x {rec['epochs_run']}", flush=True)  # fmt: skip
     if not_run:
         print(f"{len(not_run)} run(s) not run: {', '.join(not_run)}")

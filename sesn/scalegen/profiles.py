@@ -104,6 +104,7 @@ PROFILES = {
         3e-3,
         32,
         1,
-        "SMOKE profile (CI, seconds): 2 cheap models, scenario 1, every 4th size, 1 instance, 1 epoch. Numbers mean nothing.",
+        "SMOKE profile (CI, seconds): 2 cheap models, scenario 1, every 4th size, 1 instance, 1 epoch. "
+        "Numbers mean nothing.",
     ),
 }

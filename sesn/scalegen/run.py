@@ -117,7 +117,8 @@ def train_and_evaluate(
                     if ckpt.get("settings", {}).get(k) != v
                 ]
                 raise SettingsMismatch(
-                    f"{out}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); pass --restart to start over"
+                    f"{out}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); "
+                    "pass --restart to start over"
                 )
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -162,8 +163,9 @@ def train_and_evaluate(
             else:
                 stale += 1
             atomic_torch_save(
-                {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(), "best_val": best_val,
-                 "best_model": best_state, "stale": stale, "history": history, "settings": settings},
+                {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
+                 "best_val": best_val, "best_model": best_state, "stale": stale, "history": history,
+                 "settings": settings},
                 ckpt_path,
             )  # fmt: skip
         model.load_state_dict(best_state)

@@ -49,7 +49,8 @@ def check_resume(saved: dict | None, now: dict, folder: Path) -> None:
     """Refuse to resume a checkpoint whose settings differ (code version excepted: printed)."""
     if saved is None:
         raise SettingsMismatch(
-            f"{folder}: the checkpoint records no settings (made by an older version); pass --restart to train from scratch"
+            f"{folder}: the checkpoint records no settings (made by an older version); "
+            "pass --restart to train from scratch"
         )
     diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in SETTINGS if saved.get(k) != now.get(k)]
     if diff:

@@ -102,7 +102,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--restart",
         action="store_true",
-        help="discard an existing checkpoint in --output-dir and train from scratch (a checkpoint made with other settings is otherwise refused)",
+        help="discard an existing checkpoint in --output-dir and train from scratch "
+        "(a checkpoint made with other settings is otherwise refused)",
     )
     return p
 
@@ -208,7 +209,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         check_resume(ckpt.get("settings"), settings, out)
         if ckpt.get("code_version") not in (None, record["settings"]["code_version"]) and rank == 0:
             print(
-                f"note: resuming a checkpoint made by code version {ckpt['code_version']} with {record['settings']['code_version']}"
+                f"note: resuming a checkpoint made by code version {ckpt['code_version']} "
+                f"with {record['settings']['code_version']}"
             )
             record["resumed_from_code_version"] = ckpt["code_version"]
         model.load_state_dict(ckpt["model"])
@@ -229,7 +231,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         record["dropped_last_batch"] = True
         if rank == 0:
             print(
-                f"note: {len(sampler)} training samples per process leave a last batch of 1 at batch size {args.batch_size // world}: it is dropped every epoch"
+                f"note: {len(sampler)} training samples per process leave a last batch of 1 "
+                f"at batch size {args.batch_size // world}: it is dropped every epoch"
             )
     eval_batch = 512
     val_loader = loader(val, eval_batch, workers=args.workers) if val is not None else None
@@ -262,7 +265,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
                 best_val, best_state = val_acc, copy.deepcopy(model.state_dict())
             if rank == 0:
                 print(
-                    f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} loss {loss:.4f} train {100 * train_acc:.2f}% val {100 * val_acc:.2f}% lr {lr:.2g} {seconds:.1f}s",
+                    f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} "
+                    f"loss {loss:.4f} train {100 * train_acc:.2f}% val {100 * val_acc:.2f}% lr {lr:.2g} {seconds:.1f}s",
                     flush=True,
                 )
                 atomic_torch_save(
@@ -311,7 +315,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         record.update(result)
         atomic_write_json(record, record_path)
         print(
-            f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] done: val {100 * result['val_acc']:.2f}% test error {result['test_error']:.2f}% ({result['seconds_per_epoch']:.1f} s/epoch)",
+            f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] done: val {100 * result['val_acc']:.2f}% "
+            f"test error {result['test_error']:.2f}% ({result['seconds_per_epoch']:.1f} s/epoch)",
             flush=True,
         )
     if world > 1:
