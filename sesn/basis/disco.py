@@ -38,7 +38,8 @@ def file_name(spec: BasisSpec) -> str:
 
 def search_dirs() -> list[Path]:
     dirs = [Path(os.environ["SESN_DISCO_DIR"])] if os.environ.get("SESN_DISCO_DIR") else []
-    return dirs + [REPO / "datasets" / "disco", Path.cwd() / "datasets" / "disco"]
+    dirs += [REPO / "datasets" / "disco", Path.cwd() / "datasets" / "disco"]
+    return list(dict.fromkeys(d.resolve() for d in dirs))  # each folder once
 
 
 def find_file(spec: BasisSpec) -> Path:
