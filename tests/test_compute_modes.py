@@ -27,7 +27,9 @@ def fresh_dispatch(monkeypatch):
 
 
 def _layer(kind, basis, stride=1, padding=3, taps=2, dtype=torch.float64, **extra):
-    kw = dict(KW, stride=stride, padding=padding, basis_type=basis, bias=True, **(B_KW if basis == "B" else {}), **extra)
+    kw = dict(
+        KW, stride=stride, padding=padding, basis_type=basis, bias=True, **(B_KW if basis == "B" else {}), **extra
+    )
     if kind == "th":
         layer, shape = SESConv_Z2_H(3, 4, **kw), (2, 3, 13, 11)
     else:
@@ -44,7 +46,14 @@ def _run(layer, x, mode):
 
 
 @pytest.mark.parametrize("basis", ["A", "B"])
-@pytest.mark.parametrize("spec", [make_spec(15, 7, [1.7, 2.45, 3.54, 5.1], "B", mult=1.5), make_spec(7, 3, [1.0, 1.5, 2.0], "A"), make_spec(9, 4, [1.0, 2.0], "B", mult=1.2, max_order=2)])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        make_spec(15, 7, [1.7, 2.45, 3.54, 5.1], "B", mult=1.5),
+        make_spec(7, 3, [1.0, 1.5, 2.0], "A"),
+        make_spec(9, 4, [1.0, 2.0], "B", mult=1.2, max_order=2),
+    ],
+)
 def test_separable_factors_rebuild_the_basis(spec, basis):
     factors, pairs, scale = separable_factors(spec)
     g, ph, pw = pairs.T
@@ -138,10 +147,12 @@ def test_auto_measures_once_per_key_and_caches(monkeypatch):
     with torch.no_grad():
         y1 = layer(x)
         n = len(calls)
-        assert n == len(layer.candidate_costs(y1.shape[-2:], x.shape[0], 1, x.shape[-2:])) == 3  # direct, separable, fft
+        assert (
+            n == len(layer.candidate_costs(y1.shape[-2:], x.shape[0], 1, x.shape[-2:])) == 3
+        )  # direct, separable, fft
         y2 = layer(x)
         assert len(calls) == n  # cached: no second timing
-        (key, pick), = dispatch.choices().items()
+        ((key, pick),) = dispatch.choices().items()
         assert pick in ("direct", "fft", "separable")
         torch.testing.assert_close(y1, y2)
         layer(x[:1])  # another input shape is another key
@@ -203,7 +214,7 @@ def test_disk_cache_is_reused_by_a_fresh_process(monkeypatch, tmp_path):
     layer(x)
     assert len(calls) == 3
     data = json.loads(path.read_text())
-    (machine, entries), = data.items()
+    ((machine, entries),) = data.items()
     assert machine == dispatch.machine_id(x.device) and torch.__version__ in machine
     (pick,) = entries.values()
     # a fresh process (memo cleared) takes the stored choice without timing, even a planted one

@@ -7,7 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
-from sesn.nn.fft_conv import batch_chunks, fft_precision, item_bytes, inverse, padded_sizes, real_product_matrix, spectrum
+from sesn.nn.fft_conv import (
+    batch_chunks,
+    fft_precision,
+    inverse,
+    item_bytes,
+    padded_sizes,
+    real_product_matrix,
+    spectrum,
+)
 from sesn.nn.functional import windowed_conv2d
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
@@ -118,7 +126,9 @@ class SESConv_H_H(SteerableConvBase):
             for i in range(self.num_scales):
                 sl = self.window_slice(i)
                 kern = torch.einsum("oijb,bkl->ojikl", self.weight, self.basis[:, i, sl, sl])
-                out.append(kern.reshape(self.out_channels, self.scale_size * self.in_channels, kern.shape[-2], kern.shape[-1]))
+                out.append(
+                    kern.reshape(self.out_channels, self.scale_size * self.in_channels, kern.shape[-2], kern.shape[-1])
+                )
             return out
 
         return self.cached("windows", build)
@@ -139,7 +149,9 @@ class SESConv_H_H(SteerableConvBase):
 
         km = self.cached(("fft", lh, lw), build)
         outs = []
-        for xc in self._padded(x).split(batch_chunks(b, item_bytes(lh, lw, ho, wo, s, c_out, c_in * taps, c_out, km.element_size()))):
+        for xc in self._padded(x).split(
+            batch_chunks(b, item_bytes(lh, lw, ho, wo, s, c_out, c_in * taps, c_out, km.element_size()))
+        ):
             bc = xc.shape[0]
             # all scale slices (and the K-1 zero slices after the largest) in one rfft2 call
             spec = spectrum(xc, lh, lw)  # [Bc, I, S+K-1, Lh, Fw, 2]

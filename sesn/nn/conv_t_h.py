@@ -7,7 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
-from sesn.nn.fft_conv import batch_chunks, fft_precision, item_bytes, inverse, padded_sizes, real_product_matrix, spectrum
+from sesn.nn.fft_conv import (
+    batch_chunks,
+    fft_precision,
+    inverse,
+    item_bytes,
+    padded_sizes,
+    real_product_matrix,
+    spectrum,
+)
 from sesn.nn.functional import windowed_conv2d
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
@@ -111,7 +119,7 @@ class SESConv_Z2_H(SteerableConvBase):
         if self.stride != 1:
             raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
-        c_in, k = self.in_channels, self.kernel_size
+        c_in = self.in_channels
         lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding, self.kernel_size)
         fw = lw // 2 + 1
 
@@ -123,7 +131,9 @@ class SESConv_Z2_H(SteerableConvBase):
 
         km = self.cached(("fft", lh, lw), build)
         outs = []
-        for xc in x.split(batch_chunks(b, item_bytes(lh, lw, ho, wo, 1, c_out * s, c_in, c_out * s, km.element_size()))):
+        for xc in x.split(
+            batch_chunks(b, item_bytes(lh, lw, ho, wo, 1, c_out * s, c_in, c_out * s, km.element_size()))
+        ):
             bc = xc.shape[0]
             spec = spectrum(xc, lh, lw)  # [Bc, I, Lh, Fw, 2]
             xm = spec.permute(2, 3, 4, 1, 0).reshape(lh * fw, 2 * c_in, bc)  # [F, (re/im, I), Bc]

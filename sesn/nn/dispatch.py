@@ -142,7 +142,9 @@ def time_call(fn: Callable[[], None], device: torch.device, reps: int = REPS) ->
     return best
 
 
-def choose(key: tuple, costs: dict[str, float], make_call: Callable[[str], Callable[[], None]], device: torch.device) -> str:
+def choose(
+    key: tuple, costs: dict[str, float], make_call: Callable[[str], Callable[[], None]], device: torch.device
+) -> str:
     """The path for ``key``: ``costs`` maps each candidate to its modelled cost;
     ``make_call(mode)`` returns a callable running the candidate once (forward, or
     forward+backward under autograd)."""

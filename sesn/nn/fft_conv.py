@@ -47,7 +47,9 @@ def batch_chunks(batch: int, bytes_per_item: int) -> list[int]:
     return [base + 1] * extra + [base] * (n - extra)
 
 
-def item_bytes(lh: int, lw: int, out_h: int, out_w: int, groups: int, rows: int, cols: int, m: int, itemsize: int) -> int:
+def item_bytes(
+    lh: int, lw: int, out_h: int, out_w: int, groups: int, rows: int, cols: int, m: int, itemsize: int
+) -> int:
     """Bytes of the largest per-batch-item intermediate: product input ``[G, F, 2 cols]`` and
     output ``[G, F, 2 rows]``, the inverse's ``[G, L_h, 2 out_w, m]`` (``m`` outputs per item)."""
     f = lh * (lw // 2 + 1)
@@ -143,12 +145,15 @@ def in_bounds_taps(size: int, out: int, window: int, full: int, stride: int, pad
     return total
 
 
-def direct_cost(batch, c_in, c_out, taps, windows, out_h, out_w, in_h=None, in_w=None, full=None, stride=1, padding=0) -> float:
+def direct_cost(
+    batch, c_in, c_out, taps, windows, out_h, out_w, in_h=None, in_w=None, full=None, stride=1, padding=0
+) -> float:
     """Multiply-adds of the windowed direct path (padding taps excluded when the input
     size is given)."""
     if in_h is None:
         return float(batch * c_in * taps * c_out * out_h * out_w * sum(m * m for m in windows))
     per_pixel = sum(
-        in_bounds_taps(in_h, out_h, m, full, stride, padding) * in_bounds_taps(in_w, out_w, m, full, stride, padding) for m in windows
+        in_bounds_taps(in_h, out_h, m, full, stride, padding) * in_bounds_taps(in_w, out_w, m, full, stride, padding)
+        for m in windows
     )
     return float(batch * c_in * taps * c_out * per_pixel)

@@ -40,9 +40,11 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
       H->H layer loops over scale taps with one grouped conv each;
     * ``"direct"``: each scale is convolved with its own odd window (the basis is zero
       outside it) and H->H taps are folded into channels (no loop over taps);
-    * ``"fft"`` (stride 1 only): one input spectrum for all scales, one complex batched
-      matmul over channels and taps per frequency (:mod:`sesn.nn.fft_conv`);
-    * ``"auto"`` (default): "fft" when a cost model says it is cheaper, else "direct".
+    * ``"fft"`` (stride 1 only): one input spectrum for all scales, one real batched GEMM
+      (real and imaginary parts stacked) over channels and taps per frequency
+      (:mod:`sesn.nn.fft_conv`);
+    * ``"auto"`` (default): the fastest candidate path, timed once per layer configuration
+      and input shape (:mod:`sesn.nn.dispatch`; a cost model only prunes, docs/speed.md).
 
     In eval mode without autograd, assembled kernels (and their spectra) are cached until
     the weight changes, the module moves, or ``train()`` is called. All modes give the
