@@ -33,10 +33,12 @@ import math
 import torch
 
 # The batch is processed in chunks whose largest intermediate (spectra, product, the
-# inverse's half-way result) stays below this many bytes: the working set stays in cache,
-# and glibc serves the buffers from its heap instead of fresh (page-faulting) mmaps every
-# call (its mmap threshold tops out at 32 MiB). Measured on a 2-core EPYC: 8-32 MiB best.
-CHUNK_BYTES = 16 * 2**20
+# inverse's half-way result) stays below this many bytes. A layer-level microbenchmark on a
+# 2-core EPYC favoured 8-32 MiB (cache, no fresh page-faulting mmaps), but whole models
+# were slower with 16 MiB: at 28x28 a chunk held 8 items, so the product GEMMs were skinny
+# and an 81 MB kernel matrix was re-read for every chunk (mnist_ses_scalar_56 forward 444-575
+# ms vs 375 ms with 256 MiB, batch 128; mnist_ses_scalar_28 142 vs 124 ms; docs/speed.md).
+CHUNK_BYTES = 256 * 2**20
 
 
 def batch_chunks(batch: int, bytes_per_item: int) -> list[int]:
