@@ -7,6 +7,8 @@ from cases import ALL_MODES_MODELS, MNIST_COLUMNS, SES_MODES, WRN, make_fn, mode
 from conftest import run_case
 from settings import SETTINGS
 
+import sesn.models as models
+
 PRECISIONS = ["fp32", "amp", "channels_last"] if SETTINGS.cuda else ["fp32"]
 
 
@@ -84,21 +86,7 @@ BASELINE_METHODS = [
 @pytest.mark.parametrize("name", BASELINE_METHODS)
 def test_mnist_baseline_method(benchmark, name):
     """The other methods of the paper's comparison, forward, in the CNN's mnist-28 group."""
-    model, x, params = model_case(name, None, SETTINGS.mnist_batch)
-    benchmark.group = "mnist-28-fwd"
-    benchmark.name = f"{name}/method"
-    info = {
-        "case": "model",
-        "model": name,
-        "variant": "method",
-        "role": "method",
-        "pass": "fwd",
-        "precision": "fp32",
-        "batch": x.shape[0],
-        "input_shape": list(x.shape),
-        "params": params,
-    }
-    run_case(benchmark, make_fn(model, x, False), rounds=SETTINGS.rounds, info=info)
+    _forward_only(benchmark, name, "mnist-28-fwd", "method")
 
 
 def _plugin_models():
@@ -111,13 +99,19 @@ def _plugin_models():
 def test_plugin_model(benchmark, name):
     """Models a plug-in registered ($SESN_IMPORT, entry points): forward, beside the CNN of
     their input size (MNIST-scale 28 px: the mnist-28 group), else in a group of their own."""
+    shape = tuple(models.get_model_info(name).input_shape)
+    _forward_only(benchmark, name, "mnist-28-fwd" if shape == (1, 28, 28) else "plugin-fwd", "plugin")
+
+
+def _forward_only(benchmark, name, group, variant):
+    """A registered model's eval forward in ``group``, named ``<model>/<variant>``."""
     model, x, params = model_case(name, None, SETTINGS.mnist_batch)
-    benchmark.group = "mnist-28-fwd" if tuple(x.shape[1:]) == (1, 28, 28) else "plugin-fwd"
-    benchmark.name = f"{name}/plugin"
+    benchmark.group = group
+    benchmark.name = f"{name}/{variant}"
     info = {
         "case": "model",
         "model": name,
-        "variant": "plugin",
+        "variant": variant,
         "role": "method",
         "pass": "fwd",
         "precision": "fp32",
