@@ -140,12 +140,13 @@ def _inverted_rescale(x, factor):
     return _true_rescale(x, 1.0 / factor)
 
 
-def _shift_wrong_direction(x, scales, t):
+def _shift_wrong_direction(x, scales, t, rescale_fn=None):
     # slice i gets slice i - t (instead of i + t), still shrunk by sigma_i / sigma_{i+t}
+    rescale_fn = _true_rescale if rescale_fn is None else rescale_fn
     out = torch.zeros_like(x)
     for i in range(x.shape[2] - t):
         if i - t >= 0:
-            out[:, :, i] = _true_rescale(x[:, :, i - t], scales[i] / scales[i + t])
+            out[:, :, i] = rescale_fn(x[:, :, i - t], scales[i] / scales[i + t])
     return out
 
 

@@ -19,12 +19,17 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from sesn.transforms import rescale, rescale_and_scale_shift, scale_shift, translate
+from sesn.transforms import rescale, rescale_and_scale_shift, rescale_corner, scale_shift, translate
 
 PROTOCOL = (
     "Delta = ||L Phi(f) - Phi(L f)||^2 / ||L Phi(f)||^2 on the central crop; "
     "L = rescale about the centre on the same canvas (Keys cubic A=-0.5, antialiased "
     "when shrinking) by a_i = sigma_i / sigma_{i+t} plus a shift by t on the scale axis"
+)
+PROTOCOL_CORNER = PROTOCOL.replace(
+    "L = rescale about the centre on the same canvas (Keys cubic A=-0.5, antialiased when shrinking)",
+    "L = F.interpolate(scale_factor=a, bicubic, antialias=True, align_corners=False) anchored at the top-left "
+    "corner, onto a zero canvas of the same size",
 )
 
 
@@ -94,6 +99,7 @@ def scale_equivariance(
     step: int = 1,
     scales: Sequence[float] | None = None,
     crop: int | None = None,
+    rescale_fn: Callable | None = None,
 ) -> EquivarianceResult:
     """Delta of a steerable layer (T->H or H->H) for the joint rescale + scale shift.
 
@@ -102,7 +108,15 @@ def scale_equivariance(
     For an H->H layer (5-D input): ``Phi(T x)`` vs ``T Phi(x)`` with
     T = :func:`sesn.transforms.rescale_and_scale_shift`, compared on slices i < S - t.
     A layer with stride > 1 is not supported (the rescale does not commute with it).
+    ``rescale_fn`` is the rescale L: :func:`sesn.transforms.rescale` (None, the default: this
+    project's protocol) or :func:`sesn.transforms.rescale_corner` (an independent one).
     """
+    if rescale_fn is None or rescale_fn is rescale:
+        rescale_fn, protocol = rescale, PROTOCOL
+    elif rescale_fn is rescale_corner:
+        protocol = PROTOCOL_CORNER
+    else:
+        protocol = f"{PROTOCOL} (L replaced by {getattr(rescale_fn, '__name__', rescale_fn)})"
     scales = _layer_scales(layer, scales)
     s = len(scales)
     if not 1 <= step < s:
@@ -112,19 +126,19 @@ def scale_equivariance(
     num_total = den_total = 0.0
     if x.dim() == 4:
         # reference: the joint action on the lifted output (slice i = L_{a_i} of slice i+t)
-        ref_all = rescale_and_scale_shift(layer(x), scales, step)
+        ref_all = rescale_and_scale_shift(layer(x), scales, step, rescale_fn)
         for i in range(s - step):
             a = scales[i] / scales[i + step]
             ref = ref_all[:, :, i]
-            out = layer(rescale(x, a))[:, :, i]
+            out = layer(rescale_fn(x, a))[:, :, i]
             num, den = _sq(_crop(ref - out, crop)), _sq(_crop(ref, crop))
             per_pair[(i, i + step)] = num / den if den else math.nan
             factors[(i, i + step)] = a
             num_total += num
             den_total += den
     elif x.dim() == 5:
-        ref_all = rescale_and_scale_shift(layer(x), scales, step)
-        out_all = layer(rescale_and_scale_shift(x, scales, step))
+        ref_all = rescale_and_scale_shift(layer(x), scales, step, rescale_fn)
+        out_all = layer(rescale_and_scale_shift(x, scales, step, rescale_fn))
         for i in range(s - step):
             ref, out = ref_all[:, :, i], out_all[:, :, i]
             num, den = _sq(_crop(ref - out, crop)), _sq(_crop(ref, crop))
@@ -135,7 +149,7 @@ def scale_equivariance(
     else:
         raise ValueError(f"expected a 4-D image or 5-D scale feature, got shape {list(x.shape)}")
     delta = num_total / den_total if den_total else math.nan
-    return EquivarianceResult(delta, per_pair, step, factors, num_total, den_total, crop)
+    return EquivarianceResult(delta, per_pair, step, factors, num_total, den_total, crop, protocol)
 
 
 @torch.no_grad()

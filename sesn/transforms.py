@@ -74,6 +74,29 @@ def rescale(x: torch.Tensor, factor: float) -> torch.Tensor:
     return mh @ x @ mw.T
 
 
+def rescale_corner(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """A second, independent rescale: ``F.interpolate(x, scale_factor=factor, mode="bicubic",
+    antialias=True, align_corners=False)``, anchored at the top-left corner (output pixel p
+    samples the input at ``(p + 1/2) / factor - 1/2``), written onto a zero canvas of the input's
+    size (cropped to it when enlarging). Same kernel family as :func:`rescale` but another
+    implementation, anchor and output-size rounding: a measurement that holds under both is
+    not fitted to one operator."""
+    if factor <= 0 or not math.isfinite(factor):
+        raise ValueError(f"rescale factor must be positive and finite, got {factor}")
+    if factor == 1.0:
+        return x
+    h, w = x.shape[-2:]
+    flat = x.reshape(-1, 1, h, w)
+    y = torch.nn.functional.interpolate(flat, scale_factor=factor, mode="bicubic", antialias=True, align_corners=False)
+    out = torch.zeros_like(flat)
+    mh, mw = min(h, y.shape[-2]), min(w, y.shape[-1])
+    out[..., :mh, :mw] = y[..., :mh, :mw]
+    return out.reshape(x.shape)
+
+
+RESCALES = {"centre": rescale, "corner": rescale_corner}  # name -> operator (docs/equivariance.md)
+
+
 def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Integer shift of the last two axes by (dy, dx), zero fill (no wrap-around)."""
     out = torch.zeros_like(x)
@@ -100,10 +123,11 @@ def scale_shift(x: torch.Tensor, t: int) -> torch.Tensor:
     return out
 
 
-def rescale_and_scale_shift(x: torch.Tensor, scales, t: int) -> torch.Tensor:
+def rescale_and_scale_shift(x: torch.Tensor, scales, t: int, rescale_fn=None) -> torch.Tensor:
     """The joint action on H features that steerable layers approximate:
     ``y[:, :, i] = L_{a_i} x[:, :, i + t]`` with ``a_i = scales[i] / scales[i + t]``
-    (t > 0 shrinks the content), zero for the slices shifted out."""
+    (t > 0 shrinks the content), zero for the slices shifted out; ``L`` is ``rescale_fn``
+    (default: :func:`rescale`)."""
     if x.dim() != 5:
         raise ValueError(f"rescale_and_scale_shift expects [B, C, S, H, W], got shape {list(x.shape)}")
     s = x.shape[2]
@@ -111,9 +135,10 @@ def rescale_and_scale_shift(x: torch.Tensor, scales, t: int) -> torch.Tensor:
         raise ValueError(f"got {len(scales)} scales for a feature with S={s}")
     if not 0 <= t < s:
         raise ValueError(f"scale step t must be in [0, {s - 1}], got {t}")
+    rescale_fn = rescale if rescale_fn is None else rescale_fn
     out = torch.zeros_like(x)
     for i in range(s - t):
-        out[:, :, i] = rescale(x[:, :, i + t], scales[i] / scales[i + t])
+        out[:, :, i] = rescale_fn(x[:, :, i + t], scales[i] / scales[i + t])
     return out
 
 

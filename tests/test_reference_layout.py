@@ -18,7 +18,7 @@ import sesn.models as m
 from sesn.baselines.dss import BesselConv2d
 from sesn.nn.steerable import SteerableConvBase
 
-PAPER_MODELS = [n for n in m.list_models() if not n.startswith(("test_", "mnist_disco_", "disco_", "stir_"))]
+PAPER_MODELS = [n for n in m.list_models() if not n.startswith(("test_", "mnist_disco_", "mnist_sesr_", "disco_", "stir_"))]
 # buffer elements of the authors' checkpoints (docs/baselines.md)
 REFERENCE_BUFFERS = {
     "mnist_cnn": 896,

@@ -28,7 +28,7 @@ def basis_array(spec: BasisSpec) -> np.ndarray:
         from sesn.basis.disco import disco_basis
 
         return disco_basis(spec)
-    if spec.basis_type == "D":
+    if spec.basis_type in ("D", "R"):
         from sesn.basis.optimized import optimized_basis
 
         return optimized_basis(spec)

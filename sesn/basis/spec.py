@@ -12,7 +12,11 @@ BASIS_TYPES = (
     "B",
     "D",
     "DISCO",
-)  # D: optimised (DISCO-style), sesn.basis.optimized; DISCO: DISCO's published basis
+    "R",
+)  # D, R: optimised (DISCO-style), sesn.basis.optimized; DISCO: DISCO's published basis
+
+
+R_SPAN_RATIO = 1.9  # basis "R": default span_sigma / sigma_0 (DISCO: sigma_min 1.9 at smallest scale 1)
 
 
 def window_size(kernel_size: int, scale: float, max_scale: float) -> int:
@@ -48,6 +52,11 @@ class BasisSpec:
         dilate_integer: basis "D" only: at scales whose ratio to sigma_0 is an integer d,
             use the scale-0 functions dilated by d (taps on every d-th pixel), which is
             exactly equivariant to decimation by d on the grid, instead of solving.
+            (Basis "R" always does.)
+        span_sigma: basis "R" only: the sigma of the Hermite "B" functions (sub-scales
+            ``span_sigma / mult**j``, orders ``nx + ny <= max_order``) that span the smallest
+            scale; None (default) means ``R_SPAN_RATIO * sigma_0`` (1.9 sigma_0: DISCO's
+            Hermite sigma_min relative to its smallest scale).
     """
 
     kernel_size: int
@@ -58,6 +67,7 @@ class BasisSpec:
     max_order: int = 4
     dilate_integer: bool = False  # basis "D": dilate (not solve) at integer ratios to sigma_0
     disco_sigma: float = 1.9  # basis "DISCO": smallest sigma of its Hermite coefficient matrix
+    span_sigma: float | None = None  # basis "R": sigma of its scale-0 Hermite B span (None: 1.9 sigma_0)
 
     def __post_init__(self) -> None:
         # normalise types so equal specs hash equally (lists -> tuple, ints -> floats)
@@ -67,6 +77,11 @@ class BasisSpec:
         object.__setattr__(self, "scales", tuple(float(s) for s in scales))
         object.__setattr__(self, "basis_type", str(self.basis_type).upper())
         object.__setattr__(self, "mult", float(self.mult))
+        if self.span_sigma is not None:
+            try:
+                object.__setattr__(self, "span_sigma", float(self.span_sigma))
+            except (TypeError, ValueError):
+                raise ValueError(f"span_sigma must be a positive number or None, got {self.span_sigma!r}") from None
         self.validate()
 
     @property
@@ -76,6 +91,11 @@ class BasisSpec:
     @property
     def num_scales(self) -> int:
         return len(self.scales)
+
+    @property
+    def span(self) -> float:
+        """Basis "R": the sigma of its scale-0 Hermite B span (``span_sigma`` or 1.9 sigma_0)."""
+        return R_SPAN_RATIO * self.scales[0] if self.span_sigma is None else self.span_sigma
 
     @property
     def windows(self) -> tuple[int, ...]:
@@ -107,7 +127,12 @@ class BasisSpec:
                     f"(kernel_size={k}, max scale {scales[-1]}); use a larger kernel_size "
                     "or a smaller scale range"
                 )
-        if self.basis_type in ("B", "DISCO"):
+        if self.span_sigma is not None:
+            if self.basis_type != "R":
+                raise ValueError(f"span_sigma applies to basis 'R' only, not {self.basis_type!r}")
+            if not math.isfinite(self.span_sigma) or self.span_sigma <= 0:
+                raise ValueError(f"span_sigma must be positive and finite, got {self.span_sigma}")
+        if self.basis_type in ("B", "DISCO", "R"):
             if self.mult <= 1.0:
                 raise ValueError(f"mult must be > 1 for basis 'B', got {self.mult}")
             if not isinstance(self.max_order, int) or self.max_order < 0:
@@ -122,10 +147,11 @@ def make_spec(
     **basis_kwargs,
 ) -> BasisSpec:
     """Build a :class:`BasisSpec`, accepting the reference layers' ``**basis_kwargs``."""
-    unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer", "disco_sigma"}
+    unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer", "disco_sigma", "span_sigma"}
     if unknown:
         raise ValueError(
-            f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer, disco_sigma"
+            f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer, disco_sigma, "
+            "span_sigma"
         )
     if isinstance(scales, (int, float)) and not isinstance(scales, bool):
         scales = (scales,)  # one scale

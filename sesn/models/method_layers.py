@@ -74,15 +74,19 @@ def register_method_layer(
     return entry
 
 
-def ses_stack(depth: int, channels: int, cfg, basis: str, in_channels: int = 1) -> nn.Sequential:
-    """SESN: T -> H, then [ReLU, H -> H scale_size 1] x (depth - 1); ``cfg`` has the
-    kernel size, effective size, scales (and mult, max_order for basis B) of a model."""
+def ses_stack(
+    depth: int, channels: int, cfg, basis: str, in_channels: int = 1, nonlinearity: bool = True
+) -> nn.Sequential:
+    """SESN: T -> H, then [ReLU, H -> H scale_size 1] x (depth - 1) (no ReLU with
+    ``nonlinearity=False``); ``cfg`` has the kernel size, effective size, scales (and mult,
+    max_order for bases B and R, span_sigma for R) of a model."""
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     kw = layer_kwargs(cfg, basis)
     layers: list[nn.Module] = [SESConv_Z2_H(in_channels, channels, **kw)]
     for _ in range(depth - 1):
-        layers += [nn.ReLU(), SESConv_H_H(channels, channels, 1, **kw)]
+        layers += [nn.ReLU()] if nonlinearity else []
+        layers += [SESConv_H_H(channels, channels, 1, **kw)]
     stack = nn.Sequential(*layers)
     stack.scales = list(cfg.scales)  # what sesn.equivariance.scale_equivariance reads
     return stack

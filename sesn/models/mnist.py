@@ -168,13 +168,16 @@ def _register_cnn(name: str, upsample: bool) -> None:
     )
 
 
-def _register_ses(name: str, optimised: bool = False) -> None:
-    """A paper SESN model; ``optimised=True`` registers the same model with the optimised
-    basis "D" (DISCO-style, sesn.basis.optimized) as ``mnist_disco_*`` (asked for by name in
-    ``sesn reproduce``, not in a profile's default sweep)."""
+OPTIMISED_PREFIX = {"D": "_disco_", "R": "_sesr_"}  # model name infix of each optimised basis
+
+
+def _register_ses(name: str, optimised: str | None = None) -> None:
+    """A paper SESN model; ``optimised="D"`` (or ``"R"``) registers the same model with that
+    optimised basis (DISCO-style, sesn.basis.optimized) as ``mnist_disco_*`` (``mnist_sesr_*``),
+    asked for by name in ``sesn reproduce``, not in a profile's default sweep."""
     cfg = MNIST_SES_CONFIGS[name]
     if optimised:
-        cfg = dataclasses.replace(cfg, name=name.replace("_ses_", "_disco_"), basis_type="D")
+        cfg = dataclasses.replace(cfg, name=name.replace("_ses_", OPTIMISED_PREFIX[optimised]), basis_type=optimised)
     kind = "scalar" if "scalar" in name else "vector"
     factory = mnist_ses_scalar if kind == "scalar" else mnist_ses_vector
     meta = dict(
@@ -186,9 +189,9 @@ def _register_ses(name: str, optimised: bool = False) -> None:
     meta["profiles"] = ("paper", "quick") if "_28" in name else ("paper",)
     if optimised:
         meta = dict(
-            row=f"SESN {kind} (basis D)",
-            family=f"disco_{kind}",
-            note=f"{name} with basis_type='D' (scales, kernel, effective size unchanged)",
+            row=f"SESN {kind} (basis {optimised})",
+            family=f"disco_{kind}" if optimised == "D" else f"sesr_{kind}",
+            note=f"{name} with basis_type={optimised!r} (scales, kernel, effective size unchanged)",
         )
     meta.update(
         dataset="mnist-scale",
@@ -204,4 +207,5 @@ _register_cnn("mnist_cnn_28", upsample=False)
 _register_cnn("mnist_cnn_56", upsample=True)
 for _name in MNIST_SES_CONFIGS:
     _register_ses(_name)
-    _register_ses(_name, optimised=True)
+    _register_ses(_name, optimised="D")
+    _register_ses(_name, optimised="R")

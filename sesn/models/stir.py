@@ -65,7 +65,7 @@ def stir_sesn(
 ) -> StirNet:
     """SESN in the STIR design: T -> H, ReLU, H -> H (scale_size 1), ReLU; STIR's settings."""
     kw = {**STIR_SESN, **overrides}
-    if basis != "B":
+    if basis not in ("B", "R"):  # R's scale-0 span is Hermite B (mult, max_order)
         kw.pop("mult"), kw.pop("max_order")
     pad = kw["kernel_size"] // 2
     c1, c2 = channels
@@ -137,6 +137,7 @@ _register("stir_cnn", "CNN", stir_method_net, "CNN")
 _register("stir_sesn_b", "SESN (Hermite B)", stir_sesn, "B")
 _register("stir_sesn_a", "SESN (Hermite A)", stir_sesn, "A")
 _register("stir_sesn_d", "SESN (basis D)", stir_sesn, "D")
+_register("stir_sesn_r", "SESN (basis R)", stir_sesn, "R")
 _register("stir_si_convnet", "SI-ConvNet", stir_method_net, "SI-ConvNet")
 _register("stir_sicnn", "SiCNN", stir_method_net, "SiCNN")
 _register("stir_dss", "DSS", stir_method_net, "DSS")

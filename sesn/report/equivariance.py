@@ -1,11 +1,14 @@
 """Equivariance report: Delta of T->H, H->H (scale_size 1 and 2) and a plain conv, for
 basis A and B at the scale configurations of the paper's MNIST models, on smooth random
-fields (no download).
+fields (no download); every method on the same inputs; our optimised bases D and R beside
+DISCO's published basis; and stacks (with and without ReLU) under two rescale protocols.
 
     sesn report equivariance [--out results/equivariance] [--size 64] [--batch 4] [--seed 0]
 
 Writes ``equivariance.md``, ``equivariance.csv`` (one row per config, layer, basis, step),
-``equivariance_pairs.csv`` (per scale pair) and ``equivariance.png`` (Delta vs scale step).
+``equivariance_pairs.csv`` (per scale pair), ``equivariance_methods.csv``,
+``equivariance_disco.csv``, ``equivariance_stacks.csv`` and ``equivariance.png`` (Delta vs
+scale step).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from sesn.equivariance import PROTOCOL, plain_conv_baseline, scale_equivariance
+from sesn.basis.spec import R_SPAN_RATIO
+from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, scale_equivariance
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
-from sesn.transforms import smooth_random_field
+from sesn.transforms import rescale, rescale_corner, smooth_random_field
 
 LAYERS = ("T->H", "H->H (scale_size 1)", "H->H (scale_size 2)")
 
@@ -41,6 +45,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--blur", type=float, default=1.5, help="Gaussian blur of the white noise (px)")
     p.add_argument("--seed", type=int, default=0, help="seeds the fields and the layer weights")
     p.add_argument("--configs", nargs="*", default=None, help=f"subset of {sorted(MNIST_SES_CONFIGS)}")
+    g = p.add_argument_group(
+        "the independent protocol of section 'Stacks' (the project's protocol there uses the settings above)"
+    )
+    g.add_argument("--independent-size", type=int, default=96, help="canvas size (px)")
+    g.add_argument("--independent-batch", type=int, default=4, help="random fields")
+    g.add_argument("--independent-channels", type=int, default=16, help="channels of every layer")
+    g.add_argument("--independent-blur", type=float, default=2.0, help="Gaussian blur of the white noise (px)")
     return p
 
 
@@ -140,7 +151,7 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     g = torch.Generator().manual_seed(args.seed)
     x = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
     rows = []
-    for basis in "ABD":  # D: the optimised basis (sesn.basis.optimized)
+    for basis in "ABDR":  # D, R: the optimised bases (sesn.basis.optimized)
         torch.manual_seed(args.seed)
         layer = SESConv_Z2_H(1, args.channels, **layer_kwargs(cfg, basis)).double()
         for step in range(1, len(scales)):
@@ -167,6 +178,104 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
 # DISCO publishes its basis for this MNIST configuration only (docs/optimised-basis.md)
 DISCO_CONFIG = dict(kernel_size=15, effective_size=7, scales=[1.0, 1.26, 1.59, 2.0], mult=1.5, disco_sigma=1.9)
 
+# section "Stacks": depth and ReLU of each stack (sesn.models.method_layers.ses_stack)
+STACKS = {"T->H": (1, True), "T->H->H": (2, False), "T->ReLU->H": (2, True), "4 layers, ReLU": (4, True)}
+def stack_protocols(args) -> dict:
+    """name -> (rescale operator, its text, input settings): this project's protocol with the
+    report's own inputs, and an independent one (F.interpolate, other inputs and width)."""
+    ours = dict(size=args.size, batch=args.batch, channels=args.channels, blur=args.blur)
+    independent = dict(size=args.independent_size, batch=args.independent_batch,
+                       channels=args.independent_channels, blur=args.independent_blur)  # fmt: skip
+    return {
+        "ours": (rescale, PROTOCOL, ours),
+        "independent": (rescale_corner, PROTOCOL_CORNER, independent),
+    }
+
+
+def stack_bases(include_disco: bool = True) -> dict:
+    """(scale set label -> (config, {row label: basis type and overrides})) for section 'Stacks'."""
+    from types import SimpleNamespace
+
+    disco = SimpleNamespace(max_order=4, span_sigma=None, **DISCO_CONFIG)
+    paper = MNIST_SES_CONFIGS["mnist_ses_scalar_28"]
+
+    def at_sigma0(cfg):  # the ablation: R's span at sigma_0 (the paper's basis B there)
+        return SimpleNamespace(**{f: getattr(cfg, f) for f in ("kernel_size", "effective_size", "scales", "mult")},
+                               max_order=4, span_sigma=cfg.scales[0])  # fmt: skip
+
+    at_disco = {
+        "Hermite A": (disco, "A"),
+        f"Hermite B (mult {disco.mult})": (disco, "B"),
+        "optimised D": (disco, "D"),
+        f"optimised R (span_sigma {R_SPAN_RATIO * disco.scales[0]:.3g}, as DISCO's)": (disco, "R"),
+        f"optimised R, span_sigma {disco.scales[0]:g} (sigma_0)": (at_sigma0(disco), "R"),
+    }
+    if include_disco:
+        at_disco["DISCO (its published basis)"] = (disco, "DISCO")
+    at_paper = {
+        "Hermite A": (paper, "A"),
+        f"Hermite B (mult {paper.mult}, the paper's)": (paper, "B"),
+        "optimised D": (paper, "D"),
+        f"optimised R (span_sigma {R_SPAN_RATIO * paper.scales[0]:.3g})": (paper, "R"),
+        f"optimised R, span_sigma {paper.scales[0]:g} (sigma_0)": (at_sigma0(paper), "R"),
+    }
+    return {f"DISCO's scales {DISCO_CONFIG['scales']}": at_disco, f"mnist_ses_scalar_28 {list(paper.scales)}": at_paper}
+
+
+def measure_stacks(args):
+    """Delta (scale step 1, pooled over the pairs) of SESN stacks -- T->H, T->H->H,
+    T->ReLU->H, 4 layers with ReLU -- for every basis, under both protocols of
+    :func:`stack_protocols`. Returns (long table, note: empty, or why DISCO's rows are missing)."""
+    import pandas as pd
+
+    from sesn.basis.disco import DiscoBasisError
+    from sesn.models.method_layers import ses_stack
+
+    rows, note = [], ""
+    jobs = [(s, name, cfg, b) for s, bases in stack_bases().items() for name, (cfg, b) in bases.items()]
+    for protocol, (op, _, p) in stack_protocols(args).items():
+        g = torch.Generator().manual_seed(args.seed)
+        x = smooth_random_field((p["batch"], 1, p["size"], p["size"]), g, blur=p["blur"])
+        for scale_set, name, cfg, basis in tqdm(jobs, desc=f"stacks, protocol {protocol}", unit="basis"):
+            for stack, (depth, relu) in STACKS.items():
+                torch.manual_seed(args.seed)
+                try:
+                    model = ses_stack(depth, p["channels"], cfg, basis, nonlinearity=relu).double().eval()
+                except DiscoBasisError as e:
+                    note = f"DISCO's rows are missing: {e}"
+                    break
+                r = scale_equivariance(model, x, 1, cfg.scales, rescale_fn=op)
+                rows.append(dict(scales=scale_set, basis=name, protocol=protocol, stack=stack, delta=r.delta))
+    return pd.DataFrame(rows), note
+
+
+def stacks_markdown(df, args, note: str) -> list[str]:
+    protocols = stack_protocols(args)
+    md = [
+        "",
+        "## Stacks under two protocols (scale step 1)",
+        "",
+        "SESN stacks (ses_stack: T->H, then H->H scale_size 1, with or without ReLU between), default "
+        "(kaiming-uniform) init, float64, on smooth random fields (white noise blurred, radial window, zero "
+        "canvas); Delta pooled over the scale pairs (i, i+1). Two protocols, each with its own rescale "
+        "operator and inputs:",
+        "",
+        *[
+            f"- {name}: {text}; {p['batch']} fields, blur {p['blur']} px, {p['size']}x{p['size']} canvas, "
+            f"{p['channels']} channels"
+            for name, (_, text, p) in protocols.items()
+        ],
+        "",
+        "Basis R: the optimised basis with a Hermite-B span at the smallest scale (sigma span_sigma, default "
+        f"{R_SPAN_RATIO} sigma_0), fitted on rectified smooth noise (docs/optimised-basis.md).",
+    ]
+    for scale_set in dict.fromkeys(df.scales) if len(df) else ():
+        for protocol in protocols:
+            sub = df[(df.scales == scale_set) & (df.protocol == protocol)]
+            wide = sub.pivot_table(index="basis", columns="stack", values="delta", sort=False)
+            md += ["", f"### {scale_set}, protocol: {protocol}", "", dataframe_to_markdown(wide.reset_index())]
+    return md + (["", note] if note else [])
+
 
 def measure_disco(args):
     """Delta of T->H and H->H (scale_size 1) layers with Hermite A, Hermite B, our optimised
@@ -181,7 +290,7 @@ def measure_disco(args):
     x_t = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
     x_h = smooth_random_field((args.batch, 2, len(c["scales"]), args.size, args.size), g, blur=args.blur)
     bases = {"Hermite A": dict(basis_type="A"), "Hermite B": dict(basis_type="B", mult=c["mult"]),
-             "optimised D": dict(basis_type="D"),
+             "optimised D": dict(basis_type="D"), "optimised R": dict(basis_type="R", mult=c["mult"]),
              "DISCO (its published basis)": dict(basis_type="DISCO", mult=c["mult"],
                                                  disco_sigma=c["disco_sigma"])}  # fmt: skip
     rows, note = [], ""
@@ -314,6 +423,9 @@ def main(args) -> int:
         "",
         dataframe_to_markdown(dtable),
     ] + (["", dnote] if dnote else [])
+    sdf, snote = measure_stacks(args)
+    atomic_write_text(out / "equivariance_stacks.csv", sdf.to_csv(index=False))
+    md += stacks_markdown(sdf, args, snote)
     atomic_write_text(out / "equivariance.md", "\n".join(md))
     plot(df, out / "equivariance.png")
     print(dataframe_to_markdown(table))
