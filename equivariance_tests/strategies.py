@@ -171,7 +171,7 @@ class SteerableConfig:
             scales=list(self.scales),
             basis_type=self.basis_type,
         )
-        if self.basis_type == "B":
+        if self.basis_type in ("B", "R"):  # R: its scale-0 span is Hermite B
             kw["mult"] = self.mult
         return kw
 

@@ -1,6 +1,6 @@
-"""The optimised basis "D" (sesn.basis.optimized) passes the same properties as the
+"""The optimised bases "D" and "R" (sesn.basis.optimized) pass the same properties as the
 Hermite bases, with tolerances measured per paper configuration, kind, step, dtype and
-scale pair (rows ``<paper model>/D`` of ``rescale_tolerances.csv``)."""
+scale pair (rows ``<paper model>/D`` and ``<paper model>/R`` of ``rescale_tolerances.csv``)."""
 
 import torch
 from hypothesis import given
@@ -15,10 +15,10 @@ from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.testing import assert_equivariant
 
 
-def _layer(kind, name, seed):
-    cfg = sst.paper_config(name, "D")
+def _layer(kind, name, seed, basis="D"):
+    cfg = sst.paper_config(name, basis)
     torch.manual_seed(seed)
-    kw = layer_kwargs(cfg, "D")
+    kw = layer_kwargs(cfg, basis)
     if kind == "th":
         return SESConv_Z2_H(2, 2, **kw).double(), cfg
     return SESConv_H_H(2, 2, 1 if kind == "hh" else 2, **kw).double(), cfg
@@ -66,3 +66,49 @@ def test_th_optimized_basis_integer_ratio_exact(seed, dtype, d, n):
         small = layer(x[..., ::d, ::d])[:, :, 0]
     err = float((full - small).double().pow(2).sum() / full.double().pow(2).sum())
     assert_equivariant(err, EXACT[dtype], f"decimation by {d} vs dilated basis")
+
+
+# --- basis "R" (smooth Hermite-B span, rectified fit; always dilated at integer ratios) -------
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_th_basis_r_rescale(data):
+    check_rescale_case("th", "paper", data, bases="R")
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_hh_basis_r_rescale(data):
+    check_rescale_case("hh", "paper", data, bases="R")
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_hh_interscale_basis_r_rescale(data):
+    check_rescale_case("hh_interscale", "paper", data, bases="R")
+
+
+@sst.keyword_safe
+@given(name=sst.paper_config_names, seed=sst.seeds, dtype=sst.dtypes)
+def test_th_basis_r_translation_exact(name, seed, dtype):
+    layer, _ = _layer("th", name, seed, "R")
+    layer = layer.to(dtype)
+    x = torch.randn(2, 2, 36, 36, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
+    assert_equivariant(translation_equivariance(layer, x, (3, -2)), EXACT[dtype], "basis R translation")
+
+
+@sst.keyword_safe
+@given(seed=sst.seeds, dtype=sst.dtypes, d=st.sampled_from([2, 3]), n=st.sampled_from([33, 40]))
+def test_th_basis_r_integer_ratio_exact(seed, dtype, d, n):
+    """Basis R dilates at integer ratios without being asked: decimating the input by d maps
+    output scale j (sigma_j = d sigma_0) onto scale 0 exactly, on any input."""
+    scales = [1.0, 1.4, float(d)] if d == 2 else [1.0, 1.7, 3.0]
+    torch.manual_seed(seed)
+    layer = SESConv_Z2_H(1, 3, 15, 5, scales, padding=7, basis_type="R", mult=1.5).to(dtype)
+    x = torch.randn(2, 1, n, n, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
+    with torch.no_grad():
+        full = layer(x)[:, :, 2, ::d, ::d]
+        small = layer(x[..., ::d, ::d])[:, :, 0]
+    err = float((full - small).double().pow(2).sum() / full.double().pow(2).sum())
+    assert_equivariant(err, EXACT[dtype], f"decimation by {d} vs basis R's dilated functions")

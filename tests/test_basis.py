@@ -151,6 +151,65 @@ def test_optimized_basis_beats_hermite_at_the_paper_scales():
     assert all(d < a and d < b for d, a, b in zip(deltas["D"], deltas["A"], deltas["B"]))
 
 
+def test_basis_r_span_dilation_cache_key_and_validation(tmp_path, monkeypatch):
+    """Basis R: scale 0 is the Hermite B functions at span_sigma (default 1.9 sigma_0) on the
+    scale-0 window, unit norm; integer ratios are the dilated scale-0 functions; the default
+    span is resolved in the disk-cache key (a changed default cannot reuse an old file)."""
+    from sesn.basis import optimized
+    from sesn.basis.hermite import _functions_on_window, _terms_for_scale
+    from sesn.basis.spec import R_SPAN_RATIO
+
+    monkeypatch.setenv("SESN_CACHE", str(tmp_path))
+    scales = (1.0, 1.26, 1.59, 2.0)
+    spec = make_spec(15, 7, scales, "R", mult=1.5)
+    a = optimized.solve(spec)
+    assert a.shape == (49, 4, 15, 15) and np.array_equal(a, optimized.solve(spec))
+    assert spec.span == R_SPAN_RATIO * 1.0
+    m0 = spec.windows[0]
+    w = _functions_on_window(m0, _terms_for_scale(make_spec(15, 7, scales, "B", mult=1.5), spec.span))
+    w = w / np.sqrt((w**2).sum(axis=(1, 2)))[:, None, None]
+    c = (15 - m0) // 2
+    np.testing.assert_allclose(a[:, 0, c : c + m0, c : c + m0], w, atol=1e-12)
+    # scale 2.0 = 2 x sigma_0: the scale-0 functions with taps on every 2nd pixel
+    dil = np.zeros((49, 15, 15))
+    idx = 7 + 2 * (np.arange(m0) - m0 // 2)
+    dil[:, idx[:, None], idx[None, :]] = w
+    np.testing.assert_allclose(a[:, 3], dil, atol=1e-12)
+    # the default equals the explicit span; another span gives another basis and another file
+    explicit = optimized.solve(make_spec(15, 7, scales, "R", mult=1.5, span_sigma=R_SPAN_RATIO))
+    np.testing.assert_array_equal(a, explicit)
+    at_sigma0 = make_spec(15, 7, scales, "R", mult=1.5, span_sigma=1.0)
+    assert optimized._key(at_sigma0) != optimized._key(spec)
+    assert not np.allclose(optimized.solve(at_sigma0), a)
+    with pytest.raises(ValueError, match="span_sigma applies to basis 'R' only"):
+        make_spec(15, 7, scales, "D", span_sigma=1.9)
+    with pytest.raises(ValueError, match="span_sigma must be positive"):
+        make_spec(15, 7, scales, "R", span_sigma=-1.0)
+    with pytest.raises(ValueError, match="mult must be > 1"):
+        make_spec(15, 7, scales, "R", mult=1.0)
+
+
+def test_basis_r_beats_d_and_disco_after_a_relu():
+    """The point of basis R (measured, results/equivariance/equivariance.md section 'Stacks'):
+    after a ReLU its error is far below D's. T->ReLU->H, 4 channels, smooth fields (blur 1.5),
+    step 1: at DISCO's scales D 5.8e-3, R 5.1e-4; at mnist_ses_scalar_28's D 1.3e-3, R 3.2e-4."""
+    from types import SimpleNamespace
+
+    from sesn.equivariance import scale_equivariance
+    from sesn.models.method_layers import ses_stack
+    from sesn.transforms import smooth_random_field
+
+    x = smooth_random_field((4, 1, 64, 64), torch.Generator().manual_seed(0), blur=1.5)
+    for scales, ratio in (([1.0, 1.26, 1.59, 2.0], 5.0), ([1.7, 2.45, 3.54, 5.1], 2.0)):
+        cfg = SimpleNamespace(kernel_size=15, effective_size=7, scales=scales, mult=1.5, max_order=4)
+        deltas = {}
+        for basis in "DR":
+            torch.manual_seed(0)
+            stack = ses_stack(2, 4, cfg, basis).double().eval()
+            deltas[basis] = scale_equivariance(stack, x, 1).delta
+        assert deltas["R"] <= 1e-3 and deltas["R"] * ratio <= deltas["D"], (scales, deltas)
+
+
 # --- DISCO's published basis (its data file is not shipped: tests skip without it) -----------
 
 

@@ -35,8 +35,9 @@ class SESConfig:
 def layer_kwargs(config, basis_type: str | None = None, **overrides) -> dict:
     """Constructor arguments of a steerable layer with ``config``'s kernel, effective size,
     scales and 'same' padding, and the basis' own arguments: mult/max_order for "B" (and
-    "DISCO", which also takes disco_sigma, and "R", which also takes span_sigma), none for "A"/"D". ``config`` is any object with
-    those attributes (an :class:`SESConfig`, a test's configuration, DISCO's settings)."""
+    "DISCO", which also takes disco_sigma, and "R", which also takes span_sigma), none for
+    "A"/"D". ``config`` is any object with those attributes (an :class:`SESConfig`, a test's
+    configuration, DISCO's settings)."""
     basis = basis_type or getattr(config, "basis_type", "A")
     kw = dict(kernel_size=config.kernel_size, effective_size=config.effective_size, scales=list(config.scales),
               padding=config.kernel_size // 2, basis_type=basis)  # fmt: skip

@@ -180,6 +180,8 @@ DISCO_CONFIG = dict(kernel_size=15, effective_size=7, scales=[1.0, 1.26, 1.59, 2
 
 # section "Stacks": depth and ReLU of each stack (sesn.models.method_layers.ses_stack)
 STACKS = {"T->H": (1, True), "T->H->H": (2, False), "T->ReLU->H": (2, True), "4 layers, ReLU": (4, True)}
+
+
 def stack_protocols(args) -> dict:
     """name -> (rescale operator, its text, input settings): this project's protocol with the
     report's own inputs, and an independent one (F.interpolate, other inputs and width)."""

@@ -4,13 +4,14 @@ paper"), on smooth random fields and on real MNIST-scale digits.
     sesn report methods [--out results/methods] [--depth 6] [--config mnist_ses_scalar_28]
 
 Stacks of L = 1..depth random-init layers (4 channels): SESN T->H followed by
-[ReLU, H->H scale_size 1] x (L-1) with Hermite A, Hermite B or the optimised basis D
+[ReLU, H->H scale_size 1] x (L-1) with Hermite A, Hermite B or the optimised bases D and R
 (measured with the joint rescale + scale shift, per pair factor sigma_i/sigma_(i+t));
 the T->T methods of sesn.models.method_layers (CNN, SI-ConvNet, SiCNN, DSS, SEVF scalar,
 SS-CNN, and any registered there) as L layers with
 ReLU between, measured with the plain rescale at the same factors (mean over the pairs).
-A second section measures SESN stacks with Hermite A, B, our D and DISCO's own published
-basis at DISCO's scales (docs/optimised-basis.md). Writes ``methods.md``,
+A second section measures SESN stacks with Hermite A, B, our D and R and DISCO's own
+published basis at DISCO's scales (docs/optimised-basis.md), under this project's rescale
+and, at step 1, under an independent one (F.interpolate anchored at the corner). Writes ``methods.md``,
 ``methods_depth.csv``, ``methods_pairs.csv``, ``methods_disco.csv`` and ``methods_depth.png``.
 """
 
@@ -88,7 +89,7 @@ def measure(args, x, label, rows, pair_rows):
     cfg = MNIST_SES_CONFIGS[args.config]
     scales = list(cfg.scales)
     steps = range(1, len(scales))
-    jobs = [("ses", b) for b in "ABD"] + [("t2t", None)]
+    jobs = [("ses", b) for b in "ABDR"] + [("t2t", None)]
     for kind, basis in tqdm(jobs, desc=f"{label}: methods", leave=False):
         for depth in range(1, args.depth + 1):
             torch.manual_seed(args.seed)
@@ -127,16 +128,19 @@ def measure(args, x, label, rows, pair_rows):
 
 
 def measure_at_disco_scales(args, x, label, rows) -> str:
-    """SESN stacks with Hermite A, B, our D and DISCO's own basis at DISCO's scales (the only
-    ones it is published for), same inputs; returns a note if DISCO's file is missing."""
+    """SESN stacks with Hermite A, B, our D and R and DISCO's own basis at DISCO's scales (the
+    only ones it is published for), same inputs: every step under this project's rescale, and
+    step 1 under the independent one (``F.interpolate``, :func:`sesn.transforms.rescale_corner`)
+    too; returns a note if DISCO's file is missing."""
     from types import SimpleNamespace
 
     from sesn.basis.disco import DiscoBasisError
     from sesn.report.equivariance import DISCO_CONFIG
+    from sesn.transforms import rescale_corner
 
-    cfg = SimpleNamespace(max_order=4, **DISCO_CONFIG)
+    cfg = SimpleNamespace(max_order=4, span_sigma=None, **DISCO_CONFIG)
     note = ""
-    for basis in ("A", "B", "D", "DISCO"):
+    for basis in ("A", "B", "D", "R", "DISCO"):
         for depth in range(1, args.depth + 1):
             torch.manual_seed(args.seed)
             try:
@@ -144,17 +148,11 @@ def measure_at_disco_scales(args, x, label, rows) -> str:
             except DiscoBasisError as e:
                 note = f"DISCO's rows are missing: {e}"
                 break
-            for t in range(1, len(cfg.scales)):
-                name = "DISCO (its published basis)" if basis == "DISCO" else f"SESN basis {basis}"
-                rows.append(
-                    dict(
-                        inputs=label,
-                        method=name,
-                        depth=depth,
-                        step=t,
-                        delta=scale_equivariance(model, x, t, cfg.scales).delta,
-                    )
-                )
+            name = "DISCO (its published basis)" if basis == "DISCO" else f"SESN basis {basis}"
+            cases = [("ours", t, None) for t in range(1, len(cfg.scales))] + [("independent", 1, rescale_corner)]
+            for protocol, t, op in cases:
+                delta = scale_equivariance(model, x, t, cfg.scales, rescale_fn=op).delta
+                rows.append(dict(inputs=label, protocol=protocol, method=name, depth=depth, step=t, delta=delta))
     return note
 
 
@@ -237,20 +235,22 @@ def main(args) -> int:
     md += ["", f"## Ours vs DISCO's own basis at DISCO's scales {DISCO_CONFIG['scales']} "
            f"(kernel {DISCO_CONFIG['kernel_size']}, "
            "effective size 7): Delta vs depth (step 1) and vs step (one layer)"]  # fmt: skip
+    md += ["", "Protocol 'ours' as above; 'independent': the same inputs and layers, the rescale replaced by "
+           "F.interpolate(scale_factor=a, bicubic, antialias=True) anchored at the top-left corner "
+           "(sesn.transforms.rescale_corner), step 1."]  # fmt: skip
     for label in dict.fromkeys(disco.inputs) if len(disco) else ():
         sub = disco[disco.inputs == label]
-        depth = sub[sub.step == 1].pivot_table(index="method", columns="depth", values="delta", sort=False)
-        depth.columns = [f"depth {c}" for c in depth.columns]
-        steps = sub[sub.depth == 1].pivot_table(index="method", columns="step", values="delta", sort=False)
+        for protocol in dict.fromkeys(sub.protocol):
+            part = sub[(sub.protocol == protocol) & (sub.step == 1)]
+            depth = part.pivot_table(index="method", columns="depth", values="delta", sort=False)
+            depth.columns = [f"depth {c}" for c in depth.columns]
+            md += ["", f"### {label}, protocol {protocol}: Delta vs depth (step 1)", "",
+                   dataframe_to_markdown(depth.reset_index())]  # fmt: skip
+        ours = sub[sub.protocol == "ours"]
+        steps = ours[ours.depth == 1].pivot_table(index="method", columns="step", values="delta", sort=False)
         steps.columns = [f"step {c}" for c in steps.columns]
-        md += [
-            "",
-            f"### {label}",
-            "",
-            dataframe_to_markdown(depth.reset_index()),
-            "",
-            dataframe_to_markdown(steps.reset_index()),
-        ]
+        md += ["", f"### {label}, protocol ours: Delta vs scale step (one layer)", "",
+               dataframe_to_markdown(steps.reset_index())]  # fmt: skip
     if disco_note:
         md += ["", disco_note]
     atomic_write_text(out / "methods.md", "\n".join(md) + "\n")
