@@ -206,7 +206,7 @@ def round_up(x: float) -> float:
     return float(f"{math.ceil(x / 10**e - 1e-9) * 10**e:.2g}")
 
 
-PAPER_BASES = "ABD"  # Hermite A and B, and the optimised basis D, at every paper configuration
+PAPER_BASES = "ABDR"  # Hermite A and B, and the optimised bases D and R, at every paper configuration
 
 
 def tasks(seed: int, draws: int, mutant_draws: int, limit: int | None, only: str | None, bases: str = PAPER_BASES):

@@ -61,7 +61,7 @@ def _indistinguishable():
     out = []
     for kind in sst.RESCALE_KINDS:
         for source in ("grid", "paper"):
-            for key, step in rescale_cases(kind, source, distinguishable=False, bases="ABD"):
+            for key, step in rescale_cases(kind, source, distinguishable=False, bases="ABDR"):
                 rows = [RESCALE[(key, kind, step, d)] for d in DTYPE_NAMES.values()]
                 worst = max(rows, key=lambda r: r.delta_max / r.plain_min)
                 reason = (

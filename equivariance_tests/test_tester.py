@@ -126,7 +126,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     configurations), and no drawn row's tolerance reaches the plain conv's Delta."""
     from equivariance_tests.tolerances import MIN_ADVANTAGE_OVER_CONV, RESCALE_PAIRS, SAFETY
 
-    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in "ABD"]
+    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in "ABDR"]
     for key in keys:
         s = len(sst.config_by_key(key).scales)
         for kind in sst.RESCALE_KINDS:
@@ -152,7 +152,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     drawn = 0
     for kind in sst.RESCALE_KINDS:
         for source in ("grid", "paper"):
-            for key, step in rescale_cases(kind, source, bases="ABD"):
+            for key, step in rescale_cases(kind, source, bases="ABDR"):
                 for dtype in DTYPE_NAMES.values():
                     row = RESCALE[(key, kind, step, dtype)]
                     assert row.tolerance < row.plain_min, row

@@ -141,7 +141,7 @@ def mutant_cases(mutant: str, kind: str, source: str, margin: float = 2.0) -> li
     """Drawn ``(config, step)`` cases where ``mutant``'s measured Delta (smallest over its
     draws, ``mutant_deltas.csv``) is above ``margin`` x the case's tolerance: the cases on
     which a test of the tester can demand a rejection on any draw."""
-    ok = set(rescale_cases(kind, source, bases="ABD"))
+    ok = set(rescale_cases(kind, source, bases="ABDR"))
     out = []
     with open(MUTANT_CSV, newline="") as f:
         for r in csv.DictReader(f):
@@ -157,10 +157,13 @@ MIN_ADVANTAGE_OVER_CONV = {
     ("hh", "A"): 2.8,
     ("hh", "B"): 2.0,
     ("hh", "D"): 73.2,
+    ("hh", "R"): 41.5,
     ("hh_interscale", "A"): 4.1,
     ("hh_interscale", "B"): 2.2,
     ("hh_interscale", "D"): 53.9,
+    ("hh_interscale", "R"): 86.1,
     ("th", "A"): 5.0,
     ("th", "B"): 2.8,
     ("th", "D"): 70.8,
+    ("th", "R"): 68.0,
 }

@@ -27,7 +27,8 @@ layer after a ReLU sees -- instead of white noise. Integer ratios to sigma_0 are
 dilated.
 
 Results are cached in memory and on disk (``$SESN_CACHE`` or ``~/.cache/sesn/bases``,
-outside the package), keyed by the spec and the algorithm version.
+outside the package), keyed by the spec, the algorithm version and a hash of the solver's
+source (so an edited solver, or a planted bug in it, is never masked by an old file).
 """
 
 from __future__ import annotations
@@ -59,13 +60,33 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SESN_CACHE", Path.home() / ".cache" / "sesn")) / "bases"
 
 
+@functools.lru_cache(maxsize=1)
+def _source_hash() -> str:
+    """Hash of the code the solve depends on (this file, the Hermite functions, the rescale):
+    an edited solver never reads a basis cached by another version of it."""
+    from sesn import transforms
+    from sesn.basis import hermite
+
+    h = hashlib.sha256()
+    for module in (__file__, hermite.__file__, transforms.__file__):
+        h.update(Path(module).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _key(spec: BasisSpec) -> str:
     if spec.basis_type == "D":
         fit = {"n": NUM_IMAGES}
     else:  # the resolved span sigma: a change of the default must not reuse an old file
         fit = {"n": R_NUM_IMAGES, "blurs": list(R_FIT_BLURS), "span": spec.span}
     blob = json.dumps(
-        {"spec": dataclasses.asdict(spec), "v": ALGORITHM_VERSION, "ridge": RIDGE, "seed": SEED, **fit},
+        {
+            "spec": dataclasses.asdict(spec),
+            "v": ALGORITHM_VERSION,
+            "src": _source_hash(),
+            "ridge": RIDGE,
+            "seed": SEED,
+            **fit,
+        },  # fmt: skip
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]

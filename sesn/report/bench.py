@@ -114,6 +114,29 @@ def plot(df, path: Path) -> None:
     plt.close(fig)
 
 
+PATHS = ("naive", "direct", "fft", "separable")  # the fixed compute modes auto chooses among
+AUTO_SLOWER = 1.15  # auto is "measurably slower" beyond this ratio to the fastest fixed path
+
+
+def auto_vs_paths(df):
+    """Per (group, model or layer) with an ``auto`` row and fixed-path rows: auto's median over
+    the fastest fixed path's, and whether that is measurably slower (> AUTO_SLOWER: the spread
+    of rows running the same path in one run was up to 9 %, docs/speed.md)."""
+    import pandas as pd
+
+    rows = []
+    for (group, case), sub in df.assign(key=df.name.str.split("/").str[0]).groupby(["group", "key"], sort=False):
+        auto = sub[sub.variant == "auto"]
+        fixed = sub[sub.variant.isin(PATHS)]
+        if len(auto) != 1 or fixed.empty:
+            continue
+        best = fixed.loc[fixed.median_ms.idxmin()]
+        ratio = float(auto.median_ms.iloc[0] / best.median_ms)
+        rows.append(dict(group=group, case=case, auto_ms=float(auto.median_ms.iloc[0]), fastest=best.variant,
+                         fastest_ms=float(best.median_ms), ratio=ratio, slower=ratio > AUTO_SLOWER))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def main(args) -> int:
     df, data = load(args.json)
     stem = args.name or stem_for(df)
@@ -172,6 +195,14 @@ def main(args) -> int:
     if len(picks):
         md += ["", "Paths `auto` measured and picked (per layer, input shape):", ""]
         md += [f"* {r.group} {r.name}: {r.auto_picks}" for r in picks.itertuples()]
+    check = auto_vs_paths(df)
+    if len(check):
+        n_slow = int(check.slower.sum())
+        shown = check.assign(**{"auto / fastest": [f"{r:.2f}" for r in check.ratio]})
+        md += ["", f"`auto` vs the fastest fixed path of the same case ({n_slow} of {len(check)} cases measurably "
+               f"slower, i.e. above {AUTO_SLOWER}x):", "",
+               dataframe_to_markdown(shown[["group", "case", "auto_ms", "fastest", "fastest_ms", "auto / fastest"]]
+                                     .round(1))]  # fmt: skip
     atomic_write_text(out / f"{stem}.md", "\n".join(md))
     plot(df, out / f"{stem}.png")
     print(dataframe_to_markdown(table))
