@@ -86,7 +86,7 @@ def _key(spec: BasisSpec) -> str:
             "ridge": RIDGE,
             "seed": SEED,
             **fit,
-        },  # fmt: skip
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
