@@ -44,10 +44,12 @@ def environment() -> dict:
 def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None, record_auto: bool = False) -> None:
     """Time ``fn`` (synchronising CUDA inside the timed call), record extra_info: the
     environment, FLOPs of one call (corrected counter), peak memory; with ``record_auto``
-    the path "auto" measured and picked for each layer (dispatch starts afresh, so the
-    untimed FLOP-counting call pays for the measurement)."""
+    the path "auto" measured and picked for each layer (dispatch starts afresh; one untimed
+    call pays for the measurement, so the FLOPs counted next are those of one call on the
+    picked paths, not of the candidates auto timed)."""
     if record_auto:
         dispatch.clear()
+        fn()
 
     def timed():
         out = fn()
