@@ -153,7 +153,7 @@ def train_and_evaluate(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
             model.eval()
             val = float(_accuracy(model, xva, yva).float().mean())
             seconds = time.perf_counter() - t0
