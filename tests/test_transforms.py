@@ -84,3 +84,21 @@ def test_smooth_random_field_is_deterministic_and_zero_at_border():
     assert torch.equal(a, b)
     assert a[..., :4, :].abs().max() < 1e-3 * a.abs().max()
     assert math.isclose(float(a.flatten(-2).std(-1).mean()), 1.0, rel_tol=1e-6)
+
+
+def test_rescale_corner_is_f_interpolate_on_a_zero_canvas():
+    """The independent protocol's rescale: F.interpolate (bicubic, antialias) anchored at the
+    top-left corner, written onto a zero canvas of the input's size; any leading shape."""
+
+    from sesn.transforms import rescale_corner
+
+    x = torch.randn(2, 3, 4, 40, 40, dtype=torch.float64)
+    y = rescale_corner(x, 0.79)
+    ref = F.interpolate(x.reshape(-1, 1, 40, 40), scale_factor=0.79, mode="bicubic", antialias=True)
+    m = ref.shape[-1]  # floor(40 * 0.79) = 31
+    assert y.shape == x.shape and m == 31
+    torch.testing.assert_close(y.reshape(-1, 1, 40, 40)[..., :m, :m], ref)
+    assert y[..., m:, :].abs().max() == 0 and y[..., :, m:].abs().max() == 0
+    assert rescale_corner(x, 1.0) is x
+    with pytest.raises(ValueError, match="positive and finite"):
+        rescale_corner(x, 0.0)
