@@ -128,13 +128,13 @@ def test_fft_equals_naive_outputs_and_gradients(monkeypatch, kind, taps, padding
 
 def _counting(monkeypatch):
     calls = []
-    real = dispatch.time_call
+    real = dispatch.time_interleaved
 
-    def counted(fn, device, reps=dispatch.REPS):
-        calls.append(fn)
-        return real(fn, device, reps=1)
+    def counted(fns, device, reps=dispatch.REPS):
+        calls.extend(fns.values())
+        return real(fns, device, reps=1)
 
-    monkeypatch.setattr(dispatch, "time_call", counted)
+    monkeypatch.setattr(dispatch, "time_interleaved", counted)
     monkeypatch.setattr(dispatch, "MEASURE_MIN_MACS", 0.0)
     monkeypatch.setattr(dispatch, "PRUNE_FACTOR", float("inf"))
     return calls

@@ -1,8 +1,9 @@
 """How ``compute_mode="auto"`` picks a path: by measurement, as ``torch.backends.cudnn.benchmark``.
 
 For each key (layer configuration, input shape, dtype, device, grad mode, autocast) the
-candidate paths are timed once — one warm-up call and :data:`REPS` timed calls each, the
-fastest call counts — and the winner is cached for the process. Under autograd (grad mode
+candidate paths are timed once — one warm-up call each, then :data:`REPS` rounds that time
+every candidate once in turn (interleaved, so all see the same process state), the fastest
+call counts — and the winner is cached for the process. Under autograd (grad mode
 on and the weight or input requiring grad) a candidate is timed forward **and** backward
 (``autograd.grad`` of the output w.r.t. the weight and input), since that is what a
 training step pays; otherwise forward only.
@@ -35,7 +36,7 @@ from typing import Callable
 
 import torch
 
-REPS = 3
+REPS = 5
 PRUNE_FACTOR = 8.0
 MEASURE_MIN_MACS = 5e7
 
@@ -142,6 +143,25 @@ def time_call(fn: Callable[[], None], device: torch.device, reps: int = REPS) ->
     return best
 
 
+def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, reps: int = REPS) -> dict[str, float]:
+    """Fastest call of each candidate, seconds: one warm-up of every candidate, then ``reps``
+    rounds that time every candidate once in turn. Interleaving exposes all candidates to
+    the same process state (a transient slowdown during one candidate's repetitions
+    otherwise decided the pick: docs/speed.md)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for fn in fns.values():
+        fn()
+        sync()
+    best = {m: float("inf") for m in fns}
+    for _ in range(reps):
+        for m, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            best[m] = min(best[m], time.perf_counter() - t0)
+    return best
+
+
 def choose(
     key: tuple, costs: dict[str, float], make_call: Callable[[str], Callable[[], None]], device: torch.device
 ) -> str:
@@ -167,7 +187,7 @@ def choose(
         best = kept[0]
     else:
         measurements += 1
-        times = {m: time_call(make_call(m), device) for m in kept}
+        times = time_interleaved({m: make_call(m) for m in kept}, device)
         best = min(times, key=times.get)
     _memo[key] = best
     if path:
