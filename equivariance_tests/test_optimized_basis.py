@@ -24,6 +24,26 @@ def _layer(kind, name, seed, basis="D"):
     return SESConv_H_H(2, 2, 1 if kind == "hh" else 2, **kw).double(), cfg
 
 
+def _check_translation(basis, name, seed, dtype):
+    layer, _ = _layer("th", name, seed, basis)
+    layer = layer.to(dtype)
+    x = torch.randn(2, 2, 36, 36, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
+    assert_equivariant(translation_equivariance(layer, x, (3, -2)), EXACT[dtype], f"basis {basis} translation")
+
+
+def _check_integer_ratio(basis_kwargs, seed, dtype, d, n):
+    """Decimating the input by d maps output scale 2 (sigma = d sigma_0) onto scale 0 exactly."""
+    scales = [1.0, 1.4, float(d)] if d == 2 else [1.0, 1.7, 3.0]
+    torch.manual_seed(seed)
+    layer = SESConv_Z2_H(1, 3, 15, 5, scales, padding=7, **basis_kwargs).to(dtype)
+    x = torch.randn(2, 1, n, n, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
+    with torch.no_grad():
+        full = layer(x)[:, :, 2, ::d, ::d]
+        small = layer(x[..., ::d, ::d])[:, :, 0]
+    err = float((full - small).double().pow(2).sum() / full.double().pow(2).sum())
+    assert_equivariant(err, EXACT[dtype], f"decimation by {d} vs dilated basis ({basis_kwargs})")
+
+
 @sst.keyword_safe
 @given(data=st.data())
 def test_th_optimized_basis_rescale(data):
@@ -45,10 +65,7 @@ def test_hh_interscale_optimized_basis_rescale(data):
 @sst.keyword_safe
 @given(name=sst.paper_config_names, seed=sst.seeds, dtype=sst.dtypes)
 def test_th_optimized_basis_translation_exact(name, seed, dtype):
-    layer, _ = _layer("th", name, seed)
-    layer = layer.to(dtype)
-    x = torch.randn(2, 2, 36, 36, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
-    assert_equivariant(translation_equivariance(layer, x, (3, -2)), EXACT[dtype], "optimised basis translation")
+    _check_translation("D", name, seed, dtype)
 
 
 @sst.keyword_safe
@@ -57,15 +74,7 @@ def test_th_optimized_basis_integer_ratio_exact(seed, dtype, d, n):
     """With dilate_integer=True, the functions at sigma_j = d * sigma_0 are the scale-0 ones
     dilated by d, so decimating the input by d maps output scale j onto scale 0 exactly:
     Phi(x[::d, ::d])[0] == Phi(x)[j][::d, ::d] (to round-off, any input)."""
-    scales = [1.0, 1.4, float(d)] if d == 2 else [1.0, 1.7, 3.0]
-    torch.manual_seed(seed)
-    layer = SESConv_Z2_H(1, 3, 15, 5, scales, padding=7, basis_type="D", dilate_integer=True).to(dtype)
-    x = torch.randn(2, 1, n, n, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
-    with torch.no_grad():
-        full = layer(x)[:, :, 2, ::d, ::d]
-        small = layer(x[..., ::d, ::d])[:, :, 0]
-    err = float((full - small).double().pow(2).sum() / full.double().pow(2).sum())
-    assert_equivariant(err, EXACT[dtype], f"decimation by {d} vs dilated basis")
+    _check_integer_ratio(dict(basis_type="D", dilate_integer=True), seed, dtype, d, n)
 
 
 # --- basis "R" (smooth Hermite-B span, rectified fit; always dilated at integer ratios) -------
@@ -92,10 +101,7 @@ def test_hh_interscale_basis_r_rescale(data):
 @sst.keyword_safe
 @given(name=sst.paper_config_names, seed=sst.seeds, dtype=sst.dtypes)
 def test_th_basis_r_translation_exact(name, seed, dtype):
-    layer, _ = _layer("th", name, seed, "R")
-    layer = layer.to(dtype)
-    x = torch.randn(2, 2, 36, 36, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
-    assert_equivariant(translation_equivariance(layer, x, (3, -2)), EXACT[dtype], "basis R translation")
+    _check_translation("R", name, seed, dtype)
 
 
 @sst.keyword_safe
@@ -103,12 +109,4 @@ def test_th_basis_r_translation_exact(name, seed, dtype):
 def test_th_basis_r_integer_ratio_exact(seed, dtype, d, n):
     """Basis R dilates at integer ratios without being asked: decimating the input by d maps
     output scale j (sigma_j = d sigma_0) onto scale 0 exactly, on any input."""
-    scales = [1.0, 1.4, float(d)] if d == 2 else [1.0, 1.7, 3.0]
-    torch.manual_seed(seed)
-    layer = SESConv_Z2_H(1, 3, 15, 5, scales, padding=7, basis_type="R", mult=1.5).to(dtype)
-    x = torch.randn(2, 1, n, n, generator=sst.generator(seed), dtype=torch.float64).to(dtype)
-    with torch.no_grad():
-        full = layer(x)[:, :, 2, ::d, ::d]
-        small = layer(x[..., ::d, ::d])[:, :, 0]
-    err = float((full - small).double().pow(2).sum() / full.double().pow(2).sum())
-    assert_equivariant(err, EXACT[dtype], f"decimation by {d} vs basis R's dilated functions")
+    _check_integer_ratio(dict(basis_type="R", mult=1.5), seed, dtype, d, n)

@@ -205,22 +205,19 @@ def stack_bases(include_disco: bool = True) -> dict:
         return SimpleNamespace(**{f: getattr(cfg, f) for f in ("kernel_size", "effective_size", "scales", "mult")},
                                max_order=4, span_sigma=cfg.scales[0])  # fmt: skip
 
-    at_disco = {
-        "Hermite A": (disco, "A"),
-        f"Hermite B (mult {disco.mult})": (disco, "B"),
-        "optimised D": (disco, "D"),
-        f"optimised R (span_sigma {R_SPAN_RATIO * disco.scales[0]:.3g}, as DISCO's)": (disco, "R"),
-        f"optimised R, span_sigma {disco.scales[0]:g} (sigma_0)": (at_sigma0(disco), "R"),
-    }
+    def rows(cfg, b_note: str, r_note: str) -> dict:
+        return {
+            "Hermite A": (cfg, "A"),
+            f"Hermite B (mult {cfg.mult}{b_note})": (cfg, "B"),
+            "optimised D": (cfg, "D"),
+            f"optimised R (span_sigma {R_SPAN_RATIO * cfg.scales[0]:.3g}{r_note})": (cfg, "R"),
+            f"optimised R, span_sigma {cfg.scales[0]:g} (sigma_0)": (at_sigma0(cfg), "R"),
+        }
+
+    at_disco = rows(disco, "", ", as DISCO's")
     if include_disco:
         at_disco["DISCO (its published basis)"] = (disco, "DISCO")
-    at_paper = {
-        "Hermite A": (paper, "A"),
-        f"Hermite B (mult {paper.mult}, the paper's)": (paper, "B"),
-        "optimised D": (paper, "D"),
-        f"optimised R (span_sigma {R_SPAN_RATIO * paper.scales[0]:.3g})": (paper, "R"),
-        f"optimised R, span_sigma {paper.scales[0]:g} (sigma_0)": (at_sigma0(paper), "R"),
-    }
+    at_paper = rows(paper, ", the paper's", "")
     return {f"DISCO's scales {DISCO_CONFIG['scales']}": at_disco, f"mnist_ses_scalar_28 {list(paper.scales)}": at_paper}
 
 
