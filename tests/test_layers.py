@@ -189,6 +189,29 @@ def test_hh_1x1_applies_bias_and_shapes():
     assert y2.shape == (2, 6, 3, 5, 5) == SESConv_H_H_1x1(4, 6, stride=2).evaluate_output_shape((2, 4, 3, 9, 9))
 
 
+@pytest.mark.parametrize("scales", [1, 2, 4])
+@pytest.mark.parametrize("layout", ["contiguous", "batch-innermost"])
+def test_max_projection_values_and_gradients_equal_torch_max(scales, layout):
+    """The fast scale max gives x.max(2)'s values and gradients exactly, ties included (the
+    gradient goes to the first maximal scale), on the FFT path's batch-innermost layout too,
+    and an in-place ReLU on its output leaves the gradient intact."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, scales, 6, 7, generator=g, dtype=torch.float64)
+    if scales > 1:
+        x[:, :2, -1] = x[:, :2, 0]  # exact ties between the first and last scale
+        x[0, 0, :, 0, 0] = 1.0  # all scales tied
+    if layout == "batch-innermost":
+        x = x.permute(4, 3, 2, 1, 0).contiguous().permute(4, 3, 2, 1, 0)
+    x.requires_grad_()
+    grad = torch.randn(3, 5, 6, 7, generator=g, dtype=torch.float64)
+    ref = x.max(2).values
+    (ref_grad,) = torch.autograd.grad(ref.relu(), x, grad)
+    out = SESMaxProjection()(x)
+    assert torch.equal(out, ref)
+    (out_grad,) = torch.autograd.grad(torch.relu_(out), x, grad)
+    assert torch.equal(out_grad, ref_grad)
+
+
 def test_projections_and_pooling_and_batchnorm_shapes():
     x = torch.randn(2, 4, 3, 8, 8)
     assert SESMaxProjection()(x).shape == (2, 4, 8, 8)

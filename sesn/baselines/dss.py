@@ -18,6 +18,7 @@ from scipy import special
 from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
+from sesn.nn.functional import scale_max
 
 
 def discrete_gaussian(t: float) -> torch.Tensor:
@@ -157,4 +158,4 @@ class ScaleMaxProjection(ScaleEquivariantModule):
         return (b, c, h, w)
 
     def forward(self, x):
-        return x.max(2).values
+        return scale_max(x)

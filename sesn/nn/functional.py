@@ -18,3 +18,46 @@ def windowed_conv2d(x: torch.Tensor, kernel: torch.Tensor, full_size: int, strid
         x = x[..., -pad : x.shape[-2] + pad, -pad : x.shape[-1] + pad]
         pad = 0
     return F.conv2d(x, kernel, stride=stride, padding=pad, groups=groups)
+
+
+class _ScaleMax(torch.autograd.Function):
+    """Max over axis 2 of ``[B, C, S, H, W]``, values only.
+
+    ``Tensor.max(dim=2)`` also computes indices, and its CPU kernel reduces a middle axis
+    slowly (23 ms for [128, 32, 4, 28, 28] on a 2-core EPYC); ``amax`` is slow on the FFT
+    path's batch-innermost outputs (12 ms at [128, 63, 4, 14, 14]). Forward: a running
+    elementwise ``maximum`` over the S slices (1.7 and 0.4 ms). Backward: the gradient goes to the first maximal scale of each position (what
+    ``max(dim=2)`` gives, ties included), found from the saved input, so the output may be
+    modified in place afterwards (``ReLU(inplace=True)``)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return _running_max(x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        y = _running_max(x)
+        out = torch.empty_like(x)
+        taken = torch.zeros_like(y, dtype=torch.bool)
+        for i in range(x.shape[2]):
+            hit = (x[:, :, i] == y) & ~taken
+            torch.mul(grad, hit, out=out[:, :, i])
+            taken |= hit
+        return out
+
+
+def _running_max(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[2] == 1:
+        return x[:, :, 0].clone()  # a new tensor: never an alias of the saved input
+    y = torch.maximum(x[:, :, 0], x[:, :, 1])
+    for i in range(2, x.shape[2]):
+        torch.maximum(y, x[:, :, i], out=y)
+    return y
+
+
+def scale_max(x: torch.Tensor) -> torch.Tensor:
+    """``x.max(dim=2).values`` for ``[B, C, S, H, W]``: same values and gradients, faster."""
+    return _ScaleMax.apply(x)

@@ -7,6 +7,7 @@ import torch
 
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import check_scale_feature
+from sesn.nn.functional import scale_max
 
 
 class SESMaxProjection(ScaleEquivariantModule):
@@ -16,8 +17,9 @@ class SESMaxProjection(ScaleEquivariantModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESMaxProjection", None, None)
-        # max with indices: its backward uses the indices, so an in-place ReLU after it is safe
-        return x.max(dim=2).values
+        # values and gradients of x.max(dim=2).values, without its slow index kernel; the
+        # backward reads the saved input, so an in-place ReLU after it is safe
+        return scale_max(x)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
         b, c, _, h, w = input_shape
