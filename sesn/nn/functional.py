@@ -26,9 +26,10 @@ class _ScaleMax(torch.autograd.Function):
     ``Tensor.max(dim=2)`` also computes indices, and its CPU kernel reduces a middle axis
     slowly (23 ms for [128, 32, 4, 28, 28] on a 2-core EPYC); ``amax`` is slow on the FFT
     path's batch-innermost outputs (12 ms at [128, 63, 4, 14, 14]). Forward: a running
-    elementwise ``maximum`` over the S slices (1.7 and 0.4 ms). Backward: the gradient goes to the first maximal scale of each position (what
-    ``max(dim=2)`` gives, ties included), found from the saved input, so the output may be
-    modified in place afterwards (``ReLU(inplace=True)``)."""
+    elementwise ``maximum`` over the S slices (1.7 and 0.4 ms). Backward: the gradient goes
+    to the first maximal scale of each position (what ``max(dim=2)`` gives, ties included),
+    found from the saved input, so the output may be modified in place afterwards
+    (``ReLU(inplace=True)``)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
