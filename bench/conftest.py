@@ -15,6 +15,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from settings import SETTINGS  # noqa: E402
 
+from sesn.allocator import configure_cpu_allocator  # noqa: E402
+
+# before any case allocates: every row then sees the same allocator (docs/speed.md)
+ALLOCATOR = configure_cpu_allocator()
+
 from sesn.flops import count_flops  # noqa: E402
 from sesn.plugins import load_plugins  # noqa: E402
 
@@ -38,6 +43,7 @@ def environment() -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda if SETTINGS.cuda else None,
         "quick": SETTINGS.quick,
+        "allocator": ALLOCATOR,
     }
 
 

@@ -3,7 +3,10 @@ within one process (round r times every variant once), so that a variant is neve
 in a different process state than another -- the check that pytest-benchmark's row-by-row
 run cannot give (docs/speed.md).
 
-    python bench/interleaved.py [--rounds 5] [--batch 128] [--model mnist_ses_scalar_28]
+    python bench/interleaved.py [--rounds 5] [--batch 128] [--model mnist_ses_scalar_28] [--train]
+
+``--train`` times a training step (train mode, forward, ``square().mean()`` loss,
+backward; the bench suite's fwd+bwd) instead of an eval forward.
 """
 
 from __future__ import annotations
@@ -24,11 +27,19 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="mnist_ses_scalar_28")
     p.add_argument("--baseline", default="mnist_cnn_28")
     p.add_argument("--modes", nargs="*", default=["auto", "direct", "fft", "naive"])
+    p.add_argument("--train", action="store_true", help="time a training step (forward + backward)")
+    p.add_argument(
+        "--system-allocator", action="store_true", help="leave malloc as it is (default: sesn.allocator's heap-only)"
+    )
     args = p.parse_args(argv)
+    if not args.system_allocator:
+        from sesn.allocator import configure_cpu_allocator
+
+        print("allocator:", configure_cpu_allocator())
     variants = {}
     for name, mode in [(args.baseline, None)] + [(args.model, m) for m in args.modes]:
         torch.manual_seed(0)
-        model = get_model(name).eval()
+        model = get_model(name).train(args.train)
         for module in model.modules():
             if mode and hasattr(module, "compute_mode"):
                 module.compute_mode = mode
@@ -36,21 +47,30 @@ def main(argv=None) -> int:
     size = 56 if args.model.endswith(("_56", "_56p")) else 28
     x = torch.randn(args.batch, 1, size, size)
     times = {k: [] for k in variants}
-    with torch.no_grad():
-        for model in variants.values():  # warm-up; auto measures its candidates here
-            model(x)
-            model(x)
-        for _ in range(args.rounds):
-            for key, model in variants.items():
-                t0 = time.perf_counter()
-                model(x)
-                times[key].append(1000 * (time.perf_counter() - t0))
+
+    def call(model):
+        if not args.train:
+            with torch.no_grad():
+                return model(x)
+        for param in model.parameters():
+            param.grad = None
+        model(x).square().mean().backward()
+
+    for model in variants.values():  # warm-up; auto measures its candidates here
+        call(model)
+        call(model)
+    for _ in range(args.rounds):
+        for key, model in variants.items():
+            t0 = time.perf_counter()
+            call(model)
+            times[key].append(1000 * (time.perf_counter() - t0))
     from sesn.nn import dispatch
 
     for key, mode in dispatch.choices().items():
         print(f"auto picked {mode} for {key[0]} {key[2]}->{key[3]} in {list(key[7])}")
     base = statistics.median(times[next(iter(times))])
-    print(f"forward, batch {args.batch}, {args.rounds} interleaved rounds, {torch.get_num_threads()} threads")
+    what = "training step" if args.train else "forward"
+    print(f"{what}, batch {args.batch}, {args.rounds} interleaved rounds, {torch.get_num_threads()} threads")
     for key, v in times.items():
         med = statistics.median(v)
         print(f"{key:40s} median {med:8.1f} ms  ({med / base:.2f}x baseline)")

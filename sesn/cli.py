@@ -144,6 +144,9 @@ def main(argv=None) -> int:
         command, rest = COMMANDS[(argv[0], None)][0], argv[1:]
     else:
         return _no_command(argv)
+    from sesn.allocator import configure_cpu_allocator
+
+    configure_cpu_allocator()  # heap-only glibc malloc: faster, history-independent CPU timings
     try:
         return command(rest) or 0
     except _user_errors() as e:

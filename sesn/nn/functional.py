@@ -23,30 +23,47 @@ def windowed_conv2d(x: torch.Tensor, kernel: torch.Tensor, full_size: int, strid
 class _ScaleMax(torch.autograd.Function):
     """Max over axis 2 of ``[B, C, S, H, W]``, values only.
 
-    ``Tensor.max(dim=2)`` also computes indices, and its CPU kernel reduces a middle axis
-    slowly (23 ms for [128, 32, 4, 28, 28] on a 2-core EPYC); ``amax`` is slow on the FFT
-    path's batch-innermost outputs (12 ms at [128, 63, 4, 14, 14]). Forward: a running
-    elementwise ``maximum`` over the S slices (1.7 and 0.4 ms). Backward: the gradient goes
-    to the first maximal scale of each position (what ``max(dim=2)`` gives, ties included),
-    found from the saved input, so the output may be modified in place afterwards
+    ``Tensor.max(dim=2)`` also computes int64 indices, and its CPU kernel reduces a middle
+    axis slowly (23 ms for [128, 32, 4, 28, 28] on a 2-core EPYC); ``amax`` is slow on the
+    FFT path's batch-innermost outputs (12 ms at [128, 63, 4, 14, 14]). Forward: a running
+    elementwise ``maximum`` over the S slices (1.7 and 0.4 ms) and, when a gradient is
+    needed, the index of the first maximal scale of each position as uint8 (what
+    ``max(dim=2)`` picks, ties included). Backward: the gradient goes to that scale. Only
+    the index is saved, not the output, so the output may be modified in place afterwards
     (``ReLU(inplace=True)``)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return _running_max(x)
+        s = x.shape[2]
+        ctx.layout = torch.empty_like(x, device="meta")  # x's shape and strides, no storage
+        if s == 1:
+            ctx.save_for_backward(None)
+            return x[:, :, 0].clone()  # a new tensor: never an alias of the input
+        y = torch.maximum(x[:, :, 0], x[:, :, 1])
+        index_dtype = torch.uint8 if s <= 255 else torch.int64
+        index = torch.gt(x[:, :, 1], x[:, :, 0]).to(index_dtype)
+        above = torch.empty_like(y, dtype=torch.bool)
+        for i in range(2, s):
+            # a strictly greater value moves the index on: ties keep the first maximal scale
+            torch.gt(x[:, :, i], y, out=above)
+            torch.maximum(index, above.to(index_dtype) * i, out=index)
+            torch.maximum(y, x[:, :, i], out=y)
+        ctx.save_for_backward(index)
+        return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        y = _running_max(x)
-        out = torch.empty_like(x)
-        taken = torch.zeros_like(y, dtype=torch.bool)
-        for i in range(x.shape[2]):
-            hit = (x[:, :, i] == y) & ~taken
+        (index,) = ctx.saved_tensors
+        layout = ctx.layout
+        out = torch.empty_strided(layout.shape, layout.stride(), dtype=grad.dtype, device=grad.device)
+        if index is None:
+            out[:, :, 0] = grad
+            return out
+        hit = torch.empty_like(index, dtype=torch.bool)
+        for i in range(layout.shape[2]):
+            torch.eq(index, i, out=hit)
             torch.mul(grad, hit, out=out[:, :, i])
-            taken |= hit
         return out
 
 
@@ -61,4 +78,6 @@ def _running_max(x: torch.Tensor) -> torch.Tensor:
 
 def scale_max(x: torch.Tensor) -> torch.Tensor:
     """``x.max(dim=2).values`` for ``[B, C, S, H, W]``: same values and gradients, faster."""
-    return _ScaleMax.apply(x)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ScaleMax.apply(x)
+    return _running_max(x)

@@ -325,6 +325,9 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
 
 
 def cli(argv=None) -> int:
+    from sesn.allocator import configure_cpu_allocator
+
+    configure_cpu_allocator()  # also under torchrun -m sesn.train.train (idempotent)
     args = get_args_parser().parse_args(argv)
     try:
         main(args)
