@@ -104,7 +104,12 @@ def test_every_candidate_gives_the_same_result(kind):
 
 
 @pytest.mark.parametrize("kind, taps", [("th", 1), ("hh", 1), ("hh", 2), ("hh", 3)])
-@pytest.mark.parametrize("padding, hw", [(0, (13, 11)), (0, (12, 12)), (1, (9, 14)), (3, (10, 13)), (5, (8, 9))])
+@pytest.mark.parametrize(
+    "padding, hw",
+    # the last three: maps smaller than the 7-tap kernel, whose outer taps read only padding
+    # and are cut (kernel_crop 1, 1, 2)
+    [(0, (13, 11)), (0, (12, 12)), (1, (9, 14)), (3, (10, 13)), (5, (8, 9)), (3, (2, 3)), (3, (3, 3)), (3, (2, 1))],
+)
 @pytest.mark.parametrize("batch, chunked", [(1, False), (3, True)])
 def test_fft_equals_naive_outputs_and_gradients(monkeypatch, kind, taps, padding, hw, batch, chunked):
     """The real-arithmetic FFT path (stacked spectral product, shifted inverse, batch chunks)
@@ -124,6 +129,26 @@ def test_fft_equals_naive_outputs_and_gradients(monkeypatch, kind, taps, padding
     with torch.no_grad():  # cached kernel spectra, twice
         for _ in range(2):
             torch.testing.assert_close(layer(x), ref[0], rtol=1e-10, atol=1e-10 * ref[0].abs().max().item())
+
+
+def test_fft_kernel_crop_shortens_the_transform_and_keeps_results_per_input_size():
+    """Cut taps: k - N - p per side (the smaller over the two axes, never negative); a
+    layer used in eval on two input sizes keeps one cached spectrum per crop."""
+    from sesn.nn.fft_conv import fft_cost, kernel_crop, padded_sizes
+
+    assert kernel_crop(7, 7, 7, 15) == 1 and kernel_crop(14, 14, 7, 15) == 0 and kernel_crop(3, 9, 3, 7) == 0
+    assert kernel_crop(2, 1, 3, 7) == 2
+    assert padded_sizes(7, 7, 7 - 1, 15 - 2) == (13, 13)  # mnist_ses_scalar_28's third layer: 91 frequencies, not 120
+    assert fft_cost(1, 1, 1, 1, 1, 7, 7, 7, 7, 7) < fft_cost(1, 1, 1, 1, 1, 8, 8, 7, 8, 8) * 0.9
+    layer, _ = _layer("th", "B", 1, 3)
+    layer.eval()
+    with torch.no_grad():
+        for hw in [(3, 3), (9, 9), (3, 3)]:
+            x = torch.randn(2, 3, *hw, dtype=torch.float64)
+            layer.compute_mode = "naive"
+            ref = layer(x)
+            layer.compute_mode = "fft"
+            torch.testing.assert_close(layer(x), ref, rtol=1e-10, atol=1e-10 * ref.abs().max().item())
 
 
 def _counting(monkeypatch):

@@ -4,6 +4,7 @@ import json
 import math
 
 import pandas as pd
+import pytest
 import torch
 from matplotlib.image import imread
 
@@ -83,6 +84,12 @@ def test_bench_report_from_a_pytest_benchmark_json(tmp_path):
     assert "| g | ses | 2 | 40.0 | 4.00 | 4.00 | 4.00 | 100 |" in md
     table = pd.read_csv(tmp_path / "r" / "t.csv")
     assert len(table) == 2 and imread(tmp_path / "r" / "t.png").ndim == 3
+    assert "CPU memory allocator: not recorded" in md
+    # rows measured under different allocators (or machines) never share one table
+    data["benchmarks"][1]["extra_info"]["allocator"] = "glibc heap only"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="different settings.*allocator"):
+        main(["report", "bench", str(path), "--out", str(tmp_path / "r"), "--name", "t"])
 
 
 def test_cli_help_lists_commands(capsys):

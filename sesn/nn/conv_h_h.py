@@ -12,6 +12,7 @@ from sesn.nn.fft_conv import (
     fft_precision,
     inverse,
     item_bytes,
+    kernel_crop,
     padded_sizes,
     real_product_matrix,
     spectrum,
@@ -137,17 +138,19 @@ class SESConv_H_H(SteerableConvBase):
         if self.stride != 1:
             raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
-        c_in, taps = self.in_channels, self.scale_size
-        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding, self.kernel_size)
+        c_in, taps, k = self.in_channels, self.scale_size, self.kernel_size
+        a = kernel_crop(x.shape[-2], x.shape[-1], self.padding, k)  # taps that only read padding
+        pad = self.padding - a
+        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], pad, k - 2 * a)
         fw = lw // 2 + 1
 
         def build():
-            kern = self.full_kernel()  # [O, I, K, S, k, k]
+            kern = self.full_kernel()[..., a : k - a, a : k - a]  # [O, I, K, S, k', k']
             ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, I, K, S, Lh, Fw]
             ks = ks.permute(3, 4, 5, 0, 1, 2).reshape(s, lh * fw, c_out, c_in * taps)  # [S, F, O, I*K]
             return real_product_matrix(ks).contiguous()  # [S, F, 2 O, 2 I*K]
 
-        km = self.cached(("fft", lh, lw), build)
+        km = self.cached(("fft", lh, lw, a), build)
         outs = []
         for xc in self._padded(x).split(
             batch_chunks(b, item_bytes(lh, lw, ho, wo, s, c_out, c_in * taps, c_out, km.element_size()))
@@ -158,7 +161,7 @@ class SESConv_H_H(SteerableConvBase):
             win = spec.unfold(2, taps, 1)  # [Bc, I, S, Lh, Fw, 2, K]
             xm = win.permute(2, 3, 4, 5, 1, 6, 0).reshape(s, lh * fw, 2 * c_in * taps, bc)  # [S, F, (re/im, I, K), Bc]
             y = torch.matmul(km, xm)  # [S, F, (re/im, O), Bc]
-            y = inverse(y.view(s, lh, fw, 2, c_out * bc), lh, lw, ho, wo, self.padding)  # [S, Ho, Wo, O*Bc]
+            y = inverse(y.view(s, lh, fw, 2, c_out * bc), lh, lw, ho, wo, pad)  # [S, Ho, Wo, O*Bc]
             outs.append(y.view(s, ho, wo, c_out, bc).permute(4, 3, 0, 1, 2))
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 

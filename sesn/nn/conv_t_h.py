@@ -12,6 +12,7 @@ from sesn.nn.fft_conv import (
     fft_precision,
     inverse,
     item_bytes,
+    kernel_crop,
     padded_sizes,
     real_product_matrix,
     spectrum,
@@ -119,17 +120,19 @@ class SESConv_Z2_H(SteerableConvBase):
         if self.stride != 1:
             raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
-        c_in = self.in_channels
-        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], self.padding, self.kernel_size)
+        c_in, k = self.in_channels, self.kernel_size
+        a = kernel_crop(x.shape[-2], x.shape[-1], self.padding, k)  # taps that only read padding
+        pad = self.padding - a
+        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], pad, k - 2 * a)
         fw = lw // 2 + 1
 
         def build():
-            kern = self.full_kernel().transpose(1, 2)  # [O, S, I, k, k]
+            kern = self.full_kernel().transpose(1, 2)[..., a : k - a, a : k - a]  # [O, S, I, k', k']
             ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, S, I, Lh, Fw]
             ks = ks.permute(3, 4, 0, 1, 2).reshape(lh * fw, c_out * s, c_in)  # [F, O*S, I]
             return real_product_matrix(ks).contiguous()  # [F, 2 O*S, 2 I]
 
-        km = self.cached(("fft", lh, lw), build)
+        km = self.cached(("fft", lh, lw, a), build)
         outs = []
         for xc in x.split(
             batch_chunks(b, item_bytes(lh, lw, ho, wo, 1, c_out * s, c_in, c_out * s, km.element_size()))
@@ -138,7 +141,7 @@ class SESConv_Z2_H(SteerableConvBase):
             spec = spectrum(xc, lh, lw)  # [Bc, I, Lh, Fw, 2]
             xm = spec.permute(2, 3, 4, 1, 0).reshape(lh * fw, 2 * c_in, bc)  # [F, (re/im, I), Bc]
             y = torch.bmm(km, xm)  # [F, (re/im, O, S), Bc]
-            y = inverse(y.view(1, lh, fw, 2, c_out * s * bc), lh, lw, ho, wo, self.padding)  # [1, Ho, Wo, O*S*Bc]
+            y = inverse(y.view(1, lh, fw, 2, c_out * s * bc), lh, lw, ho, wo, pad)  # [1, Ho, Wo, O*S*Bc]
             outs.append(y.view(ho, wo, c_out, s, bc).permute(4, 2, 3, 0, 1))
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 

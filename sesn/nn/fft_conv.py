@@ -64,6 +64,15 @@ def fft_precision(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def kernel_crop(h: int, w: int, padding: int, kernel_size: int) -> int:
+    """Taps that can be cut from each side of a ``kernel_size`` kernel on an ``h x w`` input
+    (stride 1): on an axis of N, the first and last ``k - N - p`` taps read only zero
+    padding for every output, so the ``k - 2a`` central taps with padding ``p - a`` give the
+    same outputs. Maps smaller than the kernel then take shorter transforms: at 7x7 with
+    15x15 kernels, padding 7, 13x13 (91 frequencies) instead of 15x15 (120)."""
+    return max(0, min(kernel_size - h - padding, kernel_size - w - padding))
+
+
 def padded_sizes(h: int, w: int, padding: int, kernel_size: int) -> tuple[int, int]:
     """Transform sizes ``L = max(N + p, k)`` per axis: the smallest circular length in which
     no output of the padded correlation wraps onto input data (see the module docstring)."""
@@ -126,7 +135,9 @@ def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=
     transform sizes are :func:`padded_sizes` (the kernel size is read off the output size)."""
     out_h = h + 2 * padding if out_h is None else out_h
     out_w = w + 2 * padding if out_w is None else out_w
-    lh, lw = padded_sizes(h, w, padding, max(h + 2 * padding - out_h + 1, w + 2 * padding - out_w + 1))
+    k = max(h + 2 * padding - out_h + 1, w + 2 * padding - out_w + 1)
+    a = kernel_crop(h, w, padding, k)
+    lh, lw = padded_sizes(h, w, padding - a, k - 2 * a)
     fw = lw // 2 + 1
     forward = 2.5 * lh * lw * math.log2(max(lh * lw, 2)) * batch * c_in * (scales + taps - 1)
     products = 4.0 * lh * fw * batch * c_in * taps * c_out * scales

@@ -33,6 +33,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+# what determines the timings besides the code; one report never mixes values of these
+SETTINGS_COLUMNS = ("device", "torch", "allocator", "quick")
+
+
 def load(path: Path):
     import pandas as pd
 
@@ -66,11 +70,16 @@ def load(path: Path):
                 cpu_flags=info.get("cpu_flags", ""),
                 auto_picks="; ".join(info.get("auto_picks", [])),
                 torch=info.get("torch"),
+                allocator=info.get("allocator", "not recorded"),
+                quick=info.get("quick"),
             )
         )
     if not rows:
         raise SystemExit(f"{path}: holds no benchmarks")
     df = pd.DataFrame(rows)
+    mixed = {c: sorted(map(str, df[c].unique())) for c in SETTINGS_COLUMNS if df[c].nunique(dropna=False) > 1}
+    if mixed:  # one table is one run's settings: ratios across machines or allocators would mislead
+        raise SystemExit(f"{path}: rows were measured with different settings: {mixed}")
     base = df[df.role == "baseline"].set_index("group")
     df["latency_ratio"] = [
         r.median_ms / base.loc[r.group, "median_ms"] if r.group in base.index else float("nan") for r in df.itertuples()
@@ -187,7 +196,8 @@ def main(args) -> int:
         f"({data.get('datetime', '')}). Latency: median over the rounds; FLOPs: one call, corrected "
         "`FlopCounterMode` (sesn.flops); memory: CUDA max allocated, or process RSS on CPU.",
         "",
-        f"Machine: {df.device.iloc[0]}; CPU flags: {df.cpu_flags.iloc[0] or 'n/a'}.",
+        f"Machine: {df.device.iloc[0]}; CPU flags: {df.cpu_flags.iloc[0] or 'n/a'}; "
+        f"CPU memory allocator: {df.allocator.iloc[0]} (sesn.allocator).",
         "",
         dataframe_to_markdown(table),
     ]
@@ -198,11 +208,15 @@ def main(args) -> int:
     check = auto_vs_paths(df)
     if len(check):
         n_slow = int(check.slower.sum())
-        shown = check.assign(**{"auto / fastest": [f"{r:.2f}" for r in check.ratio]})
+        shown = check.assign(
+            auto_ms=[f"{v:.1f}" for v in check.auto_ms],
+            fastest_ms=[f"{v:.1f}" for v in check.fastest_ms],
+            **{"auto / fastest": [f"{r:.2f}" for r in check.ratio]},
+        )
         md += ["", f"`auto` vs the fastest fixed path of the same case ({n_slow} of {len(check)} cases measurably "
                f"slower, i.e. above {AUTO_SLOWER}x):", "",
-               dataframe_to_markdown(shown[["group", "case", "auto_ms", "fastest", "fastest_ms", "auto / fastest"]]
-                                     .round(1))]  # fmt: skip
+               dataframe_to_markdown(shown[["group", "case", "auto_ms", "fastest", "fastest_ms",
+                                            "auto / fastest"]])]  # fmt: skip
     atomic_write_text(out / f"{stem}.md", "\n".join(md))
     plot(df, out / f"{stem}.png")
     print(dataframe_to_markdown(table))
