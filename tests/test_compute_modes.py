@@ -151,6 +151,26 @@ def test_fft_kernel_crop_shortens_the_transform_and_keeps_results_per_input_size
             torch.testing.assert_close(layer(x), ref, rtol=1e-10, atol=1e-10 * ref.abs().max().item())
 
 
+def test_time_interleaved_repeats_only_competitive_candidates():
+    """Every candidate gets a timed warm-up; only those within DROP_FACTOR of the fastest
+    warm-up are repeated, in interleaved rounds; the fastest call of each is returned."""
+    import time
+
+    calls = {"fast": 0, "close": 0, "slow": 0}
+    delay = {"fast": 0.002, "close": 0.004, "slow": 0.05}
+
+    def make(m):
+        def fn():
+            calls[m] += 1
+            time.sleep(delay[m])
+
+        return fn
+
+    times = dispatch.time_interleaved({m: make(m) for m in calls}, torch.device("cpu"), reps=3)
+    assert calls == {"fast": 4, "close": 4, "slow": 1}
+    assert min(times, key=times.get) == "fast" and times["slow"] >= 0.05
+
+
 def _counting(monkeypatch):
     calls = []
     real = dispatch.time_interleaved

@@ -1,9 +1,10 @@
 """How ``compute_mode="auto"`` picks a path: by measurement, as ``torch.backends.cudnn.benchmark``.
 
 For each key (layer configuration, input shape, dtype, device, grad mode, autocast) the
-candidate paths are timed once — one warm-up call each, then :data:`REPS` rounds that time
-every candidate once in turn (interleaved, so all see the same process state), the fastest
-call counts — and the winner is cached for the process. Under autograd (grad mode
+candidate paths are timed once — one timed warm-up call each, then :data:`REPS` rounds that
+time every candidate within :data:`DROP_FACTOR` of the fastest warm-up once in turn
+(interleaved, so all see the same process state), the fastest call counts — and the winner
+is cached for the process. Under autograd (grad mode
 on and the weight or input requiring grad) a candidate is timed forward **and** backward
 (``autograd.grad`` of the output w.r.t. the weight and input), since that is what a
 training step pays; otherwise forward only.
@@ -20,7 +21,7 @@ Environment:
 * ``SESN_AUTO=cost-model``: ``"auto"`` uses the cost model only, never times. Deterministic.
   (``SESN_AUTO=measure``, the default, times as above.)
 * ``SESN_DISPATCH_CACHE=path.json``: also keep measured choices on disk, under the machine
-  (CPU model name or GPU name, and torch version), written atomically; a later process on
+  (CPU model name, threads and memory allocator, or GPU name; and torch version), written atomically; a later process on
   the same machine reuses them without timing.
 """
 
@@ -36,7 +37,11 @@ from typing import Callable
 
 import torch
 
+from sesn.allocator import allocator_state
+
 REPS = 5
+# after the warm-up, candidates slower than this many times the fastest are not repeated
+DROP_FACTOR = 3.0
 PRUNE_FACTOR = 8.0
 MEASURE_MIN_MACS = 5e7
 
@@ -98,7 +103,8 @@ def machine_id(device: torch.device) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"{cpu_model()} ({torch.get_num_threads()} threads)"
+        # the allocator changes CPU timings (sesn.allocator), so choices are kept per allocator
+        name = f"{cpu_model()} ({torch.get_num_threads()} threads; allocator {allocator_state()})"
     return f"{device.type}:{name}|torch {torch.__version__}"
 
 
@@ -144,17 +150,25 @@ def time_call(fn: Callable[[], None], device: torch.device, reps: int = REPS) ->
 
 
 def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, reps: int = REPS) -> dict[str, float]:
-    """Fastest call of each candidate, seconds: one warm-up of every candidate, then ``reps``
-    rounds that time every candidate once in turn. Interleaving exposes all candidates to
-    the same process state (a transient slowdown during one candidate's repetitions
-    otherwise decided the pick: docs/speed.md)."""
+    """Fastest call of each candidate, seconds: one timed warm-up of every candidate, then
+    ``reps`` rounds that time every remaining candidate once in turn. Interleaving exposes
+    all candidates to the same process state (a transient slowdown during one candidate's
+    repetitions otherwise decided the pick: docs/speed.md). Candidates whose warm-up took
+    more than :data:`DROP_FACTOR` times the fastest warm-up are not repeated (their warm-up
+    time is returned): besides wasting time, a far slower candidate that allocates gigabytes
+    (the separable path under autograd, 3 s and 4 GB a call) slowed the candidate timed after
+    it 2-3x, in every round, and so decided the pick."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for fn in fns.values():
+    best = {}
+    for m, fn in fns.items():
+        t0 = time.perf_counter()
         fn()
         sync()
-    best = {m: float("inf") for m in fns}
+        best[m] = time.perf_counter() - t0
+    fastest = min(best.values())
+    kept = {m: fn for m, fn in fns.items() if best[m] <= DROP_FACTOR * fastest}
     for _ in range(reps):
-        for m, fn in fns.items():
+        for m, fn in kept.items():
             t0 = time.perf_counter()
             fn()
             sync()
