@@ -12,10 +12,9 @@ from sesn.nn.fft_conv import (
     fft_precision,
     inverse,
     item_bytes,
-    kernel_crop,
-    padded_sizes,
     real_product_matrix,
     spectrum,
+    transform_plan,
 )
 from sesn.nn.functional import windowed_conv2d
 from sesn.nn.separable import separable_conv
@@ -139,9 +138,8 @@ class SESConv_H_H(SteerableConvBase):
             raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
         b, c_out, s, ho, wo = out_shape
         c_in, taps, k = self.in_channels, self.scale_size, self.kernel_size
-        a = kernel_crop(x.shape[-2], x.shape[-1], self.padding, k)  # taps that only read padding
-        pad = self.padding - a
-        lh, lw = padded_sizes(x.shape[-2], x.shape[-1], pad, k - 2 * a)
+        # a taps per side only read padding and are cut; pad: the cropped kernel's padding
+        a, pad, lh, lw = transform_plan(x.shape[-2], x.shape[-1], self.padding, k)
         fw = lw // 2 + 1
 
         def build():

@@ -21,8 +21,8 @@ Environment:
 * ``SESN_AUTO=cost-model``: ``"auto"`` uses the cost model only, never times. Deterministic.
   (``SESN_AUTO=measure``, the default, times as above.)
 * ``SESN_DISPATCH_CACHE=path.json``: also keep measured choices on disk, under the machine
-  (CPU model name, threads and memory allocator, or GPU name; and torch version), written atomically; a later process on
-  the same machine reuses them without timing.
+  (CPU model name, threads and memory allocator, or GPU name; and torch version), written
+  atomically; a later process on the same machine reuses them without timing.
 """
 
 from __future__ import annotations
@@ -133,20 +133,6 @@ def _save_disk(path: str, machine: str, key: str, mode: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def time_call(fn: Callable[[], None], device: torch.device, reps: int = REPS) -> float:
-    """Fastest of ``reps`` calls (after one warm-up), seconds."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, reps: int = REPS) -> dict[str, float]:

@@ -73,6 +73,14 @@ def kernel_crop(h: int, w: int, padding: int, kernel_size: int) -> int:
     return max(0, min(kernel_size - h - padding, kernel_size - w - padding))
 
 
+def transform_plan(h: int, w: int, padding: int, kernel_size: int) -> tuple[int, int, int, int]:
+    """``(a, p', L_h, L_w)``: the :func:`kernel_crop` ``a``, the padding ``p' = p - a`` of the
+    cropped ``k - 2a``-tap kernel (the inverse's shift), and the :func:`padded_sizes` of that
+    cropped correlation."""
+    a = kernel_crop(h, w, padding, kernel_size)
+    return (a, padding - a, *padded_sizes(h, w, padding - a, kernel_size - 2 * a))
+
+
 def padded_sizes(h: int, w: int, padding: int, kernel_size: int) -> tuple[int, int]:
     """Transform sizes ``L = max(N + p, k)`` per axis: the smallest circular length in which
     no output of the padded correlation wraps onto input data (see the module docstring)."""
@@ -132,12 +140,11 @@ def inverse(y: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int, shift: in
 def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=None) -> float:
     """Rough real multiply-add count of the FFT path: forward transforms, the spectral
     products (4 real per complex multiply-add), and the cropped two-GEMM inverse. The
-    transform sizes are :func:`padded_sizes` (the kernel size is read off the output size)."""
+    transform sizes are :func:`transform_plan`'s (the kernel size is read off the output size)."""
     out_h = h + 2 * padding if out_h is None else out_h
     out_w = w + 2 * padding if out_w is None else out_w
     k = max(h + 2 * padding - out_h + 1, w + 2 * padding - out_w + 1)
-    a = kernel_crop(h, w, padding, k)
-    lh, lw = padded_sizes(h, w, padding - a, k - 2 * a)
+    _, _, lh, lw = transform_plan(h, w, padding, k)
     fw = lw // 2 + 1
     forward = 2.5 * lh * lw * math.log2(max(lh * lw, 2)) * batch * c_in * (scales + taps - 1)
     products = 4.0 * lh * fw * batch * c_in * taps * c_out * scales

@@ -36,9 +36,6 @@ class _ScaleMax(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         s = x.shape[2]
         ctx.layout = torch.empty_like(x, device="meta")  # x's shape and strides, no storage
-        if s == 1:
-            ctx.save_for_backward(None)
-            return x[:, :, 0].clone()  # a new tensor: never an alias of the input
         y = torch.maximum(x[:, :, 0], x[:, :, 1])
         index_dtype = torch.uint8 if s <= 255 else torch.int64
         index = torch.gt(x[:, :, 1], x[:, :, 0]).to(index_dtype)
@@ -57,9 +54,6 @@ class _ScaleMax(torch.autograd.Function):
         (index,) = ctx.saved_tensors
         layout = ctx.layout
         out = torch.empty_strided(layout.shape, layout.stride(), dtype=grad.dtype, device=grad.device)
-        if index is None:
-            out[:, :, 0] = grad
-            return out
         hit = torch.empty_like(index, dtype=torch.bool)
         for i in range(layout.shape[2]):
             torch.eq(index, i, out=hit)
@@ -69,7 +63,7 @@ class _ScaleMax(torch.autograd.Function):
 
 def _running_max(x: torch.Tensor) -> torch.Tensor:
     if x.shape[2] == 1:
-        return x[:, :, 0].clone()  # a new tensor: never an alias of the saved input
+        return x[:, :, 0].clone()  # a new tensor: an in-place op on it never reaches x
     y = torch.maximum(x[:, :, 0], x[:, :, 1])
     for i in range(2, x.shape[2]):
         torch.maximum(y, x[:, :, i], out=y)
@@ -78,6 +72,6 @@ def _running_max(x: torch.Tensor) -> torch.Tensor:
 
 def scale_max(x: torch.Tensor) -> torch.Tensor:
     """``x.max(dim=2).values`` for ``[B, C, S, H, W]``: same values and gradients, faster."""
-    if torch.is_grad_enabled() and x.requires_grad:
+    if torch.is_grad_enabled() and x.requires_grad and x.shape[2] > 1:
         return _ScaleMax.apply(x)
-    return _running_max(x)
+    return _running_max(x)  # one scale: a clone, which autograd differentiates itself

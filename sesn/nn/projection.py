@@ -18,7 +18,7 @@ class SESMaxProjection(ScaleEquivariantModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "SESMaxProjection", None, None)
         # values and gradients of x.max(dim=2).values, without its slow index kernel; the
-        # backward reads the saved input, so an in-place ReLU after it is safe
+        # backward reads a saved index, not the output, so an in-place ReLU after it is safe
         return scale_max(x)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
