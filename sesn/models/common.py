@@ -47,3 +47,21 @@ def wrn_init_(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
+
+
+def set_memory_saving(model: nn.Module, level: str) -> nn.Module:
+    """Set the activation-memory level (:mod:`sesn.nn.recompute`: ``"off"``, ``"layers"``,
+    ``"blocks"``) of every block of ``model`` that supports it (a ``memory_saving``
+    attribute); a level other than "off" on a model without such blocks is an error."""
+    from sesn.nn.recompute import check_level
+
+    check_level(level)
+    blocks = [m for m in model.modules() if hasattr(type(m), "memory_saving")]
+    if not blocks and level != "off":
+        name = getattr(model, "model_name", type(model).__name__)
+        raise ValueError(
+            f"{name}: memory_saving={level!r} is not supported by this model (it has no recomputable blocks)"
+        )
+    for m in blocks:
+        m.memory_saving = level
+    return model

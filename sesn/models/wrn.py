@@ -18,18 +18,51 @@ are max-projected over scales, then BN, ReLU, global average pool, linear.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.models.common import InputCheck, wrn_init_
+from sesn.models.common import InputCheck, set_memory_saving, wrn_init_
 from sesn.models.registry import register
 from sesn.nn import ScaleBatchNorm, SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H, SESMaxProjection
+from sesn.nn.recompute import preactivation, recompute_block, recompute_saved
 
 WRN_WIDTHS = (16, 128, 256, 512)
 
 
-class PlainBlock(nn.Module):
+class PreActBlock(nn.Module):
+    """Pre-activation residual block ``x + conv2(dropout(relu(bn2(conv1(relu(bn1(x)))))))``
+    (shortcut ``shortcut(relu(bn1(x)))`` when the width changes), with the activation-memory
+    levels of :mod:`sesn.nn.recompute`: ``memory_saving`` = ``"off"`` (plain autograd),
+    ``"layers"`` (the batch-norm -> ReLU (-> dropout) outputs are recomputed in backward
+    instead of kept), ``"blocks"`` (only the block input is kept; the block is recomputed in
+    backward, with ``"layers"`` inside). Same outputs and gradients at every level."""
+
+    memory_saving = "off"
+
+    def forward(self, x):
+        if self.training and torch.is_grad_enabled() and self.memory_saving != "off":
+            if self.memory_saving == "blocks":
+                params = [p for p in self.parameters() if p.requires_grad]
+                return recompute_block(functools.partial(self._forward, recompute=True), x, params)
+            return self._forward(x, recompute=True)
+        return self._forward(x)
+
+    def _forward(self, x, recompute=False):
+        a, recipe = preactivation(self.bn1, x, recompute=recompute)
+        with recompute_saved(recipe):
+            c1 = self.conv1(a)
+            skip = x if self.equal else self.shortcut(a)
+        del a
+        d, recipe = preactivation(self.bn2, c1, self.dropout, recompute=recompute)
+        with recompute_saved(recipe):
+            out = self.conv2(d)
+        return skip + out
+
+
+class PlainBlock(PreActBlock):
     def __init__(self, c_in: int, c_out: int, stride: int, dropout: float):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(c_in)
@@ -40,13 +73,8 @@ class PlainBlock(nn.Module):
         self.equal = c_in == c_out
         self.shortcut = None if self.equal else nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False)
 
-    def forward(self, x):
-        a = F.relu(self.bn1(x))
-        out = self.conv2(self.dropout(F.relu(self.bn2(self.conv1(a)))))
-        return (x if self.equal else self.shortcut(a)) + out
 
-
-class SESBlock(nn.Module):
+class SESBlock(PreActBlock):
     """Pre-activation block on H features; ``lift=True`` (variant B) makes conv1 a max
     projection followed by a fresh T->H conv of the BN-ReLU'd H input."""
 
@@ -82,11 +110,6 @@ class SESBlock(nn.Module):
         self.conv2 = SESConv_H_H(c_out, c_out, 1, **kw)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x):
-        a = F.relu(self.bn1(x))
-        out = self.conv2(self.dropout(F.relu(self.bn2(self.conv1(a)))))
-        return (x if self.equal else self.shortcut(a)) + out
-
 
 class WideResNet(nn.Module):
     """WRN-depth-k (pre-activation) and its SESN variants. ``variant``: None (plain), "a", "b", "c"."""
@@ -101,6 +124,7 @@ class WideResNet(nn.Module):
         scales=None,
         in_size=96,
         name="wrn",
+        memory_saving="off",
     ):
         super().__init__()
         if (depth - 4) % 6:
@@ -140,6 +164,7 @@ class WideResNet(nn.Module):
         self.bn = nn.BatchNorm2d(widths[3])
         self.fc = nn.Linear(widths[3], num_classes)
         wrn_init_(self)
+        set_memory_saving(self, memory_saving)
 
     def forward(self, x):
         x = self.blocks(self.stem(self.check(x)))

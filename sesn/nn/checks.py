@@ -55,10 +55,14 @@ def check_conv_arguments(layer: str, in_channels, out_channels, stride, padding)
 
 
 def autocast_on(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (False for device types autocast does
+    not know, e.g. ``meta``, on which :mod:`sesn.memory` runs models without data)."""
     try:
         return torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4: no device argument
         return torch.is_autocast_enabled() if device_type == "cuda" else torch.is_autocast_cpu_enabled()
+    except RuntimeError:  # "unknown device type for autocast"
+        return False
 
 
 def check_dtype(x: torch.Tensor, weight: torch.Tensor, layer: str) -> None:

@@ -16,7 +16,7 @@ from sesn.nn.fft_conv import (
     spectrum,
     transform_plan,
 )
-from sesn.nn.functional import windowed_conv2d
+from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
 
@@ -173,12 +173,6 @@ class SESConv_H_H(SteerableConvBase):
         return separable_conv(planes, weight, t)
 
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
-        b, c_in, s, h, w = x.shape
-        xp = self._padded(x)
-        kernels = self.window_kernels()
-        outs = []
-        for i in range(s):
-            # taps i..i+K-1 as channels, tap-major: [B, K*C_in, H, W]
-            xi = xp[:, :, i : i + self.scale_size].transpose(1, 2).reshape(b, self.scale_size * c_in, h, w)
-            outs.append(windowed_conv2d(xi, kernels[i], self.kernel_size, self.stride, self.padding))
-        return torch.stack(outs, dim=2)
+        # taps i..i+K-1 of scale i folded into channels, tap-major (the zero slices after the
+        # largest scale are skipped with their kernel channels)
+        return scalewise_conv(x, self.window_kernels(), self.kernel_size, self.stride, self.padding, self.scale_size)

@@ -16,7 +16,7 @@ from sesn.nn.fft_conv import (
     spectrum,
     transform_plan,
 )
-from sesn.nn.functional import windowed_conv2d
+from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import SteerableConvBase
 
@@ -150,5 +150,4 @@ class SESConv_Z2_H(SteerableConvBase):
         return separable_conv(x.unsqueeze(1), weight, t)
 
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [windowed_conv2d(x, kern, self.kernel_size, self.stride, self.padding) for kern in self.window_kernels()]
-        return torch.stack(outs, dim=2)
+        return scalewise_conv(x, self.window_kernels(), self.kernel_size, self.stride, self.padding)

@@ -27,10 +27,12 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -46,6 +48,7 @@ PRUNE_FACTOR = 8.0
 MEASURE_MIN_MACS = 5e7
 
 _memo: dict[tuple, str] = {}
+_local = threading.local()
 _disk: dict | None = None
 _disk_path: str | None = None
 measurements = 0  # number of keys timed in this process (tests read it)
@@ -62,6 +65,23 @@ def clear() -> None:
 def choices() -> dict[tuple, str]:
     """The choices made so far in this process, by key."""
     return dict(_memo)
+
+
+@contextlib.contextmanager
+def training_pass():
+    """Within this context a layer resolves its path as under autograd even when grad mode
+    is off: the forward of a block that is recomputed in backward (:mod:`sesn.nn.recompute`)
+    runs without autograd but must take the path its recomputation will take."""
+    old = getattr(_local, "training", False)
+    _local.training = True
+    try:
+        yield
+    finally:
+        _local.training = old
+
+
+def in_training_pass() -> bool:
+    return getattr(_local, "training", False)
 
 
 def forced_mode() -> str | None:

@@ -29,6 +29,10 @@ FFT_MAX_BYTES = 256 * 2**20
 SEPARABLE_COST_FACTOR = 3.0
 
 
+def _keep(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
 class SteerableConvBase(ScaleEquivariantModule, abstract=True):
     """Base of :class:`SESConv_Z2_H` and :class:`SESConv_H_H`.
 
@@ -209,7 +213,9 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
                 return forced
         if x is None or torch.jit.is_scripting() or torch.jit.is_tracing():
             return min(costs, key=costs.get)
-        grad = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
+        grad = (torch.is_grad_enabled() or dispatch.in_training_pass()) and (
+            self.weight.requires_grad or x.requires_grad
+        )
         key = (
             type(self).__name__, self.spec, self.in_channels, self.out_channels, taps, self.stride, self.padding,
             tuple(x.shape), str(x.dtype), str(x.device), grad, autocast_on(x.device.type),
@@ -223,8 +229,11 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
             inputs = [p for p in (self.weight, xd) if p.requires_grad]
 
             def call():
-                y = self._evaluate(m, xd, out_shape)
-                torch.autograd.grad(y, inputs, torch.ones_like(y))
+                # own identity hooks: the candidate's saved tensors never reach a caller's
+                # saved_tensors_hooks (torch.utils.checkpoint, sesn.nn.recompute)
+                with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_keep, _keep):
+                    y = self._evaluate(m, xd, out_shape)
+                    torch.autograd.grad(y, inputs, torch.ones_like(y))
 
             return call
 
