@@ -105,9 +105,10 @@ class SavedTensorCounter(torch.autograd.graph.saved_tensors_hooks):
     saved tensors from the outer pair: count where no other pair is active.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exclude=()) -> None:
+        """``exclude``: storage keys (:func:`storage_key`) not to count (e.g. parameters)."""
         self.bytes = 0
-        self._seen: set = set()
+        self._seen: set = set(exclude)
 
         def pack(t: torch.Tensor):
             key = storage_key(t)

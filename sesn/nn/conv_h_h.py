@@ -8,17 +8,21 @@ from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
 from sesn.nn.fft_conv import (
+    SpectralPlan,
     batch_chunks,
     fft_precision,
     inverse,
+    inverse_adjoint,
     item_bytes,
     real_product_matrix,
+    spectral_conv,
+    spectral_forward,
     spectrum,
     transform_plan,
 )
 from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
-from sesn.nn.steerable import SteerableConvBase
+from sesn.nn.steerable import MEMORY_FACTOR, SteerableConvBase
 
 
 class SESConv_H_H(SteerableConvBase):
@@ -41,7 +45,7 @@ class SESConv_H_H(SteerableConvBase):
         in_channels, out_channels: channel counts.
         scale_size: K, number of neighbouring scales each filter spans.
         kernel_size, effective_size, scales, stride, padding, bias, basis_type,
-        compute_mode, basis_kwargs: as for :class:`SESConv_Z2_H`.
+        compute_mode, memory_factor, basis_kwargs: as for :class:`SESConv_Z2_H`.
 
     Shape:
         input ``[B, C_in, S, H, W]`` -> output ``[B, C_out, S, H', W']``.
@@ -63,11 +67,12 @@ class SESConv_H_H(SteerableConvBase):
         bias: bool = False,
         basis_type: str = "A",
         compute_mode: str = "auto",
+        memory_factor: float = MEMORY_FACTOR,
         **basis_kwargs,
     ) -> None:
         check_conv_arguments("SESConv_H_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
-        super().__init__(spec, compute_mode)
+        super().__init__(spec, compute_mode, memory_factor)
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
         if not isinstance(scale_size, int) or scale_size < 1:
@@ -133,35 +138,49 @@ class SESConv_H_H(SteerableConvBase):
 
         return self.cached("windows", build)
 
-    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
-        if self.stride != 1:
-            raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
+    def _fft_plan(self, x: torch.Tensor, out_shape):
+        """(cache key, the fft kernels of this layer, the :class:`SpectralPlan` for ``x``)."""
         b, c_out, s, ho, wo = out_shape
         c_in, taps, k = self.in_channels, self.scale_size, self.kernel_size
         # a taps per side only read padding and are cut; pad: the cropped kernel's padding
         a, pad, lh, lw = transform_plan(x.shape[-2], x.shape[-1], self.padding, k)
         fw = lw // 2 + 1
 
-        def build():
-            kern = self.full_kernel()[..., a : k - a, a : k - a]  # [O, I, K, S, k', k']
+        def kernels():
+            return self.full_kernel()[..., a : k - a, a : k - a]  # [O, I, K, S, k', k']
+
+        def kernel_matrix(kern):
             ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, I, K, S, Lh, Fw]
             ks = ks.permute(3, 4, 5, 0, 1, 2).reshape(s, lh * fw, c_out, c_in * taps)  # [S, F, O, I*K]
             return real_product_matrix(ks).contiguous()  # [S, F, 2 O, 2 I*K]
 
-        km = self.cached(("fft", lh, lw, a), build)
-        outs = []
-        for xc in self._padded(x).split(
-            batch_chunks(b, item_bytes(lh, lw, ho, wo, s, c_out, c_in * taps, c_out, km.element_size()))
-        ):
-            bc = xc.shape[0]
+        def input_matrix(xc):
             # all scale slices (and the K-1 zero slices after the largest) in one rfft2 call
-            spec = spectrum(xc, lh, lw)  # [Bc, I, S+K-1, Lh, Fw, 2]
+            spec = spectrum(self._padded(xc), lh, lw)  # [Bc, I, S+K-1, Lh, Fw, 2]
             win = spec.unfold(2, taps, 1)  # [Bc, I, S, Lh, Fw, 2, K]
-            xm = win.permute(2, 3, 4, 5, 1, 6, 0).reshape(s, lh * fw, 2 * c_in * taps, bc)  # [S, F, (re/im, I, K), Bc]
-            y = torch.matmul(km, xm)  # [S, F, (re/im, O), Bc]
+            return win.permute(2, 3, 4, 5, 1, 6, 0).reshape(s, lh * fw, 2 * c_in * taps, xc.shape[0])
+
+        def output(y, bc):  # y: [S, F, (re/im, O), Bc]
             y = inverse(y.view(s, lh, fw, 2, c_out * bc), lh, lw, ho, wo, pad)  # [S, Ho, Wo, O*Bc]
-            outs.append(y.view(s, ho, wo, c_out, bc).permute(4, 3, 0, 1, 2))
-        return torch.cat(outs) if len(outs) > 1 else outs[0]
+            return y.view(s, ho, wo, c_out, bc).permute(4, 3, 0, 1, 2)
+
+        def output_adjoint(g):
+            bc = g.shape[0]
+            gi = g.permute(2, 3, 4, 1, 0).reshape(s, ho, wo, c_out * bc)
+            return inverse_adjoint(gi, lh, lw, ho, wo, pad).view(s, lh * fw, 2 * c_out, bc)
+
+        size = fft_precision(x[:0]).element_size()
+        chunks = batch_chunks(b, item_bytes(lh, lw, ho, wo, s, c_out, c_in * taps, c_out, size))
+        plan = SpectralPlan(kernel_matrix, input_matrix, output, output_adjoint, chunks)
+        return ("fft", lh, lw, a), kernels, plan
+
+    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
+        if self.stride != 1:
+            raise ValueError("SESConv_H_H: compute_mode='fft' supports stride 1 only")
+        key, kernels, plan = self._fft_plan(x, out_shape)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return spectral_conv(x, kernels(), plan)  # keeps the input and kernels only
+        return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, s, h, w = x.shape

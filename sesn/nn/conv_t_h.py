@@ -8,17 +8,21 @@ from torch import nn
 
 from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
 from sesn.nn.fft_conv import (
+    SpectralPlan,
     batch_chunks,
     fft_precision,
     inverse,
+    inverse_adjoint,
     item_bytes,
     real_product_matrix,
+    spectral_conv,
+    spectral_forward,
     spectrum,
     transform_plan,
 )
 from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
-from sesn.nn.steerable import SteerableConvBase
+from sesn.nn.steerable import MEMORY_FACTOR, SteerableConvBase
 
 
 class SESConv_Z2_H(SteerableConvBase):
@@ -44,7 +48,10 @@ class SESConv_Z2_H(SteerableConvBase):
         stride, padding: as for ``conv2d``.
         bias: one bias per output channel, shared by all scales.
         basis_type: "A" or "B" (docs/bases-and-layers.md); ``basis_kwargs`` (mult, max_order) for "B".
-        compute_mode: "auto" (default), "direct", "fft" or "naive", see :class:`SteerableConvBase`.
+        compute_mode: "auto" (default), "direct", "fft", "naive" or "separable", see
+            :class:`SteerableConvBase`.
+        memory_factor: under autograd, "auto" never takes a path keeping more than this many
+            times the activation memory of the leanest candidate (``inf``: time alone).
 
     Shape:
         input ``[B, C_in, H, W]`` -> output ``[B, C_out, S, H', W']``.
@@ -65,11 +72,12 @@ class SESConv_Z2_H(SteerableConvBase):
         bias: bool = False,
         basis_type: str = "A",
         compute_mode: str = "auto",
+        memory_factor: float = MEMORY_FACTOR,
         **basis_kwargs,
     ) -> None:
         check_conv_arguments("SESConv_Z2_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
-        super().__init__(spec, compute_mode)
+        super().__init__(spec, compute_mode, memory_factor)
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
         self.in_channels = in_channels
@@ -115,33 +123,47 @@ class SESConv_Z2_H(SteerableConvBase):
 
         return self.cached("windows", build)
 
-    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
-        if self.stride != 1:
-            raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
+    def _fft_plan(self, x: torch.Tensor, out_shape):
+        """(cache key, the fft kernels of this layer, the :class:`SpectralPlan` for ``x``)."""
         b, c_out, s, ho, wo = out_shape
         c_in, k = self.in_channels, self.kernel_size
         # a taps per side only read padding and are cut; pad: the cropped kernel's padding
         a, pad, lh, lw = transform_plan(x.shape[-2], x.shape[-1], self.padding, k)
         fw = lw // 2 + 1
 
-        def build():
-            kern = self.full_kernel().transpose(1, 2)[..., a : k - a, a : k - a]  # [O, S, I, k', k']
+        def kernels():
+            return self.full_kernel().transpose(1, 2)[..., a : k - a, a : k - a]  # [O, S, I, k', k']
+
+        def kernel_matrix(kern):
             ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, S, I, Lh, Fw]
             ks = ks.permute(3, 4, 0, 1, 2).reshape(lh * fw, c_out * s, c_in)  # [F, O*S, I]
             return real_product_matrix(ks).contiguous()  # [F, 2 O*S, 2 I]
 
-        km = self.cached(("fft", lh, lw, a), build)
-        outs = []
-        for xc in x.split(
-            batch_chunks(b, item_bytes(lh, lw, ho, wo, 1, c_out * s, c_in, c_out * s, km.element_size()))
-        ):
-            bc = xc.shape[0]
+        def input_matrix(xc):
             spec = spectrum(xc, lh, lw)  # [Bc, I, Lh, Fw, 2]
-            xm = spec.permute(2, 3, 4, 1, 0).reshape(lh * fw, 2 * c_in, bc)  # [F, (re/im, I), Bc]
-            y = torch.bmm(km, xm)  # [F, (re/im, O, S), Bc]
+            return spec.permute(2, 3, 4, 1, 0).reshape(lh * fw, 2 * c_in, xc.shape[0])  # [F, (re/im, I), Bc]
+
+        def output(y, bc):  # y: [F, (re/im, O, S), Bc]
             y = inverse(y.view(1, lh, fw, 2, c_out * s * bc), lh, lw, ho, wo, pad)  # [1, Ho, Wo, O*S*Bc]
-            outs.append(y.view(ho, wo, c_out, s, bc).permute(4, 2, 3, 0, 1))
-        return torch.cat(outs) if len(outs) > 1 else outs[0]
+            return y.view(ho, wo, c_out, s, bc).permute(4, 2, 3, 0, 1)
+
+        def output_adjoint(g):
+            bc = g.shape[0]
+            gi = g.permute(3, 4, 1, 2, 0).reshape(1, ho, wo, c_out * s * bc)
+            return inverse_adjoint(gi, lh, lw, ho, wo, pad).view(lh * fw, 2 * c_out * s, bc)
+
+        size = fft_precision(x[:0]).element_size()
+        chunks = batch_chunks(b, item_bytes(lh, lw, ho, wo, 1, c_out * s, c_in, c_out * s, size))
+        plan = SpectralPlan(kernel_matrix, input_matrix, output, output_adjoint, chunks)
+        return ("fft", lh, lw, a), kernels, plan
+
+    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
+        if self.stride != 1:
+            raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
+        key, kernels, plan = self._fft_plan(x, out_shape)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return spectral_conv(x, kernels(), plan)  # keeps the input and kernels only
+        return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, h, w = x.shape

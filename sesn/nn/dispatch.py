@@ -9,6 +9,16 @@ on and the weight or input requiring grad) a candidate is timed forward **and** 
 (``autograd.grad`` of the output w.r.t. the weight and input), since that is what a
 training step pays; otherwise forward only.
 
+**Memory rule** (training keys only): before any timing, each candidate's forward is run
+once on the ``meta`` device (no data, no arithmetic) to count the bytes it keeps for
+backward (:class:`sesn.memtrack.SavedTensorCounter`). A candidate keeping more than the
+layer's ``memory_factor`` (default :data:`sesn.nn.steerable.MEMORY_FACTOR` = 1.25) times
+the least any candidate keeps is not taken, however fast: training memory is a cost like
+time, and a path that holds several times the activations of another for a small speed-up
+would decide whether a model fits a GPU. ``memory_factor=float("inf")`` restores a choice by
+time alone; ``1.0`` takes the leanest path. Each decision (candidates, times, memory, pick,
+reason) is kept: :func:`decisions`, :func:`format_decisions` (``sesn train --show-dispatch``).
+
 The cost model (rough multiply-add counts, :mod:`sesn.nn.steerable`) only prunes: a
 candidate more than :data:`PRUNE_FACTOR` times the cheapest modelled cost is not timed, and
 when the cheapest modelled cost is below :data:`MEASURE_MIN_MACS` (tiny layers, where
@@ -28,7 +38,9 @@ Environment:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import platform
 import tempfile
@@ -48,6 +60,7 @@ PRUNE_FACTOR = 8.0
 MEASURE_MIN_MACS = 5e7
 
 _memo: dict[tuple, str] = {}
+_decisions: dict[tuple, "Decision"] = {}
 _local = threading.local()
 _disk: dict | None = None
 _disk_path: str | None = None
@@ -58,6 +71,7 @@ def clear() -> None:
     """Forget the in-process choices (and the loaded disk cache)."""
     global _disk, _disk_path, measurements
     _memo.clear()
+    _decisions.clear()
     _disk, _disk_path = None, None
     measurements = 0
 
@@ -182,34 +196,97 @@ def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, r
     return best
 
 
+@dataclasses.dataclass
+class Decision:
+    """What ``auto`` chose for one key, and why (:func:`decisions`)."""
+
+    layer: str
+    input_shape: tuple
+    training: bool
+    pick: str
+    reason: str
+    modelled_cost: dict
+    saved_bytes: dict = dataclasses.field(default_factory=dict)  # training: kept for backward
+    seconds: dict = dataclasses.field(default_factory=dict)  # fastest call (warm-up if dropped)
+    memory_factor: float = math.inf
+
+
 def choose(
-    key: tuple, costs: dict[str, float], make_call: Callable[[str], Callable[[], None]], device: torch.device
+    key: tuple,
+    costs: dict[str, float],
+    make_call: Callable[[str], Callable[[], None]],
+    device: torch.device,
+    saved_bytes: Callable[[str], int] | None = None,
+    memory_factor: float = math.inf,
+    label: str = "",
 ) -> str:
     """The path for ``key``: ``costs`` maps each candidate to its modelled cost;
     ``make_call(mode)`` returns a callable running the candidate once (forward, or
-    forward+backward under autograd)."""
+    forward+backward under autograd); ``saved_bytes(mode)`` (training keys) the bytes the
+    candidate's forward keeps for backward.
+
+    The memory rule (training keys): a candidate keeping more than ``memory_factor`` times
+    the least any candidate keeps is not taken, however fast; among the others, the fastest
+    as measured (cost model: tiny layers, ``SESN_AUTO=cost-model``, the meta device)."""
     global measurements
-    cheapest = min(costs, key=costs.get)
-    if len(costs) == 1 or not measuring() or costs[cheapest] < MEASURE_MIN_MACS:
-        return cheapest
     hit = _memo.get(key)
     if hit is not None:
         return hit
+    decision = Decision(label, tuple(key[7]) if len(key) > 7 else (), bool(saved_bytes), "", "", dict(costs),
+                        memory_factor=memory_factor)  # fmt: skip
+    admitted = dict(costs)
+    if saved_bytes is not None and len(costs) > 1:
+        decision.saved_bytes = {m: int(saved_bytes(m)) for m in costs}
+        least = min(decision.saved_bytes.values())
+        admitted = {m: c for m, c in costs.items() if decision.saved_bytes[m] <= memory_factor * least}
+    cheapest = min(admitted, key=admitted.get)
     path = os.environ.get("SESN_DISPATCH_CACHE")
     machine, skey = machine_id(device), repr(key)
-    if path:
-        stored = _load_disk(path).get(machine, {}).get(skey)
-        if stored in costs:
-            _memo[key] = stored
-            return stored
-    kept = [m for m, c in costs.items() if c <= PRUNE_FACTOR * costs[cheapest]]
-    if len(kept) == 1:
-        best = kept[0]
+    stored = _load_disk(path).get(machine, {}).get(skey) if path and device.type != "meta" else None
+    dropped = sorted(set(costs) - set(admitted))
+    why_mem = f"; over {memory_factor:g}x the least saved memory: {', '.join(dropped)}" if dropped else ""
+    if len(admitted) == 1:
+        best, decision.reason = cheapest, "the only candidate" + why_mem
+    elif stored in admitted:
+        best, decision.reason = stored, f"measured earlier on this machine ({path})" + why_mem
+    elif not measuring() or admitted[cheapest] < MEASURE_MIN_MACS or device.type == "meta":
+        why = ("meta device: nothing to time" if device.type == "meta" else
+               "tiny layer" if measuring() else "SESN_AUTO=cost-model")  # fmt: skip
+        best, decision.reason = cheapest, f"cost model ({why})" + why_mem
     else:
-        measurements += 1
-        times = time_interleaved({m: make_call(m) for m in kept}, device)
-        best = min(times, key=times.get)
+        kept = [m for m, c in admitted.items() if c <= PRUNE_FACTOR * admitted[cheapest]]
+        if len(kept) == 1:
+            best, decision.reason = kept[0], f"cost model (others > {PRUNE_FACTOR:g}x its cost)" + why_mem
+        else:
+            measurements += 1
+            decision.seconds = time_interleaved({m: make_call(m) for m in kept}, device)
+            best = min(decision.seconds, key=decision.seconds.get)
+            decision.reason = "fastest as measured" + why_mem
+        if path:
+            _save_disk(path, machine, skey, best)
+    decision.pick = best
     _memo[key] = best
-    if path:
-        _save_disk(path, machine, skey, best)
+    _decisions[key] = decision
     return best
+
+
+def decisions() -> list[Decision]:
+    """What ``auto`` decided so far in this process, one :class:`Decision` per key."""
+    return list(_decisions.values())
+
+
+def format_decisions(rows: list[Decision] | None = None) -> str:
+    """A Markdown table of :func:`decisions`: per layer and input, each candidate's modelled
+    cost, measured time and saved memory, the pick and the reason."""
+    rows = decisions() if rows is None else rows
+    lines = ["| layer | input | training | candidates: time / kept for backward | pick | reason |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for d in rows:
+        cands = []
+        for m in d.modelled_cost:
+            t = f"{1000 * d.seconds[m]:.1f} ms" if m in d.seconds else "-"
+            mem = f"{d.saved_bytes[m] / 2**20:.1f} MiB" if m in d.saved_bytes else "-"
+            cands.append(f"{m}: {t} / {mem}")
+        lines.append(f"| {d.layer} | {list(d.input_shape)} | {'yes' if d.training else 'no'} | "
+                     f"{'; '.join(cands)} | {d.pick} | {d.reason} |")  # fmt: skip
+    return "\n".join(lines)

@@ -27,8 +27,10 @@ faster than complex matmuls and ``torch.fft.irfft2`` over the many small output 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from typing import Callable
 
 import torch
 
@@ -135,6 +137,91 @@ def inverse(y: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int, shift: in
     wide, high = _inverse_matrices(lh, lw, out_h, out_w, shift, y.dtype, str(y.device))
     t = torch.matmul(wide, y.reshape(g * lh, 2 * fw, m))  # [G Lh, 2 out_w, M]: (u, a, w)
     return torch.matmul(high, t.view(g, 2 * lh, out_w * m)).view(g, out_h, out_w, m)
+
+
+def inverse_adjoint(g: torch.Tensor, lh: int, lw: int, out_h: int, out_w: int, shift: int) -> torch.Tensor:
+    """The adjoint of :func:`inverse`: ``[G, out_h, out_w, M]`` -> ``[G, L_h, F_w, 2, M]``
+    (the transposed DFT matrices, height first)."""
+    gr, m = g.shape[0], g.shape[-1]
+    fw = lw // 2 + 1
+    wide, high = _inverse_matrices(lh, lw, out_h, out_w, shift, g.dtype, str(g.device))
+    t = torch.matmul(high.T, g.reshape(gr, out_h, out_w * m))  # [G, 2 Lh, out_w M]
+    return torch.matmul(wide.T, t.view(gr * lh, 2 * out_w, m)).view(gr, lh, fw, 2, m)
+
+
+@dataclasses.dataclass
+class SpectralPlan:
+    """How a layer's FFT path turns its kernels and an input chunk into the matrices of one
+    product ``Y = K @ X``, and ``Y`` into its output: the pieces :func:`spectral_conv`
+    differentiates.
+
+    Attributes:
+        kernel_matrix: kernels (differentiable) -> ``K`` (:func:`real_product_matrix` form).
+        input_matrix: an input chunk (differentiable) -> ``X``.
+        output: ``(Y, chunk size)`` -> output chunk ``[Bc, O, S, H', W']`` (linear).
+        output_adjoint: an output-gradient chunk -> the gradient of ``Y`` (its adjoint).
+        chunks: batch chunk sizes.
+    """
+
+    kernel_matrix: Callable[[torch.Tensor], torch.Tensor]
+    input_matrix: Callable[[torch.Tensor], torch.Tensor]
+    output: Callable[[torch.Tensor, int], torch.Tensor]
+    output_adjoint: Callable[[torch.Tensor], torch.Tensor]
+    chunks: list
+
+
+def spectral_forward(x: torch.Tensor, km: torch.Tensor, plan: SpectralPlan) -> torch.Tensor:
+    outs = [plan.output(torch.matmul(km, plan.input_matrix(xc)), xc.shape[0]) for xc in x.split(plan.chunks)]
+    return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+
+class _SpectralConv(torch.autograd.Function):
+    """The FFT path under autograd, keeping only the input and the (small) kernels.
+
+    Autograd of the composed path keeps the input spectra ``X`` (per scale and tap, about
+    2 x the input's size per scale at MNIST sizes) and the kernel matrix ``K`` (as large as
+    the layer's weight times the number of frequencies) for the product's backward. Here
+    both are recomputed in backward, ``X`` chunk by chunk, and the gradients follow from
+    ``dK = dY X^T``, ``dX = K^T dY`` with ``dY`` the adjoint of the output map; the
+    transforms are differentiated by autograd on the recomputation. Not twice differentiable."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, plan):
+        ctx.plan = plan
+        ctx.save_for_backward(x, kernel)
+        return spectral_forward(x, plan.kernel_matrix(kernel), plan)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, kernel = ctx.saved_tensors
+        plan = ctx.plan
+        need_x, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        with torch.enable_grad():
+            kd = kernel.detach().requires_grad_(need_k)
+            km = plan.kernel_matrix(kd)
+        km_t = km.detach().transpose(-1, -2)
+        g_km, gxs = None, []
+        for xc, gc in zip(x.split(plan.chunks), grad.split(plan.chunks)):
+            gy = plan.output_adjoint(gc)
+            with torch.enable_grad():
+                xd = xc.detach().requires_grad_(need_x)
+                xm = plan.input_matrix(xd)
+            if need_k:
+                part = torch.matmul(gy, xm.detach().transpose(-1, -2))
+                g_km = part if g_km is None else g_km.add_(part)
+            if need_x:
+                gxs.append(torch.autograd.grad(xm, xd, torch.matmul(km_t, gy))[0])
+        gx = (torch.cat(gxs) if len(gxs) > 1 else gxs[0]) if need_x else None
+        gk = torch.autograd.grad(km, kd, g_km)[0] if need_k else None
+        return gx, gk, None
+
+
+def spectral_conv(x: torch.Tensor, kernel: torch.Tensor, plan: SpectralPlan) -> torch.Tensor:
+    """The FFT path: under autograd via :class:`_SpectralConv` (lean in memory)."""
+    if torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad):
+        return _SpectralConv.apply(x, kernel, plan)
+    return spectral_forward(x, plan.kernel_matrix(kernel), plan)
 
 
 def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=None) -> float:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
+from sesn.memtrack import SavedTensorCounter, storage_key
 from sesn.nn import dispatch
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import autocast_on, check_dtype, output_dtype
@@ -24,6 +25,10 @@ FFT_COST_FACTOR = 6.0
 # ... and only when its largest spectral tensor (kernel or input spectra, complex64) stays
 # below this many bytes: at 96x96 with 128 channels a layer's kernel spectrum alone is 2 GB.
 FFT_MAX_BYTES = 256 * 2**20
+# "auto" under autograd never takes a path keeping more than this many times the activation
+# memory of the leanest candidate (sesn.nn.dispatch, the memory rule); a layer's own
+# ``memory_factor`` overrides it
+MEMORY_FACTOR = 1.25
 # the separable path's multiply-adds run at a lower rate than oneDNN's direct convolution
 # (its passes and the gather of basis responses are memory-bound); calibrated with bench/
 SEPARABLE_COST_FACTOR = 3.0
@@ -57,8 +62,11 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
 
     compute_modes = COMPUTE_MODES
 
-    def __init__(self, spec: BasisSpec, compute_mode: str = "auto") -> None:
+    def __init__(self, spec: BasisSpec, compute_mode: str = "auto", memory_factor: float = MEMORY_FACTOR) -> None:
         super().__init__()
+        if not memory_factor >= 1.0:
+            raise ValueError(f"memory_factor must be >= 1 (inf: time alone), got {memory_factor!r}")
+        self.memory_factor = float(memory_factor)
         self.spec = spec
         self.kernel_size = spec.kernel_size
         self.effective_size = spec.effective_size
@@ -219,6 +227,7 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         key = (
             type(self).__name__, self.spec, self.in_channels, self.out_channels, taps, self.stride, self.padding,
             tuple(x.shape), str(x.dtype), str(x.device), grad, autocast_on(x.device.type),
+            self.memory_factor if grad else None,
         )  # fmt: skip
         out_shape = (x.shape[0], self.out_channels, self.num_scales, out_hw[0], out_hw[1])
 
@@ -237,7 +246,32 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
 
             return call
 
-        return dispatch.choose(key, costs, make_call, x.device)
+        label = f"{type(self).__name__}({self.in_channels}->{self.out_channels}, k={self.kernel_size})"
+        saved = (lambda m: self.saved_bytes(m, x, out_shape)) if grad else None
+        return dispatch.choose(key, costs, make_call, x.device, saved, self.memory_factor, label)
+
+    def saved_bytes(self, mode: str, x: torch.Tensor, out_shape) -> int:
+        """Bytes the ``mode`` path's forward keeps for backward on an input like ``x``
+        (parameters excluded), counted on the meta device: no data, no arithmetic."""
+        params, buffers = dict(self._parameters), dict(self._buffers)
+        caches = self._kernel_cache, self._table_cache
+        try:
+            for name, p in params.items():
+                if p is not None:
+                    self._parameters[name] = nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+            for name, b in buffers.items():
+                if b is not None:
+                    self._buffers[name] = torch.empty_like(b, device="meta")
+            self._kernel_cache, self._table_cache = {}, {}
+            xm = torch.empty_like(x, device="meta").requires_grad_(x.requires_grad)
+            leaves = {storage_key(p) for p in self._parameters.values() if p is not None}
+            with torch.enable_grad(), SavedTensorCounter(exclude=leaves) as counter:
+                self._evaluate(mode, xm, out_shape)
+            return counter.bytes
+        finally:
+            self._parameters.update(params)
+            self._buffers.update(buffers)
+            self._kernel_cache, self._table_cache = caches
 
     def separable_tables(self, h: int, w: int) -> SeparableTables:
         """Banded 1-D matrices of the separable path for an ``h x w`` input (cached)."""
