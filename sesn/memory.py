@@ -126,7 +126,8 @@ def training_memory(
         input_shape: ``(C, H, W)``; default: the registered model's.
         device: ``"meta"`` (no data: exact tensor sizes at any batch, seconds), ``"cpu"``
             or ``"cuda"``.
-        compute_mode: set on every steerable layer (default: as built, i.e. ``"auto"``).
+        compute_mode: set on every steerable layer that supports it, ``"direct"`` on the
+            others (:func:`sesn.models.common.set_compute_mode`; default: as built, ``"auto"``).
         memory_saving: ``"off"``, ``"layers"``, ``"blocks"`` (:mod:`sesn.nn.recompute`;
             default: as built).
         precision: ``"fp32"``; ``"amp"``: on CUDA ``torch.autocast`` (float16); on meta the
@@ -140,7 +141,7 @@ def training_memory(
         state and resolves ``auto``'s paths).
     """
     from sesn.models import get_model, get_model_info
-    from sesn.models.common import set_memory_saving
+    from sesn.models.common import set_compute_mode, set_memory_saving
     from sesn.nn.steerable import SteerableConvBase
 
     name = model if isinstance(model, str) else getattr(model, "model_name", type(model).__name__)
@@ -167,9 +168,7 @@ def training_memory(
     if memory_saving is not None:
         set_memory_saving(module, memory_saving)
     if compute_mode is not None:
-        for m in module.modules():
-            if isinstance(m, SteerableConvBase):
-                m.compute_mode = compute_mode
+        set_compute_mode(module, compute_mode)
     opt_name = optimizer or _default_optimizer(name if isinstance(model, str) else None)
     modelled_half = precision == "amp" and device.type == "meta"
     dtype = torch.float16 if modelled_half else torch.float32

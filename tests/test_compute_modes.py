@@ -204,8 +204,10 @@ def test_auto_measures_once_per_key_and_caches(monkeypatch):
         assert len(calls) == 2 * n
     layer(x)  # grad mode is part of the key (timed forward + backward), of the candidates
     # the memory rule admits (no more than memory_factor x the least saved memory)
-    saved = {m: layer.saved_bytes(m, x, y1.shape) for m in ("direct", "separable", "fft")}
-    admitted = [m for m, v in saved.items() if v <= layer.memory_factor * min(saved.values())]
+    mem = {m: layer.path_memory(m, x, y1.shape) for m in ("direct", "separable", "fft")}
+    least = [min(v[i] for v in mem.values()) for i in (0, 1)]
+    rule = dispatch.MemoryRule(layer.memory_factor, layer.memory_allowance)
+    admitted = [m for m, v in mem.items() if rule.admits(*v, *least)]
     assert len(calls) == 2 * n + len(admitted) and len(dispatch.choices()) == 3
     assert dispatch.measurements == 3 - (len(admitted) == 1)
 

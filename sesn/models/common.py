@@ -65,3 +65,37 @@ def set_memory_saving(model: nn.Module, level: str) -> nn.Module:
     for m in blocks:
         m.memory_saving = level
     return model
+
+
+def set_compute_mode(model: nn.Module, mode: str) -> dict[str, int]:
+    """Set ``mode`` on every steerable layer of ``model`` that supports it, ``"direct"`` on
+    the others (FFT at stride 2, separable for bases other than A/B); returns how many
+    layers took each mode."""
+    from sesn.nn.steerable import COMPUTE_MODES, SteerableConvBase
+
+    if mode not in COMPUTE_MODES:
+        raise ValueError(f"compute_mode must be one of {COMPUTE_MODES}, got {mode!r}")
+    taken: dict[str, int] = {}
+    for m in model.modules():
+        if isinstance(m, SteerableConvBase):
+            m.compute_mode = mode if m.supports_mode(mode) else "direct"
+            taken[m.compute_mode] = taken.get(m.compute_mode, 0) + 1
+    return taken
+
+
+def set_memory_rule(model: nn.Module, factor: float | None = None, allowance: int | None = None) -> nn.Module:
+    """Set ``memory_factor`` and/or ``memory_allowance`` (auto's memory rule,
+    :mod:`sesn.nn.dispatch`) on every steerable layer of ``model``."""
+    from sesn.nn.steerable import SteerableConvBase
+
+    if factor is not None and not factor >= 1.0:
+        raise ValueError(f"memory_factor must be >= 1 (inf: time alone), got {factor!r}")
+    if allowance is not None and not allowance >= 0:
+        raise ValueError(f"memory_allowance must be >= 0 bytes, got {allowance!r}")
+    for m in model.modules():
+        if isinstance(m, SteerableConvBase):
+            if factor is not None:
+                m.memory_factor = float(factor)
+            if allowance is not None:
+                m.memory_allowance = allowance
+    return model

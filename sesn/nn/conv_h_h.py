@@ -22,7 +22,7 @@ from sesn.nn.fft_conv import (
 )
 from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
-from sesn.nn.steerable import MEMORY_FACTOR, SteerableConvBase
+from sesn.nn.steerable import MEMORY_ALLOWANCE, MEMORY_FACTOR, SteerableConvBase
 
 
 class SESConv_H_H(SteerableConvBase):
@@ -45,7 +45,7 @@ class SESConv_H_H(SteerableConvBase):
         in_channels, out_channels: channel counts.
         scale_size: K, number of neighbouring scales each filter spans.
         kernel_size, effective_size, scales, stride, padding, bias, basis_type,
-        compute_mode, memory_factor, basis_kwargs: as for :class:`SESConv_Z2_H`.
+        compute_mode, memory_factor, memory_allowance, basis_kwargs: as for :class:`SESConv_Z2_H`.
 
     Shape:
         input ``[B, C_in, S, H, W]`` -> output ``[B, C_out, S, H', W']``.
@@ -68,11 +68,12 @@ class SESConv_H_H(SteerableConvBase):
         basis_type: str = "A",
         compute_mode: str = "auto",
         memory_factor: float = MEMORY_FACTOR,
+        memory_allowance: int = MEMORY_ALLOWANCE,
         **basis_kwargs,
     ) -> None:
         check_conv_arguments("SESConv_H_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
-        super().__init__(spec, compute_mode, memory_factor)
+        super().__init__(spec, compute_mode, memory_factor, memory_allowance)
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
         if not isinstance(scale_size, int) or scale_size < 1:

@@ -22,7 +22,7 @@ from sesn.nn.fft_conv import (
 )
 from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
-from sesn.nn.steerable import MEMORY_FACTOR, SteerableConvBase
+from sesn.nn.steerable import MEMORY_ALLOWANCE, MEMORY_FACTOR, SteerableConvBase
 
 
 class SESConv_Z2_H(SteerableConvBase):
@@ -50,8 +50,10 @@ class SESConv_Z2_H(SteerableConvBase):
         basis_type: "A" or "B" (docs/bases-and-layers.md); ``basis_kwargs`` (mult, max_order) for "B".
         compute_mode: "auto" (default), "direct", "fft", "naive" or "separable", see
             :class:`SteerableConvBase`.
-        memory_factor: under autograd, "auto" never takes a path keeping more than this many
-            times the activation memory of the leanest candidate (``inf``: time alone).
+        memory_factor, memory_allowance: the memory rule of "auto" under autograd
+            (:mod:`sesn.nn.dispatch`): no path keeping more than ``memory_factor`` x the least
+            kept bytes, or peaking above both that factor and ``memory_allowance`` bytes
+            over the least peak (``memory_factor=inf``: time alone).
 
     Shape:
         input ``[B, C_in, H, W]`` -> output ``[B, C_out, S, H', W']``.
@@ -73,11 +75,12 @@ class SESConv_Z2_H(SteerableConvBase):
         basis_type: str = "A",
         compute_mode: str = "auto",
         memory_factor: float = MEMORY_FACTOR,
+        memory_allowance: int = MEMORY_ALLOWANCE,
         **basis_kwargs,
     ) -> None:
         check_conv_arguments("SESConv_Z2_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
-        super().__init__(spec, compute_mode, memory_factor)
+        super().__init__(spec, compute_mode, memory_factor, memory_allowance)
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
         self.in_channels = in_channels

@@ -11,12 +11,14 @@ training step pays; otherwise forward only.
 
 **Memory rule** (training keys only): before any timing, each candidate's forward is run
 once on the ``meta`` device (no data, no arithmetic) to count the bytes it keeps for
-backward (:class:`sesn.memtrack.SavedTensorCounter`). A candidate keeping more than the
-layer's ``memory_factor`` (default :data:`sesn.nn.steerable.MEMORY_FACTOR` = 1.25) times
-the least any candidate keeps is not taken, however fast: training memory is a cost like
-time, and a path that holds several times the activations of another for a small speed-up
-would decide whether a model fits a GPU. ``memory_factor=float("inf")`` restores a choice by
-time alone; ``1.0`` takes the leanest path. Each decision (candidates, times, memory, pick,
+backward (:class:`sesn.memtrack.SavedTensorCounter`) and the peak its forward and backward
+hold (:class:`sesn.memtrack.StorageTracker`). A candidate is not taken, however fast, when
+it keeps more than the layer's ``memory_factor`` (default 1.25) times the least kept bytes
+(these add up over the depth of a model and decide whether it fits a GPU), or when its
+peak exceeds both ``memory_factor`` times the least peak and the least peak plus
+``memory_allowance`` (default 512 MiB: a transient that small, released after the layer,
+does not decide it). ``memory_factor=float("inf")`` restores a choice by time alone;
+``memory_allowance=0`` bounds the peak by the factor alone. Each decision (candidates, times, memory, pick,
 reason) is kept: :func:`decisions`, :func:`format_decisions` (``sesn train --show-dispatch``).
 
 The cost model (rough multiply-add counts, :mod:`sesn.nn.steerable`) only prunes: a
@@ -196,6 +198,19 @@ def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, r
     return best
 
 
+@dataclasses.dataclass(frozen=True)
+class MemoryRule:
+    """Which training candidates ``auto`` may take: those keeping at most ``factor`` x the
+    least kept bytes for backward, and peaking at most ``factor`` x the least peak or the
+    least peak plus ``allowance`` bytes, whichever is larger."""
+
+    factor: float = math.inf
+    allowance: float = math.inf
+
+    def admits(self, kept: int, peak: int, least_kept: int, least_peak: int) -> bool:
+        return kept <= self.factor * least_kept and peak <= max(self.factor * least_peak, least_peak + self.allowance)
+
+
 @dataclasses.dataclass
 class Decision:
     """What ``auto`` chose for one key, and why (:func:`decisions`)."""
@@ -207,8 +222,9 @@ class Decision:
     reason: str
     modelled_cost: dict
     saved_bytes: dict = dataclasses.field(default_factory=dict)  # training: kept for backward
+    peak_bytes: dict = dataclasses.field(default_factory=dict)  # training: peak of its fwd + bwd
     seconds: dict = dataclasses.field(default_factory=dict)  # fastest call (warm-up if dropped)
-    memory_factor: float = math.inf
+    rule: MemoryRule = MemoryRule()
 
 
 def choose(
@@ -216,35 +232,43 @@ def choose(
     costs: dict[str, float],
     make_call: Callable[[str], Callable[[], None]],
     device: torch.device,
-    saved_bytes: Callable[[str], int] | None = None,
-    memory_factor: float = math.inf,
+    memory: Callable[[str], tuple[int, int]] | None = None,
+    rule: MemoryRule = MemoryRule(),
     label: str = "",
 ) -> str:
     """The path for ``key``: ``costs`` maps each candidate to its modelled cost;
     ``make_call(mode)`` returns a callable running the candidate once (forward, or
-    forward+backward under autograd); ``saved_bytes(mode)`` (training keys) the bytes the
-    candidate's forward keeps for backward.
+    forward+backward under autograd); ``memory(mode)`` (training keys) the bytes the
+    candidate's forward keeps for backward and the peak bytes of its forward and backward.
 
-    The memory rule (training keys): a candidate keeping more than ``memory_factor`` times
-    the least any candidate keeps is not taken, however fast; among the others, the fastest
-    as measured (cost model: tiny layers, ``SESN_AUTO=cost-model``, the meta device)."""
+    The memory rule (training keys): a candidate ``rule`` does not admit
+    (:class:`MemoryRule`) is not taken, however fast; among the others, the fastest as
+    measured (cost model: tiny layers, ``SESN_AUTO=cost-model``, the meta device)."""
     global measurements
     hit = _memo.get(key)
     if hit is not None:
         return hit
-    decision = Decision(label, tuple(key[7]) if len(key) > 7 else (), bool(saved_bytes), "", "", dict(costs),
-                        memory_factor=memory_factor)  # fmt: skip
+    decision = Decision(label, tuple(key[7]) if len(key) > 7 else (), memory is not None, "", "", dict(costs),
+                        rule=rule)  # fmt: skip
     admitted = dict(costs)
-    if saved_bytes is not None and len(costs) > 1:
-        decision.saved_bytes = {m: int(saved_bytes(m)) for m in costs}
-        least = min(decision.saved_bytes.values())
-        admitted = {m: c for m, c in costs.items() if decision.saved_bytes[m] <= memory_factor * least}
+    if memory is not None and len(costs) > 1:
+        measured = {m: memory(m) for m in costs}
+        decision.saved_bytes = {m: int(v[0]) for m, v in measured.items()}
+        decision.peak_bytes = {m: int(v[1]) for m, v in measured.items()}
+        kept, peak = min(decision.saved_bytes.values()), min(decision.peak_bytes.values())
+        admitted = {
+            m: c for m, c in costs.items() if rule.admits(decision.saved_bytes[m], decision.peak_bytes[m], kept, peak)
+        }
     cheapest = min(admitted, key=admitted.get)
     path = os.environ.get("SESN_DISPATCH_CACHE")
     machine, skey = machine_id(device), repr(key)
     stored = _load_disk(path).get(machine, {}).get(skey) if path and device.type != "meta" else None
     dropped = sorted(set(costs) - set(admitted))
-    why_mem = f"; over {memory_factor:g}x the least saved memory: {', '.join(dropped)}" if dropped else ""
+    why_mem = (
+        f"; memory rule ({rule.factor:g}x, +{rule.allowance / 2**20:g} MiB) excludes {', '.join(dropped)}"
+        if dropped
+        else ""
+    )
     if len(admitted) == 1:
         best, decision.reason = cheapest, "the only candidate" + why_mem
     elif stored in admitted:
@@ -279,13 +303,14 @@ def format_decisions(rows: list[Decision] | None = None) -> str:
     """A Markdown table of :func:`decisions`: per layer and input, each candidate's modelled
     cost, measured time and saved memory, the pick and the reason."""
     rows = decisions() if rows is None else rows
-    lines = ["| layer | input | training | candidates: time / kept for backward | pick | reason |",
+    lines = ["| layer | input | training | candidates: time / kept for backward / peak | pick | reason |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for d in rows:
         cands = []
         for m in d.modelled_cost:
             t = f"{1000 * d.seconds[m]:.1f} ms" if m in d.seconds else "-"
-            mem = f"{d.saved_bytes[m] / 2**20:.1f} MiB" if m in d.saved_bytes else "-"
+            mem = (f"{d.saved_bytes[m] / 2**20:.1f} / {d.peak_bytes[m] / 2**20:.1f} MiB"
+                   if m in d.saved_bytes else "- / -")  # fmt: skip
             cands.append(f"{m}: {t} / {mem}")
         lines.append(f"| {d.layer} | {list(d.input_shape)} | {'yes' if d.training else 'no'} | "
                      f"{'; '.join(cands)} | {d.pick} | {d.reason} |")  # fmt: skip

@@ -170,9 +170,24 @@ class SpectralPlan:
     chunks: list
 
 
+def _into(parts, total: int) -> torch.Tensor:
+    """Concatenate the batch chunks that ``parts`` yields along the batch, each written into
+    one preallocated result as it comes (no list of chunks and a copy of them all at the
+    end); one chunk is returned as it is."""
+    out, start = None, 0
+    for part in parts:
+        if out is None:
+            if part.shape[0] == total:
+                return part
+            out = part.new_empty((total, *part.shape[1:]))
+        out[start : start + part.shape[0]] = part
+        start += part.shape[0]
+    return out
+
+
 def spectral_forward(x: torch.Tensor, km: torch.Tensor, plan: SpectralPlan) -> torch.Tensor:
-    outs = [plan.output(torch.matmul(km, plan.input_matrix(xc)), xc.shape[0]) for xc in x.split(plan.chunks)]
-    return torch.cat(outs) if len(outs) > 1 else outs[0]
+    parts = (plan.output(torch.matmul(km, plan.input_matrix(xc)), xc.shape[0]) for xc in x.split(plan.chunks))
+    return _into(parts, x.shape[0])
 
 
 class _SpectralConv(torch.autograd.Function):
@@ -201,18 +216,32 @@ class _SpectralConv(torch.autograd.Function):
             kd = kernel.detach().requires_grad_(need_k)
             km = plan.kernel_matrix(kd)
         km_t = km.detach().transpose(-1, -2)
-        g_km, gxs = None, []
-        for xc, gc in zip(x.split(plan.chunks), grad.split(plan.chunks)):
-            gy = plan.output_adjoint(gc)
-            with torch.enable_grad():
-                xd = xc.detach().requires_grad_(need_x)
-                xm = plan.input_matrix(xd)
-            if need_k:
-                part = torch.matmul(gy, xm.detach().transpose(-1, -2))
-                g_km = part if g_km is None else g_km.add_(part)
-            if need_x:
-                gxs.append(torch.autograd.grad(xm, xd, torch.matmul(km_t, gy))[0])
-        gx = (torch.cat(gxs) if len(gxs) > 1 else gxs[0]) if need_x else None
+        g_km = None
+
+        def chunks():
+            nonlocal g_km
+            for xc, gc in zip(x.split(plan.chunks), grad.split(plan.chunks)):
+                gy = plan.output_adjoint(gc)
+                with torch.enable_grad():
+                    xd = xc.detach().requires_grad_(need_x)
+                    xm = plan.input_matrix(xd)
+                if need_k:  # dK += dY X^T, accumulated in place
+                    if g_km is None:
+                        g_km = torch.matmul(gy, xm.detach().transpose(-1, -2))
+                    else:
+                        r, c = g_km.shape[-2:]
+                        g_km.view(-1, r, c).baddbmm_(
+                            gy.reshape(-1, r, gy.shape[-1]), xm.detach().reshape(-1, c, gy.shape[-1]).transpose(1, 2)
+                        )
+                if need_x:
+                    yield torch.autograd.grad(xm, xd, torch.matmul(km_t, gy))[0]
+
+        if need_x:
+            gx = _into(chunks(), x.shape[0])
+        else:
+            gx = None
+            for _ in chunks():
+                pass
         gk = torch.autograd.grad(km, kd, g_km)[0] if need_k else None
         return gx, gk, None
 

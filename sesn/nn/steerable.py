@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sesn.basis import BasisSpec, basis_tensor, make_spec
-from sesn.memtrack import SavedTensorCounter, storage_key
+from sesn.memtrack import SavedTensorCounter, StorageTracker, storage_key
 from sesn.nn import dispatch
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import autocast_on, check_dtype, output_dtype
@@ -29,6 +29,10 @@ FFT_MAX_BYTES = 256 * 2**20
 # memory of the leanest candidate (sesn.nn.dispatch, the memory rule); a layer's own
 # ``memory_factor`` overrides it
 MEMORY_FACTOR = 1.25
+# ... and whose peak during its own forward and backward exceeds both that factor times the
+# least peak and the least peak plus this many bytes (a transient this small does not decide
+# whether a model fits a device; the FFT path's chunked spectra are of this order)
+MEMORY_ALLOWANCE = 512 * 2**20
 # the separable path's multiply-adds run at a lower rate than oneDNN's direct convolution
 # (its passes and the gather of basis responses are memory-bound); calibrated with bench/
 SEPARABLE_COST_FACTOR = 3.0
@@ -62,11 +66,20 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
 
     compute_modes = COMPUTE_MODES
 
-    def __init__(self, spec: BasisSpec, compute_mode: str = "auto", memory_factor: float = MEMORY_FACTOR) -> None:
+    def __init__(
+        self,
+        spec: BasisSpec,
+        compute_mode: str = "auto",
+        memory_factor: float = MEMORY_FACTOR,
+        memory_allowance: int = MEMORY_ALLOWANCE,
+    ) -> None:
         super().__init__()
         if not memory_factor >= 1.0:
             raise ValueError(f"memory_factor must be >= 1 (inf: time alone), got {memory_factor!r}")
+        if not memory_allowance >= 0:
+            raise ValueError(f"memory_allowance must be >= 0 bytes, got {memory_allowance!r}")
         self.memory_factor = float(memory_factor)
+        self.memory_allowance = int(memory_allowance) if memory_allowance != float("inf") else memory_allowance
         self.spec = spec
         self.kernel_size = spec.kernel_size
         self.effective_size = spec.effective_size
@@ -152,6 +165,14 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
             return self._forward_separable(x)
         return self._forward_direct(x)
 
+    def supports_mode(self, mode: str) -> bool:
+        """Whether this layer can run ``mode``: FFT needs stride 1, separable basis A or B."""
+        if mode == "fft":
+            return self.stride == 1
+        if mode == "separable":
+            return separable_supports(self.spec)
+        return mode in COMPUTE_MODES
+
     def candidate_costs(self, out_hw, batch: int, taps: int, in_hw=None) -> dict[str, float]:
         """Modelled cost (multiply-adds times a calibration factor) of each path "auto" may
         take for an input: direct always, FFT at stride 1 in float32/64 below the memory
@@ -227,7 +248,7 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         key = (
             type(self).__name__, self.spec, self.in_channels, self.out_channels, taps, self.stride, self.padding,
             tuple(x.shape), str(x.dtype), str(x.device), grad, autocast_on(x.device.type),
-            self.memory_factor if grad else None,
+            (self.memory_factor, self.memory_allowance) if grad else None,
         )  # fmt: skip
         out_shape = (x.shape[0], self.out_channels, self.num_scales, out_hw[0], out_hw[1])
 
@@ -247,12 +268,15 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
             return call
 
         label = f"{type(self).__name__}({self.in_channels}->{self.out_channels}, k={self.kernel_size})"
-        saved = (lambda m: self.saved_bytes(m, x, out_shape)) if grad else None
-        return dispatch.choose(key, costs, make_call, x.device, saved, self.memory_factor, label)
+        memory = (lambda m: self.path_memory(m, x, out_shape)) if grad else None
+        rule = dispatch.MemoryRule(self.memory_factor, self.memory_allowance)
+        return dispatch.choose(key, costs, make_call, x.device, memory, rule, label)
 
-    def saved_bytes(self, mode: str, x: torch.Tensor, out_shape) -> int:
-        """Bytes the ``mode`` path's forward keeps for backward on an input like ``x``
-        (parameters excluded), counted on the meta device: no data, no arithmetic."""
+    def path_memory(self, mode: str, x: torch.Tensor, out_shape) -> tuple[int, int]:
+        """Training memory of the ``mode`` path on an input like ``x``, counted on the meta
+        device (no data, no arithmetic): ``(kept, peak)`` — the bytes its forward keeps for
+        backward, and the peak bytes its forward and backward hold beyond the input and
+        the parameters (output, kept tensors, temporaries, gradients)."""
         params, buffers = dict(self._parameters), dict(self._buffers)
         caches = self._kernel_cache, self._table_cache
         try:
@@ -264,10 +288,15 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
                     self._buffers[name] = torch.empty_like(b, device="meta")
             self._kernel_cache, self._table_cache = {}, {}
             xm = torch.empty_like(x, device="meta").requires_grad_(x.requires_grad)
-            leaves = {storage_key(p) for p in self._parameters.values() if p is not None}
-            with torch.enable_grad(), SavedTensorCounter(exclude=leaves) as counter:
-                self._evaluate(mode, xm, out_shape)
-            return counter.bytes
+            inputs = [t for t in (xm, *self._parameters.values()) if t is not None and t.requires_grad]
+            leaves = {storage_key(t) for t in inputs if t is not xm}  # the input counts when kept
+            with StorageTracker() as tracker:
+                tracker.add(xm, *self._parameters.values(), *self._buffers.values())
+                base = tracker.current
+                with torch.enable_grad(), SavedTensorCounter(exclude=leaves) as counter:
+                    y = self._evaluate(mode, xm, out_shape)
+                torch.autograd.grad(y, inputs, torch.empty_like(y), allow_unused=True)  # bias: added later
+            return counter.bytes, tracker.peak - base
         finally:
             self._parameters.update(params)
             self._buffers.update(buffers)
