@@ -3,11 +3,12 @@ the same column in one group; WRN-16-8 beside its SES variants. On CUDA also AMP
 channels_last variants."""
 
 import pytest
-from cases import ALL_MODES_MODELS, MNIST_COLUMNS, SES_MODES, WRN, make_fn, model_case
+from cases import ALL_MODES_MODELS, MNIST_COLUMNS, SES_MODES, STIR, WRN, make_fn, model_case
 from conftest import run_case
 from settings import SETTINGS
 
 import sesn.models as models
+from sesn.models.common import set_memory_saving
 
 PRECISIONS = ["fp32", "amp", "channels_last"] if SETTINGS.cuda else ["fp32"]
 
@@ -47,10 +48,29 @@ def test_wrn_model(benchmark, name, backward, precision):
     )
 
 
-def _run(benchmark, group, name, mode, model, x, params, backward, precision, rounds):
+@pytest.mark.parametrize("level", ["layers", "blocks"])
+@pytest.mark.parametrize("name", [WRN[0], *WRN[1]])
+def test_wrn_memory_saving(benchmark, name, level):
+    """The training step with a memory-saving level (sesn.nn.recompute), beside the plain one
+    of the wrn-fwdbwd group: the time that level costs."""
+    mode = None if name == WRN[0] else "auto"
+    model, x, params = model_case(name, mode, SETTINGS.wrn_batch)
+    set_memory_saving(model, level)
+    _run(benchmark, "wrn", name, mode, model, x, params, True, "fp32", SETTINGS.slow_rounds, level=level)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwdbwd"])
+@pytest.mark.parametrize("name, mode", [(STIR[0], None)] + [(n, "auto") for n in STIR[1]], ids=str)
+def test_stir_model(benchmark, name, mode, backward):
+    """The scale-generalization models (STIR protocol, batch 16 at 64 x 64) beside their CNN."""
+    model, x, params = model_case(name, mode, SETTINGS.stir_batch)
+    _run(benchmark, "stir", name, mode, model, x, params, backward, "fp32", SETTINGS.rounds)
+
+
+def _run(benchmark, group, name, mode, model, x, params, backward, precision, rounds, level="off"):
     suffix = "" if precision == "fp32" else f"-{precision}"
     benchmark.group = f"{group}-{'fwdbwd' if backward else 'fwd'}{suffix}"
-    benchmark.name = f"{name}/{mode or 'baseline'}{suffix}"
+    benchmark.name = f"{name}/{mode or 'baseline'}{'' if level == 'off' else '+' + level}{suffix}"
     info = {
         "case": "model",
         "model": name,
@@ -61,6 +81,7 @@ def _run(benchmark, group, name, mode, model, x, params, backward, precision, ro
         "batch": x.shape[0],
         "input_shape": list(x.shape),
         "params": params,
+        "memory_saving": level,
     }
     fn = make_fn(
         model,

@@ -35,6 +35,9 @@ WRN = (
     else ("wrn_16_8", ["wrn_16_8_ses_a", "wrn_16_8_ses_b", "wrn_16_8_ses_c"])
 )
 
+# the scale-generalization benchmark's CNN and SESN models (batch 16 at 64 x 64)
+STIR = ("stir_cnn", ["stir_sesn_b"]) if SETTINGS.quick else ("stir_cnn", ["stir_sesn_b", "stir_sesn_a", "stir_sesn_d"])
+
 
 def set_mode(module: nn.Module, mode: str) -> nn.Module:
     for m in module.modules():

@@ -20,6 +20,7 @@ class Settings:
     device: torch.device
     mnist_batch: int
     wrn_batch: int
+    stir_batch: int
     rounds: int
     slow_rounds: int
     threads: int
@@ -43,6 +44,7 @@ def _load() -> Settings:
         device=torch.device(want),
         mnist_batch=2 if quick else 128,
         wrn_batch=1 if quick else (32 if cuda else 2),
+        stir_batch=2 if quick else 16,
         rounds=1 if quick else (20 if cuda else 3),
         slow_rounds=1 if quick else (10 if cuda else 1),
         threads=torch.get_num_threads(),

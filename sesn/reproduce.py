@@ -119,6 +119,19 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--deterministic", action="store_true")
     p.add_argument(
+        "--memory-saving",
+        choices=["off", "layers", "blocks"],
+        default="off",
+        help="activation memory saving for every run (same results; see sesn train --help)",
+    )
+    p.add_argument(
+        "--fit-memory",
+        default=None,
+        metavar="SIZE",
+        help="per run, the cheapest --memory-saving level whose training peak fits SIZE (e.g. 12GB)",
+    )
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only; a setting of the runs)")
+    p.add_argument(
         "--restart",
         action="store_true",
         help="runs whose checkpoint was made with other settings start over (default: they are reported and skipped)",
@@ -337,6 +350,9 @@ def main(args) -> int:
             deterministic=args.deterministic,
             restart=args.restart,
             meta=meta,
+            amp=args.amp,
+            memory_saving=args.memory_saving,
+            fit_memory=args.fit_memory,
         )
         if run.dataset != "stl10":  # the profile's schedule; STL-10 keeps the protocol's
             config.epochs, config.lr_steps = epochs, list(settings["lr_steps"])

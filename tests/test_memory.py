@@ -228,3 +228,48 @@ def test_auto_memory_rule_does_not_apply_without_autograd(fresh_dispatch, monkey
 def test_memory_factor_must_be_at_least_one():
     with pytest.raises(ValueError, match="memory_factor"):
         SESConv_H_H(2, 2, 1, 7, 3, [1.0, 2.0], memory_factor=0.5)
+
+
+# -- sesn train's memory options --------------------------------------------------------
+def _config(**kw):
+    from sesn.train.config import TrainConfig
+
+    return TrainConfig(model="test_wrn_ses_a", data="unused", dataset="stl10", device="cpu", batch_size=32, **kw)
+
+
+def test_train_fit_memory_picks_and_records_the_level():
+    from sesn.train.train import configure_memory
+
+    layers_peak = training_memory("test_wrn_ses_a", 32, memory_saving="layers").peak_bytes
+    cfg = _config(fit_memory=str(layers_peak)).resolved()
+    model = models.get_model("test_wrn_ses_a")
+    info = configure_memory(model, cfg, torch.device("cpu"), 1)
+    assert info["memory_saving"] == "layers" and info["fit_memory"]["budget_bytes"] == layers_peak
+    assert {m.memory_saving for m in model.modules() if hasattr(type(m), "memory_saving")} == {"layers"}
+    with pytest.raises(ValueError, match="does not fit"):
+        configure_memory(models.get_model("test_wrn_ses_a"), _config(fit_memory="1kB").resolved(), None, 1)
+
+
+def test_train_memory_rule_options_reach_every_layer():
+    from sesn.train.train import configure_memory
+
+    model = models.get_model("test_wrn_ses_a")
+    cfg = _config(memory_factor=float("inf"), memory_allowance="1GiB", memory_saving="blocks").resolved()
+    info = configure_memory(model, cfg, torch.device("cpu"), 1)
+    layers = [m for m in model.modules() if isinstance(m, SteerableConvBase)]
+    assert layers and all(m.memory_factor == float("inf") and m.memory_allowance == 2**30 for m in layers)
+    assert info == {"memory_saving": "blocks", "memory_factor": float("inf"), "memory_allowance": 2**30}
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(memory_saving="all"), "memory_saving must be one of"),
+        (dict(fit_memory="12GB", memory_saving="layers"), "give one of them"),
+        (dict(fit_memory="lots"), "not a memory size"),
+        (dict(memory_factor=0.5), "--memory-factor"),
+    ],
+)
+def test_train_memory_options_are_checked(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _config(**kw).resolved()

@@ -69,6 +69,11 @@ def load(path: Path):
                 device=info.get("device"),
                 cpu_flags=info.get("cpu_flags", ""),
                 auto_picks="; ".join(info.get("auto_picks", [])),
+                memory_saving=info.get("memory_saving", "off"),
+                activation_mb=(info.get("activation_bytes") or 0) / 2**20,
+                cuda_max_allocated_mb=(info.get("cuda_max_allocated_bytes") or 0) / 2**20,
+                memory_kind=info.get("memory_kind", ""),
+                model=info.get("model"),
                 torch=info.get("torch"),
                 allocator=info.get("allocator", "not recorded"),
                 quick=info.get("quick"),
@@ -80,7 +85,7 @@ def load(path: Path):
     mixed = {c: sorted(map(str, df[c].unique())) for c in SETTINGS_COLUMNS if df[c].nunique(dropna=False) > 1}
     if mixed:  # one table is one run's settings: ratios across machines or allocators would mislead
         raise SystemExit(f"{path}: rows were measured with different settings: {mixed}")
-    base = df[df.role == "baseline"].set_index("group")
+    base = df[(df.role == "baseline") & (df.memory_saving == "off") & (df.precision == "fp32")].set_index("group")
     df["latency_ratio"] = [
         r.median_ms / base.loc[r.group, "median_ms"] if r.group in base.index else float("nan") for r in df.itertuples()
     ]
@@ -89,10 +94,73 @@ def load(path: Path):
         for r in df.itertuples()
     ]
     df["gflop_per_s"] = df.gflop / (df.median_ms / 1000)
+    df["memory_ratio"] = [
+        r.memory_mb / base.loc[r.group, "memory_mb"] if r.group in base.index else float("nan") for r in df.itertuples()
+    ]
     return df, data
 
 
+def memory_table(df):
+    """The training-memory rows (``case == "memory"``): peak and kept-for-backward memory at
+    the paper batch, and the peak over the family's baseline (CNN / WRN-16-8)."""
+    mem = df[df.case == "memory"]
+    return mem.assign(
+        peak_gib=mem.memory_mb / 1024,
+        activation_gib=mem.activation_mb / 1024,
+        cuda_gib=mem.cuda_max_allocated_mb / 1024,
+    )
+
+
+def memory_vs_time(df):
+    """Memory rows joined with the training-step time of the same model, path and level
+    (the ``*-fwdbwd`` groups, fp32): one row per (model, path, level) found in both."""
+    import pandas as pd
+
+    mem = memory_table(df)
+    times = df[(df.case == "model") & (df.pass_ == "fwdbwd") & (df.precision == "fp32")]
+    rows = []
+    for r in mem[mem.precision == "fp32"].itertuples():
+        t = times[(times.model == r.model) & (times.variant == r.variant) & (times.memory_saving == r.memory_saving)]
+        if len(t) == 1:
+            t = t.iloc[0]
+            rows.append(dict(model=r.model, variant=r.variant, memory_saving=r.memory_saving, peak_gib=r.peak_gib,
+                             memory_batch=r.batch, step_ms=t.median_ms, step_ratio=t.latency_ratio,
+                             time_batch=t.batch, time_group=t.group))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_memory(joined, device: str, path: Path) -> None:
+    """Peak training memory (paper batch) against training-step time (the bench batch), one
+    marker per model and path, memory-saving levels joined by a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for model, sub in joined.groupby("model", sort=False):
+        line = ax.plot(sub.step_ms, sub.peak_gib, marker="o", linestyle="none", label=model)[0]
+        for r in sub.itertuples():
+            tag = r.variant + ("" if r.memory_saving == "off" else f"+{r.memory_saving}")
+            ax.annotate(tag, (r.step_ms, r.peak_gib), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        levels = sub[sub.variant.isin(["auto", "baseline"])].sort_values("step_ms")
+        if len(levels) > 1:
+            ax.plot(levels.step_ms, levels.peak_gib, color=line.get_color(), linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step, median ms (batch of the time benchmark)")
+    ax.set_ylabel("peak training memory, GiB (paper batch)")
+    ax.axhline(12, color="tab:red", linewidth=0.6, linestyle="--")
+    ax.text(ax.get_xlim()[0], 12, " 12 GiB", color="tab:red", fontsize=7, va="bottom")
+    ax.legend(fontsize=6, ncol=2)
+    ax.set_title(f"Training memory vs training-step time — {device}", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
 def stem_for(df) -> str:
+    df = df[df.case != "memory"] if (df.case != "memory").any() else df
     device = str(df.device.iloc[0])
     precision = "+".join(sorted(set(df.precision)))
     slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{device}-{precision}-torch{df.torch.iloc[0]}").strip("-").lower()
@@ -100,6 +168,7 @@ def stem_for(df) -> str:
 
 
 def plot(df, path: Path) -> None:
+    df = df[df.case != "memory"]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,6 +224,7 @@ def main(args) -> int:
         key=lambda c: c.map({"baseline": 0, "ses": 1, "method": 2}).fillna(3) if c.name == "role" else c,
         kind="stable",
     )
+    timed = df[df.case != "memory"]
     cols = [
         "group",
         "name",
@@ -167,7 +237,7 @@ def main(args) -> int:
         "memory_mb",
         "params",
     ]
-    table = df[cols].copy()
+    table = timed[cols].copy()
     for col, fmt in {
         "median_ms": "{:.1f}",
         "latency_ratio": "{:.2f}",
@@ -194,13 +264,46 @@ def main(args) -> int:
         f"Generated by `sesn report bench {args.json}` from `pytest bench --benchmark-json`; "
         f"{data.get('machine_info', {}).get('cpu', {}).get('brand_raw', '')} "
         f"({data.get('datetime', '')}). Latency: median over the rounds; FLOPs: one call, corrected "
-        "`FlopCounterMode` (sesn.flops); memory: CUDA max allocated, or process RSS on CPU.",
+        "`FlopCounterMode` (sesn.flops); memory column of this table: CUDA max allocated, or process RSS on CPU "
+        "(training memory proper: the next section).",
         "",
         f"Machine: {df.device.iloc[0]}; CPU flags: {df.cpu_flags.iloc[0] or 'n/a'}; "
         f"CPU memory allocator: {df.allocator.iloc[0]} (sesn.allocator).",
         "",
         dataframe_to_markdown(table),
     ]
+    mem = memory_table(df)
+    if len(mem):
+        kind = "; ".join(sorted(set(mem.memory_kind)))
+        shown = mem.assign(
+            **{
+                "peak (GiB)": [f"{v:.3g}" for v in mem.peak_gib],
+                "kept for backward (GiB)": [f"{v:.3g}" for v in mem.activation_gib],
+                "peak / baseline": [f"{v:.2f}" for v in mem.memory_ratio],
+            }
+        )
+        cols_mem = ["group", "name", "batch", "peak (GiB)", "kept for backward (GiB)", "peak / baseline"]
+        if (mem.cuda_gib > 0).any():
+            shown["CUDA max allocated (GiB)"] = [f"{v:.2f}" for v in mem.cuda_gib]
+            cols_mem.append("CUDA max allocated (GiB)")
+        md += ["", "## Training memory", "",
+               f"One training step (forward, loss, backward, optimizer step) at each family's paper batch; "
+               f"`sesn.memory.training_memory`, {kind}. Peak: the most memory tensors held at once "
+               "(parameters, gradients, optimizer state, batch, activations, temporaries); kept for backward: "
+               "held at the end of the forward pass beyond the parameters, optimizer state and batch. "
+               "`+layers` / `+blocks`: memory-saving levels; `-amp`: mixed precision (on meta: the model in "
+               "float16). `auto` rows: the paths auto took (on meta: its cost model, under its memory rule).", "",
+               dataframe_to_markdown(shown[cols_mem])]  # fmt: skip
+        joined = memory_vs_time(df)
+        if len(joined):
+            plot_memory(joined, str(df.device.iloc[0]), out / f"{stem}-memory.png")
+            md += ["", f"Memory against training-step time: [{stem}-memory.png]({stem}-memory.png) "
+                   f"(memory at the paper batch, time at the time benchmark's batch).", "",
+                   dataframe_to_markdown(joined.assign(
+                       peak_gib=[f"{v:.2f}" for v in joined.peak_gib], step_ms=[f"{v:.0f}" for v in joined.step_ms],
+                       step_ratio=[f"{v:.2f}" for v in joined.step_ratio])[
+                       ["model", "variant", "memory_saving", "memory_batch", "peak_gib", "time_batch", "step_ms",
+                        "step_ratio"]].rename(columns={"step_ratio": "step / baseline"}))]  # fmt: skip
     picks = df[df.auto_picks.astype(str) != ""][["group", "name", "auto_picks"]]
     if len(picks):
         md += ["", "Paths `auto` measured and picked (per layer, input shape):", ""]

@@ -71,6 +71,12 @@ class TrainConfig:
     debug: bool = False
     restart: bool = False
     select: str | None = None  # "best-val" or "last": set from the dataset's protocol
+    # memory (docs/memory.md): none of these changes the result, so none is in the settings id
+    memory_saving: str = "off"
+    fit_memory: str | None = None  # e.g. "12GB": the cheapest memory_saving level that fits
+    memory_factor: float | None = None  # auto's memory rule (default: the layers' 1.25)
+    memory_allowance: str | None = None  # e.g. "512MiB" (default: the layers')
+    show_dispatch: bool = False
 
     @classmethod
     def from_namespace(cls, ns) -> "TrainConfig":
@@ -105,4 +111,16 @@ class TrainConfig:
             raise ValueError(f"model {cfg.model!r} is for {info.dataset}, not {cfg.dataset}")
         if cfg.amp and not str(cfg.device).startswith("cuda"):
             raise ValueError("--amp needs a CUDA device")
+        from sesn.nn.recompute import check_level
+
+        check_level(cfg.memory_saving)
+        if cfg.fit_memory is not None and cfg.memory_saving != "off":
+            raise ValueError("--fit-memory chooses --memory-saving itself; give one of them")
+        if cfg.memory_factor is not None and not cfg.memory_factor >= 1:
+            raise ValueError(f"--memory-factor must be >= 1 (inf: time alone), got {cfg.memory_factor}")
+        from sesn.memory import parse_bytes
+
+        for key in ("fit_memory", "memory_allowance"):
+            if getattr(cfg, key) is not None:
+                parse_bytes(getattr(cfg, key))  # a clear error for a bad size now, not after data loading
         return cfg

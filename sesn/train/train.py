@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from sesn.allocator import allocator_state
 from sesn.models import count_parameters, get_model, list_models
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
     RunInProgress,
@@ -97,6 +98,37 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--meta", type=json.loads, default={}, help=argparse.SUPPRESS
     )  # extra fields for the record (sweeps)
+    p.add_argument(
+        "--memory-saving",
+        choices=["off", "layers", "blocks"],
+        default="off",
+        help="activation memory saving (same results): 'layers' recomputes batch-norm/ReLU outputs in backward "
+        "instead of keeping them; 'blocks' keeps only each residual block's input and recomputes the block "
+        "(one more forward of its convolutions). Models with pre-activation blocks (WRN-16-8 family)",
+    )
+    p.add_argument(
+        "--fit-memory",
+        default=None,
+        metavar="SIZE",
+        help="pick the cheapest --memory-saving level whose training peak (measured on the meta device at this "
+        "batch, before training) fits SIZE, e.g. 12GB or 11GiB; error if none does",
+    )
+    p.add_argument(
+        "--memory-factor",
+        type=float,
+        default=None,
+        help="auto's memory rule: no compute path keeping more than this x the leanest path's activations "
+        "(default 1.25; inf: fastest path regardless of memory)",
+    )
+    p.add_argument(
+        "--memory-allowance",
+        default=None,
+        metavar="SIZE",
+        help="auto's memory rule: a path's peak may also exceed the leanest path's by this much (default 512MiB)",
+    )
+    p.add_argument(
+        "--show-dispatch", action="store_true", help="print what auto picked per layer (time, memory, reason)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     p.add_argument(
@@ -136,7 +168,9 @@ def _main(args, rank, world, device) -> dict:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(args.seed)
-    model = get_model(args.model).to(device)
+    model = get_model(args.model)
+    memory = configure_memory(model, args, device, world)
+    model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     progress = rank == 0 and not args.quiet and sys.stderr.isatty()
@@ -161,10 +195,41 @@ def _main(args, rank, world, device) -> dict:
     out = Path(args.output_dir)
     lock = RunLock(out) if rank == 0 else contextlib.nullcontext()
     with lock:
-        return _train(args, rank, world, device, model, out, progress)
+        return _train(args, rank, world, device, model, out, progress, memory)
 
 
-def _train(args, rank, world, device, model, out, progress) -> dict:
+def configure_memory(model, args, device, world: int) -> dict:
+    """Apply the memory options to ``model`` (before it moves to ``device``): ``fit_memory``
+    measures the levels on the meta device at the per-process batch and takes the cheapest
+    that fits; returns what the record keeps of it."""
+    from sesn.memory import fit_memory_saving, parse_bytes
+    from sesn.models.common import set_memory_rule, set_memory_saving
+
+    level, info = args.memory_saving, {}
+    if args.fit_memory is not None:
+        batch = args.batch_size // world
+        precision = "amp" if args.amp else "fp32"
+        level, results = fit_memory_saving(args.model, batch, args.fit_memory, precision=precision)
+        info["fit_memory"] = {
+            "budget_bytes": parse_bytes(args.fit_memory),
+            "batch_per_process": batch,
+            "peak_bytes": {lv: r.peak_bytes for lv, r in results.items()},
+            "measured": results[level].method + " on meta",
+        }
+        print(
+            f"--fit-memory {args.fit_memory}: memory_saving={level!r} "
+            f"({results[level].peak_bytes / 2**30:.2f} GiB of tensors at batch {batch}; "
+            + ", ".join(f"{lv} {r.peak_bytes / 2**30:.2f} GiB" for lv, r in results.items())
+            + ")",
+            flush=True,
+        )
+    set_memory_saving(model, level)
+    allowance = parse_bytes(args.memory_allowance) if args.memory_allowance is not None else None
+    set_memory_rule(model, args.memory_factor, allowance)
+    return {"memory_saving": level, "memory_factor": args.memory_factor, "memory_allowance": allowance, **info}
+
+
+def _train(args, rank, world, device, model, out, progress, memory) -> dict:
     train, val, test, sampler, checksum = build_data(args, rank, world)
     params = count_parameters(model)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -191,6 +256,8 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "world_size": world,
         "deterministic": args.deterministic,
+        "memory": memory,
+        "cpu_allocator": allocator_state() if device.type == "cpu" else None,
         **args.meta,
     }
     settings = run_settings(args, checksum, world)
@@ -245,6 +312,10 @@ def _train(args, rank, world, device, model, out, progress) -> dict:
             drop = drop_single_sample_batch(len(sampler), args.batch_size // world)
             train_loader = loader(train, args.batch_size // world, sampler, args.workers, g, drop_last=drop)
             loss, train_acc = train_epoch(net, train_loader, optimizer, device, args, epoch, scaler, progress)
+            if args.show_dispatch and epoch == start_epoch and rank == 0:
+                from sesn.nn import dispatch
+
+                print(dispatch.format_decisions(), flush=True)
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             val_acc = (
