@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One-command GPU check: the benchmark suite on CUDA (fp32, AMP, channels_last groups of the
-# MNIST and WRN models and the layers; peak memory is recorded per case), a 2-epoch training
+# MNIST, WRN and STIR models and the layers; the training-memory groups measure every model
+# family on the GPU at its paper batch -- WRN-16-8 SESN at batch 128 with and without the
+# memory-saving levels and AMP -- tracked peak and max_memory_allocated), a 2-epoch training
 # run of mnist_ses_scalar_28 on the quick MNIST-scale realization (time per epoch, test
 # error), results written to bench/results/<device>* and a summary printed.
 #
@@ -53,6 +55,14 @@ out, slug = Path(sys.argv[1]), sys.argv[2]
 bench = json.loads((out / f"{slug}.json").read_text())["benchmarks"]
 peak = max((b["extra_info"].get("peak_memory_bytes") or 0) for b in bench)
 print(f"benchmarks: {len(bench)} cases, largest peak memory {peak / 2**20:.0f} MiB; table: {out / (slug + '.md')}")
+mem = [b for b in bench if b["extra_info"].get("case") == "memory"]
+if mem:
+    print("training memory (one step at the paper batch; tracked tensor peak / CUDA max allocated, GiB):")
+    for b in mem:
+        e = b["extra_info"]
+        cuda = e.get("cuda_max_allocated_bytes")
+        print(f"  {b['name']:45s} batch {e['batch']:4d}  {e['peak_memory_bytes'] / 2**30:7.2f}"
+              + (f"  {cuda / 2**30:7.2f}" if cuda else ""))
 for rec in sorted((out / f"{slug}-train").glob("runs/**/record.json")):
     r = json.loads(rec.read_text())
     print(f"training {r['model']}: {r['epochs']} epoch(s), {r['seconds_per_epoch']:.1f} s/epoch, test error {r['test_error']:.2f} % on {r['device']}")
