@@ -34,7 +34,7 @@ FAMILIES = (
     }
 )
 PATHS = ("naive", "direct", "fft", "separable", "auto")
-LEVELS = ("off", "layers", "blocks")
+LEVELS = ("off", "layers", "blocks:2", "blocks")
 DEVICE = "cuda" if SETTINGS.cuda else "meta"
 
 
@@ -47,7 +47,7 @@ def _cases():
             for path in PATHS:
                 yield family, batch, name, path, "off", "fp32"
             if wrn:
-                for level in ("layers", "blocks"):
+                for level in LEVELS[1:]:
                     yield family, batch, name, "auto", level, "fp32"
                 for level in LEVELS:
                     yield family, batch, name, "auto", level, "amp"

@@ -48,7 +48,7 @@ def test_wrn_model(benchmark, name, backward, precision):
     )
 
 
-@pytest.mark.parametrize("level", ["layers", "blocks"])
+@pytest.mark.parametrize("level", ["layers", "blocks:2", "blocks"])
 @pytest.mark.parametrize("name", [WRN[0], *WRN[1]])
 def test_wrn_memory_saving(benchmark, name, level):
     """The training step with a memory-saving level (sesn.nn.recompute), beside the plain one

@@ -141,7 +141,7 @@ def training_memory(
         state and resolves ``auto``'s paths).
     """
     from sesn.models import get_model, get_model_info
-    from sesn.models.common import set_compute_mode, set_memory_saving
+    from sesn.models.common import memory_saving_of, set_compute_mode, set_memory_saving
     from sesn.nn.steerable import SteerableConvBase
 
     name = model if isinstance(model, str) else getattr(model, "model_name", type(model).__name__)
@@ -213,7 +213,7 @@ def training_memory(
         torch.cuda.synchronize(device)
         cuda_peak = torch.cuda.max_memory_allocated(device) - base_cuda + _state_on_cuda(module, opt, x, target)
     modes = sorted({m.compute_mode for m in module.modules() if isinstance(m, SteerableConvBase)})
-    levels = sorted({m.memory_saving for m in module.modules() if hasattr(type(m), "memory_saving")})
+    level = memory_saving_of(module)
     return TrainingMemory(
         model=name,
         batch=batch,
@@ -222,7 +222,7 @@ def training_memory(
         dtype=str(dtype).replace("torch.", ""),
         precision=precision + (" (modelled: float16 model)" if modelled_half else ""),
         compute_mode="+".join(modes) or "-",
-        memory_saving="+".join(levels) or "off",
+        memory_saving=level,
         optimizer=opt_name,
         peak_bytes=tracker.peak,
         state_bytes=state_bytes,
@@ -262,13 +262,25 @@ def _device_name(device: torch.device) -> str:
     return device.type
 
 
+def saving_levels(model: str) -> list[str]:
+    """The memory-saving levels of a registered model, cheapest first: ``"off"``, ``"layers"``,
+    then ``"blocks:1"`` ... ``"blocks:n"`` (the first k of its n blocks recomputed; the
+    first blocks hold the largest feature maps) -- or only ``"off"`` without blocks."""
+    from sesn.models import get_model
+    from sesn.models.common import memory_blocks
+
+    n = len(memory_blocks(get_model(model)))
+    return ["off"] + (["layers"] + [f"blocks:{k}" for k in range(1, n + 1)] if n else [])
+
+
 def fit_memory_saving(
-    model: str, batch: int, budget: int | str, levels=("off", "layers", "blocks"), **kwargs
+    model: str, batch: int, budget: int | str, levels=None, **kwargs
 ) -> tuple[str, dict[str, TrainingMemory]]:
-    """The cheapest memory-saving level (in the order given: off, then layers, then blocks)
-    whose tracked peak fits ``budget``, and every level's measurement. Raises ``ValueError``
-    naming each level's peak when none fits. ``kwargs`` go to :func:`training_memory`
-    (default ``device="meta"``)."""
+    """The cheapest memory-saving level (in the order of ``levels``, default
+    :func:`saving_levels`: less recomputation first) whose tracked peak fits ``budget``, and
+    the measurement of every level tried. Raises ``ValueError`` naming each level's peak when
+    none fits. ``kwargs`` go to :func:`training_memory` (default ``device="meta"``)."""
+    levels = saving_levels(model) if levels is None else levels
     budget_bytes = parse_bytes(budget)
     results = {}
     for level in levels:

@@ -120,8 +120,8 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true")
     p.add_argument(
         "--memory-saving",
-        choices=["off", "layers", "blocks"],
         default="off",
+        metavar="{off,layers,blocks,blocks:K}",
         help="activation memory saving for every run (same results; see sesn train --help)",
     )
     p.add_argument(

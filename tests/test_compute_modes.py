@@ -275,3 +275,22 @@ def test_disk_cache_is_reused_by_a_fresh_process(monkeypatch, tmp_path):
     layer(x)
     assert len(calls) == 3 and list(dispatch.choices().values()) == [other]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("kind", ["th", "hh"])
+@pytest.mark.parametrize("mode", ["direct", "fft"])
+def test_paths_train_under_cpu_autocast(kind, mode):
+    """The direct and fft paths are autograd functions of their own: under torch.autocast
+    (bfloat16 on CPU) their backward computes in the forward's dtype and returns gradients
+    in the inputs' dtypes, close to naive's under the same autocast."""
+    layer, x = _layer(kind, "A", dtype=torch.float32)
+    grads = {}
+    for m in ("naive", mode):
+        layer.compute_mode = m
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = layer(x)
+        g = torch.autograd.grad(y.float().square().sum(), [x, layer.weight])
+        assert g[0].dtype == x.dtype and g[1].dtype == layer.weight.dtype
+        grads[m] = g
+    for a, b in zip(grads["naive"], grads[mode]):
+        torch.testing.assert_close(a, b, rtol=0.05, atol=0.05 * a.abs().max().item())

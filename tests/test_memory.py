@@ -80,12 +80,12 @@ def test_memory_saving_levels_give_the_plain_runs_result(name, dtype, mode):
             m.compute_mode = mode if m.stride == 1 else "direct"  # fft: stride 1 only
     x = torch.randn(4, 3, 32, 32, dtype=dtype)
     results = {}
-    for level in ("off", "layers", "blocks"):
+    for level in ("off", "layers", "blocks:1", "blocks"):
         model = set_memory_saving(copy.deepcopy(base), level)
         torch.manual_seed(1)
         results[level] = _steps(model, x)
     ref_out, ref_grads, ref_state = results["off"]
-    for level in ("layers", "blocks"):
+    for level in ("layers", "blocks:1", "blocks"):
         outs, grads, state = results[level]
         for a, b in zip(ref_out, outs):
             assert torch.equal(a, b), level
@@ -140,9 +140,27 @@ def test_memory_saving_refuses_a_second_backward_and_an_outer_checkpoint():
         torch.utils.checkpoint.checkpoint(model, x, use_reentrant=False).sum().backward()
 
 
+def test_blocks_k_recomputes_the_first_k_blocks():
+    from sesn.models.common import memory_blocks, memory_saving_of
+
+    model = models.get_model("test_wrn_ses_a", memory_saving="blocks:2")
+    assert [b.memory_saving for b in memory_blocks(model)] == ["blocks", "blocks", "layers"]
+    assert memory_saving_of(model) == "blocks:2"
+    assert memory_saving_of(set_memory_saving(model, "blocks:3")) == "blocks"
+    memory_blocks(model)[1].memory_saving = "off"
+    assert memory_saving_of(model) == "mixed"
+    from sesn.memory import saving_levels
+
+    assert saving_levels("test_wrn_ses_a") == ["off", "layers", "blocks:1", "blocks:2", "blocks:3"]
+    assert saving_levels("test_cnn") == ["off"]
+
+
 def test_unknown_level_and_unsupported_model_are_errors():
-    with pytest.raises(ValueError, match="memory_saving must be one of"):
-        models.get_model("test_wrn_ses_a", memory_saving="everything")
+    for bad in ("everything", "blocks:", "blocks:-1", "blocks:x"):
+        with pytest.raises(ValueError, match="memory_saving must be one of"):
+            models.get_model("test_wrn_ses_a", memory_saving=bad)
+    with pytest.raises(ValueError, match="has 3 blocks"):
+        models.get_model("test_wrn_ses_a", memory_saving="blocks:4")
     with pytest.raises(ValueError, match="not supported"):
         set_memory_saving(models.get_model("test_cnn"), "blocks")
     set_memory_saving(models.get_model("test_cnn"), "off")  # "off" is always fine
@@ -155,6 +173,9 @@ def test_fit_memory_saving_picks_the_cheapest_level_that_fits():
     layers_peak = training_memory("test_wrn_ses_a", 32, memory_saving="layers", **kw).peak_bytes
     level, res = fit_memory_saving("test_wrn_ses_a", 32, layers_peak, **kw)
     assert level == "layers" and res["off"].peak_bytes > layers_peak
+    level, res = fit_memory_saving("test_wrn_ses_a", 32, layers_peak - 1, **kw)  # recompute some blocks
+    assert level.startswith("blocks:") and res[level].peak_bytes < layers_peak
+    assert all(r.peak_bytes >= layers_peak for lv, r in res.items() if lv != level)
     with pytest.raises(ValueError, match="does not fit"):
         fit_memory_saving("test_wrn_ses_a", 32, 1000, **kw)
 

@@ -9,6 +9,7 @@ from torch import nn
 from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
 from sesn.nn.fft_conv import (
     SpectralPlan,
+    autocast_off,
     batch_chunks,
     fft_precision,
     inverse,
@@ -181,7 +182,8 @@ class SESConv_H_H(SteerableConvBase):
         key, kernels, plan = self._fft_plan(x, out_shape)
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
             return spectral_conv(x, kernels(), plan)  # keeps the input and kernels only
-        return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
+        with autocast_off(x):
+            return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
         b, c_in, s, h, w = x.shape

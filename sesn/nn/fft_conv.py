@@ -27,6 +27,7 @@ faster than complex matmuls and ``torch.fft.irfft2`` over the many small output 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -211,6 +212,7 @@ class _SpectralConv(torch.autograd.Function):
     def backward(ctx, grad):
         x, kernel = ctx.saved_tensors
         plan = ctx.plan
+        grad = fft_precision(grad)
         need_x, need_k = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         with torch.enable_grad():
             kd = kernel.detach().requires_grad_(need_k)
@@ -247,10 +249,20 @@ class _SpectralConv(torch.autograd.Function):
 
 
 def spectral_conv(x: torch.Tensor, kernel: torch.Tensor, plan: SpectralPlan) -> torch.Tensor:
-    """The FFT path: under autograd via :class:`_SpectralConv` (lean in memory)."""
-    if torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad):
-        return _SpectralConv.apply(x, kernel, plan)
-    return spectral_forward(x, plan.kernel_matrix(kernel), plan)
+    """The FFT path: under autograd via :class:`_SpectralConv` (lean in memory). Computed in
+    float32 (or float64) with autocast off: the layer casts the result to its output dtype."""
+    with autocast_off(x):
+        if torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad):
+            return _SpectralConv.apply(x, kernel, plan)
+        return spectral_forward(x, plan.kernel_matrix(kernel), plan)
+
+
+def autocast_off(x: torch.Tensor):
+    """``torch.autocast(..., enabled=False)`` for ``x``'s device (a no-op context on devices
+    autocast does not know, e.g. meta)."""
+    if x.device.type in ("cpu", "cuda"):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def fft_cost(batch, c_in, c_out, taps, scales, h, w, padding, out_h=None, out_w=None) -> float:

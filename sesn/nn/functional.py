@@ -6,23 +6,11 @@ import torch
 import torch.nn.functional as F
 
 
-def windowed_conv2d(x: torch.Tensor, kernel: torch.Tensor, full_size: int, stride: int, padding: int, groups: int = 1):
-    """conv2d with an m x m kernel centred in a zero k x k kernel, without the zeros.
-
-    The offset of the window, (k - m) / 2, is taken off the padding; where that makes the
-    padding negative the input is cropped instead. Same output as the zero-padded kernel.
-    """
-    m = kernel.shape[-1]
-    pad = padding - (full_size - m) // 2
-    if pad < 0:
-        x = x[..., -pad : x.shape[-2] + pad, -pad : x.shape[-1] + pad]
-        pad = 0
-    return F.conv2d(x, kernel, stride=stride, padding=pad, groups=groups)
-
-
 def _window_geometry(full_size: int, m: int, padding: int) -> tuple[int, int]:
-    """(crop, pad) of an m x m window centred in a k x k kernel: the window's offset is
-    taken off the padding, and where that makes it negative the input is cropped instead."""
+    """(crop, pad) of an m x m window centred in a k x k kernel: conv2d with the window and
+    this padding, on the input cropped by ``crop`` per side, gives the zero-padded kernel's
+    output without its multiplications by zeros. The window's offset (k - m) / 2 is taken off
+    the padding; where that makes it negative, the input is cropped instead."""
     pad = padding - (full_size - m) // 2
     return (-pad, 0) if pad < 0 else (0, pad)
 
@@ -58,7 +46,7 @@ class _ScaleWiseConv(torch.autograd.Function):
     def forward(ctx, x, taps, full_size, stride, padding, *kernels):
         ctx.geometry = (taps, full_size, stride, padding)
         ctx.save_for_backward(x, *kernels)
-        outs = None
+        outs = None  # under torch.autocast, conv2d computes in the autocast dtype: so does backward
         for i, kern in enumerate(kernels):
             inp, n = _scale_input(x, i, taps)
             crop, pad = _window_geometry(full_size, kern.shape[-1], padding)
@@ -67,6 +55,7 @@ class _ScaleWiseConv(torch.autograd.Function):
             if outs is None:
                 outs = y.new_empty(y.shape[0], y.shape[1], len(kernels), y.shape[2], y.shape[3])
             outs[:, :, i] = y
+        ctx.compute_dtype = outs.dtype
         return outs
 
     @staticmethod
@@ -81,11 +70,12 @@ class _ScaleWiseConv(torch.autograd.Function):
             inp, n = _scale_input(x, i, taps)
             crop, pad = _window_geometry(full_size, kern.shape[-1], padding)
             k = kern[:, : inp.shape[1]] if kern.shape[1] != inp.shape[1] else kern
-            g = grad[:, :, i]
+            cd = ctx.compute_dtype
             gi, gk, _ = torch.ops.aten.convolution_backward(
-                g, _crop(inp, crop), k, None, [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1,
-                [need_x, need_k, False],
+                grad[:, :, i].to(cd), _crop(inp, crop).to(cd), k.to(cd), None, [stride] * 2, [pad] * 2, [1, 1],
+                False, [0, 0], 1, [need_x, need_k, False],
             )  # fmt: skip
+            gk = gk.to(kern.dtype) if gk is not None else None
             if need_x:
                 if taps is None:
                     _crop(gx, crop).add_(gi)
@@ -103,7 +93,7 @@ def scalewise_conv(
 ) -> torch.Tensor:
     """The direct path of the steerable convolutions: scale i convolved with ``kernels[i]``
     (an odd window centred in a ``full_size`` kernel, without the zeros: see
-    :func:`windowed_conv2d`). T -> H: ``x`` ``[B, C, H, W]``, ``taps=None``, kernels
+    :func:`_window_geometry`). T -> H: ``x`` ``[B, C, H, W]``, ``taps=None``, kernels
     ``[O, C, m_i, m_i]``. H -> H: ``x`` ``[B, C, S, H, W]``, kernels ``[O, taps * C, m_i, m_i]``
     (tap-major), tap j of scale i reading input scale i + j (zero past the largest).
     Returns ``[B, O, S, H', W']``."""

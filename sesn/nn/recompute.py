@@ -60,9 +60,20 @@ def _replay():
         _state.replaying = old
 
 
+def parse_level(level: str) -> tuple[str, int | None]:
+    """``"off"``, ``"layers"``, ``"blocks"`` (every block recomputed) or ``"blocks:K"`` (the
+    first K blocks recomputed, the others at ``"layers"``) -> ``(level, K)`` (K ``None``: all)."""
+    if isinstance(level, str) and level.startswith("blocks:"):
+        count = level.split(":", 1)[1]
+        if count.isdigit() and int(count) >= 0:
+            return "blocks", int(count)
+    elif level in LEVELS:
+        return level, None
+    raise ValueError(f"memory_saving must be one of {LEVELS} or 'blocks:K' (K >= 0), got {level!r}")
+
+
 def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ValueError(f"memory_saving must be one of {LEVELS}, got {level!r}")
+    parse_level(level)
     return level
 
 

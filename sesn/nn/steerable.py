@@ -79,7 +79,7 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         if not memory_allowance >= 0:
             raise ValueError(f"memory_allowance must be >= 0 bytes, got {memory_allowance!r}")
         self.memory_factor = float(memory_factor)
-        self.memory_allowance = int(memory_allowance) if memory_allowance != float("inf") else memory_allowance
+        self.memory_allowance = memory_allowance
         self.spec = spec
         self.kernel_size = spec.kernel_size
         self.effective_size = spec.effective_size
@@ -274,9 +274,20 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
 
     def path_memory(self, mode: str, x: torch.Tensor, out_shape) -> tuple[int, int]:
         """Training memory of the ``mode`` path on an input like ``x``, counted on the meta
-        device (no data, no arithmetic): ``(kept, peak)`` — the bytes its forward keeps for
-        backward, and the peak bytes its forward and backward hold beyond the input and
-        the parameters (output, kept tensors, temporaries, gradients)."""
+        device (no data, no arithmetic): ``(kept, peak)``. ``kept``: the bytes its forward
+        keeps for backward that grow with the batch (measured at ``x``'s batch and at batch 1;
+        the part that does not -- kernels, spectra of the weights -- is left out: at a small
+        batch it would make a path that keeps per-sample buffers look lean). ``peak``: the
+        most bytes its forward and backward hold at ``x``'s batch beyond the input and the
+        parameters (output, kept tensors, temporaries, gradients)."""
+        kept, peak = self._path_memory_at(mode, x, out_shape)
+        b = x.shape[0]
+        if b > 1:
+            one, _ = self._path_memory_at(mode, x[:1], (1, *out_shape[1:]))
+            kept = round((kept - one) * b / (b - 1))
+        return kept, peak
+
+    def _path_memory_at(self, mode: str, x: torch.Tensor, out_shape) -> tuple[int, int]:
         params, buffers = dict(self._parameters), dict(self._buffers)
         caches = self._kernel_cache, self._table_cache
         try:

@@ -100,18 +100,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )  # extra fields for the record (sweeps)
     p.add_argument(
         "--memory-saving",
-        choices=["off", "layers", "blocks"],
         default="off",
+        metavar="{off,layers,blocks,blocks:K}",
         help="activation memory saving (same results): 'layers' recomputes batch-norm/ReLU outputs in backward "
         "instead of keeping them; 'blocks' keeps only each residual block's input and recomputes the block "
-        "(one more forward of its convolutions). Models with pre-activation blocks (WRN-16-8 family)",
+        "(one more forward of its convolutions); 'blocks:K' recomputes the first K blocks (the largest maps), "
+        "'layers' for the others. Models with pre-activation blocks (WRN-16-8 family)",
     )
     p.add_argument(
         "--fit-memory",
         default=None,
         metavar="SIZE",
-        help="pick the cheapest --memory-saving level whose training peak (measured on the meta device at this "
-        "batch, before training) fits SIZE, e.g. 12GB or 11GiB; error if none does",
+        help="pick the cheapest --memory-saving level (off, layers, blocks:1, blocks:2, ...) whose training peak "
+        "(measured on the meta device at this batch, before training) fits SIZE, e.g. 12GB or 11GiB; error if "
+        "none does",
     )
     p.add_argument(
         "--memory-factor",
