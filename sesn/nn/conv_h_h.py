@@ -186,13 +186,9 @@ class SESConv_H_H(SteerableConvBase):
             return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
-        b, c_in, s, h, w = x.shape
-        t = self.separable_tables(h, w)
+        t = self.separable_tables()
         weight = self.cached("separable", lambda: self.weight * t.scale)  # [O, C_in, K, N_b]
-        taps = self.scale_size
-        # planes [B, S, C_in, K, H, W]: tap j at output scale i is input scale i + j
-        planes = self._padded(x).unfold(2, taps, 1).permute(0, 2, 1, 5, 3, 4).reshape(b, s, c_in * taps, h, w)
-        return separable_conv(planes, weight, t)
+        return separable_conv(x, weight, t, self.kernel_size, self.stride, self.padding, self.scale_size)
 
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         # taps i..i+K-1 of scale i folded into channels, tap-major (the zero slices after the

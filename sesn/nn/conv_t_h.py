@@ -171,10 +171,9 @@ class SESConv_Z2_H(SteerableConvBase):
             return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
-        b, c_in, h, w = x.shape
-        t = self.separable_tables(h, w)
-        weight = self.cached("separable", lambda: self.weight * t.scale)
-        return separable_conv(x.unsqueeze(1), weight, t)
+        t = self.separable_tables()
+        weight = self.cached("separable", lambda: (self.weight * t.scale).unsqueeze(2))  # [O, C_in, 1, N_b]
+        return separable_conv(x, weight, t, self.kernel_size, self.stride, self.padding)
 
     def _forward_direct(self, x: torch.Tensor) -> torch.Tensor:
         return scalewise_conv(x, self.window_kernels(), self.kernel_size, self.stride, self.padding)

@@ -1,118 +1,223 @@
 """Separable evaluation of the Hermite bases "A" and "B" (compute mode ``"separable"``).
 
 Every basis function is ``scale[b] * outer(f_{g,p_h}, f_{g,p_w})`` at every scale
-(:func:`sesn.basis.hermite.separable_factors`), so the response of an input plane to all
-N_b functions at scale i is two 1-D passes:
+(:func:`sesn.basis.hermite.separable_factors`, g = sub-scale, p = order), so the response of
+an input plane to all N_b functions at scale i takes two 1-D depthwise passes over the
+scale's window m_i, and the output is one channel-mixing GEMM (a 1 x 1 convolution):
 
-1. along the height: the P 1-D functions of each group g (sub-scale) -> G*P planes;
-2. along the width: each of those planes with the Q = P width functions of its group ->
-   G*P*Q planes, of which the N_b (g, p_h, p_w) pairs of the basis are kept;
+1. along the height: each input channel with the G * P 1-D functions -> G * P planes;
+2. along the width: each of those planes with the P width functions of its group ->
+   G * P * P planes, of which the N_b (g, p_h, p_w) pairs of the basis are kept;
+3. ``y[:, o, i] = sum_{c, b} (w[o, c, b] * scale[b]) * resp[:, (c, b), i]`` -- the weights
+   are the same at every scale, the basis responses differ.
 
-then one GEMM over (C_in [x taps] x N_b) for all scales and positions at once:
-``y[b, o, i] = sum_{c, n} (w[o, c, n] * scale[n]) * resp[b, c, n, i]`` (the 1/norm of
-each function is folded into the weights).
+Multiply-adds per output position and input channel at scale i: ``G P m_i + G P^2 m_i`` in
+the passes plus ``N_b * C_out`` in the GEMM, instead of ``m_i^2 * C_out`` for the direct
+path: with WRN-16-8's basis A (3 x 3 functions, windows 3, 5, 7) and 128 channels, 2.9 x
+fewer than direct over the three scales, and about the plain 3 x 3 convolution's per scale.
 
-Both 1-D passes are matrix products with banded (Toeplitz) matrices that hold the padding,
-the stride and the per-scale window, so any stride/padding the layers allow is exact.
-Multiply-adds per output position and input channel: ``S * N_b * C_out`` in the GEMM (the
-CNN's channel mixing times S) plus ``S * G * P * (H + Q * W)`` in the passes, instead of
-``sum_i m_i**2 * C_out`` for the direct path.
+The responses are N_b times the input's size, so they are never kept: the batch is
+processed in chunks whose responses stay under :data:`CHUNK_BYTES`, and under autograd one
+function (:class:`_SeparableConv`) keeps only the input and the weights and recomputes the
+responses chunk by chunk in backward. Strides and padding are those of the direct path (the
+window's offset is taken off the padding, or the input cropped).
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from sesn.basis.hermite import separable_factors
+from sesn.nn.functional import _crop, _scale_input, _window_geometry
 
 SEPARABLE_BASES = ("A", "B")
-# eval without autograd: the batch is processed in chunks whose basis responses take at
-# most this many bytes (they then stay in the last-level cache between the passes and the GEMM)
-CHUNK_BYTES = 48 * 2**20
+# the basis responses of one batch chunk stay below this many bytes
+CHUNK_BYTES = 64 * 2**20
 
 
 def supports(spec) -> bool:
     return spec.basis_type in SEPARABLE_BASES
 
 
-def banded(factors: torch.Tensor, size: int, out: int, stride: int, padding: int) -> torch.Tensor:
-    """``T[..., o, t] = factors[..., t - o * stride + padding]`` (0 outside the kernel):
-    ``T @ x`` along an axis of length ``size`` is conv1d (cross-correlation) with the
-    factor, stride and zero padding."""
-    k = factors.shape[-1]
-    o = torch.arange(out).view(-1, 1)
-    t = torch.arange(size).view(1, -1)
-    idx = t - o * stride + padding  # [out, size]
-    valid = (idx >= 0) & (idx < k)
-    mat = factors[..., idx.clamp(0, k - 1)]  # [..., out, size]
-    return mat * valid.to(factors.dtype)
-
-
 class SeparableTables:
-    """Banded 1-D matrices and pair indices of one spec for one input size, dtype, device."""
+    """The 1-D depthwise kernels of one spec (per scale), the pair selection and the
+    normalisation, in one dtype on one device."""
 
-    def __init__(self, spec, h: int, w: int, stride: int, padding: int, dtype, device):
-        factors, pairs, scale = separable_factors(spec)
-        f = torch.tensor(factors, dtype=torch.float64)  # [S, G, P, k]
-        s, g, p, _ = f.shape
-        self.ho = (h + 2 * padding - spec.kernel_size) // stride + 1
-        self.wo = (w + 2 * padding - spec.kernel_size) // stride + 1
-        self.scales, self.groups, self.orders = s, g, p
-        th = banded(f, h, self.ho, stride, padding)  # [S, G, P, Ho, H]
-        tw = banded(f, w, self.wo, stride, padding)  # [S, G, Q, Wo, W]
-        self.rows = th.reshape(s, g * p * self.ho, h).to(dtype=dtype, device=device)  # [S, G*P*Ho, H]
-        self.cols = (
-            tw.permute(0, 1, 4, 2, 3).reshape(s, g, w, p * self.wo).to(dtype=dtype, device=device)
-        )  # [S, G, W, Q*Wo]
-        # function b is slot (g, p_h, p_w) of the G*P*Q responses
-        self.select = torch.tensor((pairs[:, 0] * p + pairs[:, 1]) * p + pairs[:, 2], device=device)
-        self.num_funcs = len(pairs)
+    def __init__(self, spec, dtype, device):
+        factors, pairs, scale = separable_factors(spec)  # [S, G, P, k]
+        s, g, p, k = factors.shape
+        self.groups, self.orders, self.num_funcs = g, p, len(pairs)
+        self.vertical, self.horizontal = [], []
+        for i, m in enumerate(spec.windows):
+            a = (k - m) // 2
+            f = torch.tensor(factors[i, :, :, a : a + m], dtype=torch.float64)  # [G, P, m]
+            self.vertical.append(f.reshape(g * p, 1, m, 1).to(dtype=dtype, device=device))
+            # plane (g, p_h) is filtered along the width by the P functions of its group g
+            horizontal = f.unsqueeze(1).expand(g, p, p, m).reshape(g * p * p, 1, 1, m)
+            self.horizontal.append(horizontal.to(dtype=dtype, device=device))
+        # function b is plane (g, p_h, p_w) of the G * P * P responses of an input channel;
+        # planes that are no basis function get a zero column in the mixing matrix
+        slots = (pairs[:, 0] * p + pairs[:, 1]) * p + pairs[:, 2]
+        self.in_order = bool(np.array_equal(slots, np.arange(g * p * p)))
+        self.slots = torch.as_tensor(slots, device=device)
         self.scale = torch.tensor(scale, dtype=dtype, device=device)
 
-
-def responses(x: torch.Tensor, t: SeparableTables) -> torch.Tensor:
-    """Basis responses of planes ``x`` ``[n, S_x, C', H, W]`` (S_x = 1: the same planes at
-    every scale; S_x = S: planes i at scale i) -> ``[S, C' * N_b, n * Ho * Wo]``."""
-    n, sx, c, h, w = x.shape
-    s, g, p, ho, wo = t.scales, t.groups, t.orders, t.ho, t.wo
-    xt = x.permute(1, 3, 2, 0, 4).reshape(sx, h, c * n * w)  # [S_x, H, C'*n*W]
-    z = torch.matmul(t.rows, xt)  # height pass, S GEMMs: [S, G*P*Ho, C'*n*W]
-    z = z.view(s, g, p * ho * c * n, w)
-    r = torch.matmul(z, t.cols)  # width pass, S*G GEMMs: [S, G, P*Ho*C'*n, Q*Wo]
-    r = r.view(s, g, p, ho, c, n, p, wo).permute(0, 4, 1, 2, 6, 5, 3, 7)  # [S, C', G, P, Q, n, Ho, Wo]
-    r = r.reshape(s, c, g * p * p, n * ho * wo)
-    return r.index_select(2, t.select).view(s, c * t.num_funcs, n * ho * wo)
+    @property
+    def planes(self) -> int:
+        """Response planes per input channel before the selection of the basis pairs."""
+        return self.groups * self.orders**2
 
 
-def separable_conv(planes: torch.Tensor, weight: torch.Tensor, t: SeparableTables) -> torch.Tensor:
-    """``planes`` ``[B, S_x, C', H, W]`` (C' = C_in, or C_in * taps tap-minor), ``weight``
-    ``[C_out, C', N_b]`` already multiplied by ``t.scale`` -> ``[B, C_out, S, Ho, Wo]``."""
-    batch, _, c, _, _ = planes.shape
-    c_out = weight.shape[0]
-    wmat = weight.reshape(c_out, -1)
-    if torch.is_grad_enabled() and (planes.requires_grad or weight.requires_grad):
-        chunk = batch
-    else:
-        item_bytes = 2 * c * t.groups * t.orders**2 * t.scales * t.ho * t.wo * planes.element_size()
-        chunk = max(1, min(batch, CHUNK_BYTES // max(item_bytes, 1)))
-    outs = []
-    for start in range(0, batch, chunk):
-        part = planes[start : start + chunk]
-        r = responses(part, t)  # [S, C'*N_b, n*Ho*Wo]
-        y = torch.matmul(wmat, r)  # one GEMM per scale: [S, C_out, n*Ho*Wo]
-        outs.append(y.view(t.scales, c_out, part.shape[0], t.ho, t.wo).permute(2, 1, 0, 3, 4))
-    return outs[0] if len(outs) == 1 else torch.cat(outs, 0)
+def _responses(inp: torch.Tensor, t: SeparableTables, i: int, crop: int, pad: int, stride: int) -> torch.Tensor:
+    """``inp`` ``[n, C', H, W]`` -> all G * P * P response planes at scale i,
+    ``[n, C' * G * P * P, H', W']`` (channel ``(c * G + g) * P * P + p_h * P + p_w``)."""
+    c = inp.shape[1]
+    v = F.conv2d(_crop(inp, crop), t.vertical[i].repeat(c, 1, 1, 1), stride=(stride, 1), padding=(pad, 0), groups=c)
+    gp = t.groups * t.orders
+    return F.conv2d(v, t.horizontal[i].repeat(c, 1, 1, 1), stride=(1, stride), padding=(0, pad), groups=c * gp)
+
+
+def _responses_backward(g: torch.Tensor, shape, t: SeparableTables, i: int, crop: int, pad: int, stride: int):
+    """Gradient w.r.t. the cropped input (of size ``shape`` before cropping) of
+    :func:`_responses`, given the gradient ``g`` of its output."""
+    n, c, h, w = shape
+    gp = t.groups * t.orders
+    hc, wc = h - 2 * crop, w - 2 * crop
+    m = t.vertical[i].shape[-2]
+    v_shape = (n, c * gp, (hc + 2 * pad - m) // stride + 1, wc)
+    gv = torch.nn.grad.conv2d_input(
+        v_shape, t.horizontal[i].repeat(c, 1, 1, 1), g, stride=(1, stride), padding=(0, pad), groups=c * gp
+    )
+    return torch.nn.grad.conv2d_input(
+        (n, c, hc, wc), t.vertical[i].repeat(c, 1, 1, 1), gv, stride=(stride, 1), padding=(pad, 0), groups=c
+    )
+
+
+def _chunk(batch: int, channels: int, t: SeparableTables, h: int, w: int, itemsize: int) -> int:
+    """Batch items per chunk: their response planes stay under :data:`CHUNK_BYTES`."""
+    per_item = channels * t.planes * h * w * itemsize
+    return max(1, min(batch, CHUNK_BYTES // max(per_item, 1)))
+
+
+def _mixing(weight: torch.Tensor, n: int, t: SeparableTables) -> torch.Tensor:
+    """``[O, C_in, K, N_b]`` -> the mixing matrix of the first ``n`` taps over all response
+    planes, ``[O, n * C_in * G * P * P]`` (column ``(j * C_in + c) * G P P + slot``, the
+    tap-major order of :func:`_scale_input`; zero for planes that are no basis function).
+    A batched matmul rather than a 1 x 1 ``conv2d``: oneDNN's 1 x 1 convolution on these NCHW
+    responses ran several times slower than the matmul (docs/speed.md)."""
+    o, c_in, _, nb = weight.shape
+    w = weight[:, :, :n].transpose(1, 2)  # [O, n, C_in, N_b]
+    if t.in_order:
+        return w.reshape(o, -1)
+    full = w.new_zeros(o, n, c_in, t.planes)
+    full[..., t.slots] = w
+    return full.reshape(o, -1)
+
+
+def _scales(t: SeparableTables, x, taps, full_size, stride, padding):
+    """Per scale: (index, input planes, taps they hold, crop, pad, output size, batch chunk)."""
+    for i, vert in enumerate(t.vertical):
+        m = vert.shape[-2]
+        crop, pad = _window_geometry(full_size, m, padding)
+        inp, n = _scale_input(x, i, taps)
+        h = (inp.shape[-2] - 2 * crop + 2 * pad - m) // stride + 1
+        w = (inp.shape[-1] - 2 * crop + 2 * pad - m) // stride + 1
+        yield i, inp, n, crop, pad, (h, w), _chunk(x.shape[0], inp.shape[1], t, h, w, x.element_size())
+
+
+def _separable_forward(x, weight, t, taps, full_size, stride, padding):
+    out = None
+    for i, inp, n, crop, pad, (h, w), step in _scales(t, x, taps, full_size, stride, padding):
+        mix = _mixing(weight, n, t)
+        if out is None:
+            out = x.new_empty(x.shape[0], weight.shape[0], len(t.vertical), h, w)
+        for s0 in range(0, x.shape[0], step):
+            r = _responses(inp[s0 : s0 + step], t, i, crop, pad, stride)
+            y = torch.matmul(mix, r.view(r.shape[0], r.shape[1], h * w))  # [n, O, H' W']
+            out[s0 : s0 + step, :, i] = y.view(r.shape[0], -1, h, w)
+    return out
+
+
+class _SeparableConv(torch.autograd.Function):
+    """The separable path, keeping only the input and the (folded) weights for backward:
+    the responses are recomputed chunk by chunk. Not twice differentiable."""
+
+    @staticmethod
+    def forward(ctx, x, weight, t, taps, full_size, stride, padding):
+        ctx.args = (t, taps, full_size, stride, padding)
+        ctx.save_for_backward(x, weight)
+        return _separable_forward(x, weight, t, taps, full_size, stride, padding)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        t, taps, full_size, stride, padding = ctx.args
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gx = torch.zeros_like(x) if need_x else None
+        gw = torch.zeros_like(weight) if need_w else None
+        o, c_in, _, nb = weight.shape
+        for i, inp, n, crop, pad, (h, w), step in _scales(t, x, taps, full_size, stride, padding):
+            mix = _mixing(weight, n, t)
+            for s0 in range(0, x.shape[0], step):
+                part = inp[s0 : s0 + step]
+                r = _responses(part, t, i, crop, pad, stride)
+                r = r.view(r.shape[0], r.shape[1], h * w)
+                g = grad[s0 : s0 + step, :, i].reshape(r.shape[0], o, h * w)
+                if need_w:  # dW = sum over the chunk of dY R^T, on the planes that are basis functions
+                    gm = torch.matmul(g, r.transpose(1, 2)).sum(0).view(o, n, c_in, t.planes)
+                    gw[:, :, :n] += (gm if t.in_order else gm[..., t.slots]).transpose(1, 2)
+                del r
+                if need_x:
+                    gr = torch.matmul(mix.T, g).view(g.shape[0], -1, h, w)
+                    gi = _responses_backward(gr, part.shape, t, i, crop, pad, stride)
+                    if taps is None:
+                        _crop(gx[s0 : s0 + step], crop).add_(gi)
+                    else:
+                        gi = gi.view(gi.shape[0], n, c_in, gi.shape[-2], gi.shape[-1]).transpose(1, 2)
+                        _crop(gx[s0 : s0 + step, :, i : i + n], crop).add_(gi)
+        return gx, gw, None, None, None, None, None
+
+
+def separable_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    t: SeparableTables,
+    full_size: int,
+    stride: int,
+    padding: int,
+    taps: int | None = None,
+) -> torch.Tensor:
+    """The separable path. T -> H: ``x`` ``[B, C, H, W]``, ``taps=None``, ``weight``
+    ``[O, C, 1, N_b]``; H -> H: ``x`` ``[B, C, S, H, W]``, ``weight`` ``[O, C, taps, N_b]``
+    (tap j of scale i reads input scale i + j, zero past the largest). ``weight`` already
+    multiplied by ``t.scale``. Computed in the weights' dtype with autocast off (the layer
+    casts the result). Returns ``[B, O, S, H', W']``."""
+    from sesn.nn.fft_conv import autocast_off
+
+    with autocast_off(x):
+        x = x.to(weight.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+            return _SeparableConv.apply(x, weight, t, taps, full_size, stride, padding)
+        return _separable_forward(x, weight, t, taps, full_size, stride, padding)
 
 
 def separable_cost(batch, c_in, c_out, taps, spec, h, w, stride, padding) -> float:
-    """Multiply-adds of the separable path (GEMM plus both banded passes, as computed)."""
+    """Multiply-adds of the separable path: both depthwise passes and the GEMM, per scale."""
     if not supports(spec):
         return float("inf")
     factors, pairs, _ = separable_factors(spec)
-    s, g, p, k = factors.shape
-    ho = (h + 2 * padding - k) // stride + 1
-    wo = (w + 2 * padding - k) // stride + 1
-    planes = batch * c_in * taps
-    passes = planes * s * (g * p * ho * h * w + g * p * ho * w * p * wo)
-    gemm = batch * c_out * c_in * taps * len(pairs) * s * ho * wo
-    return float(passes + gemm)
+    _, g, p, k = factors.shape
+    total = 0.0
+    for m in spec.windows:
+        crop, pad = _window_geometry(k, m, padding)
+        hi, wi = h - 2 * crop, w - 2 * crop
+        ho, wo = (hi + 2 * pad - m) // stride + 1, (wi + 2 * pad - m) // stride + 1
+        planes = batch * c_in * taps
+        total += planes * (g * p * m * ho * wi + g * p * p * m * ho * wo)
+        total += batch * c_out * c_in * taps * len(pairs) * ho * wo
+    return math.fsum([total])

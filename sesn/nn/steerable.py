@@ -313,16 +313,16 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
             self._buffers.update(buffers)
             self._kernel_cache, self._table_cache = caches
 
-    def separable_tables(self, h: int, w: int) -> SeparableTables:
-        """Banded 1-D matrices of the separable path for an ``h x w`` input (cached)."""
+    def separable_tables(self) -> SeparableTables:
+        """1-D kernels of the separable path in this layer's dtype and device (cached)."""
         if not separable_supports(self.spec):
             raise ValueError(
                 f"{type(self).__name__}: compute_mode='separable' needs basis 'A' or 'B', got {self.basis_type!r}"
             )
-        key = (h, w, self.basis.dtype, self.basis.device)
+        key = (self.basis.dtype, self.basis.device)
         tables = self._table_cache.get(key)
         if tables is None:
-            tables = SeparableTables(self.spec, h, w, self.stride, self.padding, self.basis.dtype, self.basis.device)
+            tables = SeparableTables(self.spec, self.basis.dtype, self.basis.device)
             self._table_cache[key] = tables
         return tables
 
