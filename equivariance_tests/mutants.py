@@ -96,6 +96,17 @@ def wrong_sigma(basis: torch.Tensor, spec: BasisSpec) -> torch.Tensor:
     return out
 
 
+def sigma_one_percent(basis: torch.Tensor, spec: BasisSpec) -> torch.Tensor:
+    """The second scale is built at 1.01 x its sigma: an error far below the rescaling
+    tolerances, which only the exact basis tests (test_exact_basis.py) can see."""
+    scales = list(spec.scales)
+    scales[1] *= 1.01
+    wrong = true_basis_tensor(dataclasses.replace(spec, scales=tuple(scales)), dtype=basis.dtype)
+    out = basis.clone()
+    out[:, 1] = wrong[:, 1].to(basis.device)
+    return out
+
+
 BASIS_MUTATIONS: dict[str, Callable[[torch.Tensor, BasisSpec], torch.Tensor]] = {
     f.__name__: f
     for f in (
@@ -105,6 +116,7 @@ BASIS_MUTATIONS: dict[str, Callable[[torch.Tensor, BasisSpec], torch.Tensor]] = 
         reversed_scale_order,
         per_scale_renormalisation,
         wrong_sigma,
+        sigma_one_percent,
     )
 }
 
@@ -214,6 +226,7 @@ def get_mutant(name: str) -> Mutant:
 
 # Fast rescaling cases first, so `-x` stops early for most mutants.
 TEST_ORDER = [
+    "test_exact_basis.py",
     "test_rescale.py",
     "test_structure.py",
     "test_scale_axis.py",
