@@ -9,15 +9,12 @@ from torch import nn
 from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
 from sesn.nn.fft_conv import (
     SpectralPlan,
-    autocast_off,
     batch_chunks,
     fft_precision,
     inverse,
     inverse_adjoint,
     item_bytes,
     real_product_matrix,
-    spectral_conv,
-    spectral_forward,
     spectrum,
     transform_plan,
 )
@@ -160,15 +157,6 @@ class SESConv_Z2_H(SteerableConvBase):
         chunks = batch_chunks(b, item_bytes(lh, lw, ho, wo, 1, c_out * s, c_in, c_out * s, size))
         plan = SpectralPlan(kernel_matrix, input_matrix, output, output_adjoint, chunks)
         return ("fft", lh, lw, a), kernels, plan
-
-    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
-        if self.stride != 1:
-            raise ValueError("SESConv_Z2_H: compute_mode='fft' supports stride 1 only")
-        key, kernels, plan = self._fft_plan(x, out_shape)
-        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
-            return spectral_conv(x, kernels(), plan)  # keeps the input and kernels only
-        with autocast_off(x):
-            return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def _forward_separable(self, x: torch.Tensor) -> torch.Tensor:
         t = self.separable_tables()

@@ -13,7 +13,7 @@ from sesn.memtrack import SavedTensorCounter, StorageTracker, storage_key
 from sesn.nn import dispatch
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import autocast_on, check_dtype, output_dtype
-from sesn.nn.fft_conv import direct_cost, fft_cost
+from sesn.nn.fft_conv import autocast_off, direct_cost, fft_cost, spectral_conv, spectral_forward
 from sesn.nn.separable import SeparableTables, separable_cost
 from sesn.nn.separable import supports as separable_supports
 
@@ -164,6 +164,18 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         if mode == "separable":
             return self._forward_separable(x)
         return self._forward_direct(x)
+
+    def _forward_fft(self, x: torch.Tensor, out_shape) -> torch.Tensor:
+        """The FFT path (:mod:`sesn.nn.fft_conv`) with the layer's ``_fft_plan``: under autograd
+        the lean function keeping only input and kernels; otherwise with the kernel matrix
+        cached in eval mode."""
+        if self.stride != 1:
+            raise ValueError(f"{type(self).__name__}: compute_mode='fft' supports stride 1 only")
+        key, kernels, plan = self._fft_plan(x, out_shape)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return spectral_conv(x, kernels(), plan)
+        with autocast_off(x):
+            return spectral_forward(x, self.cached(key, lambda: plan.kernel_matrix(kernels())), plan)
 
     def supports_mode(self, mode: str) -> bool:
         """Whether this layer can run ``mode``: FFT needs stride 1, separable basis A or B."""
