@@ -1,6 +1,9 @@
 """Hypothesis settings profiles for the property tests, chosen by SESN_HYPOTHESIS_PROFILE.
 
-* ``ci`` (default): derandomized, few examples, no deadline: a fixed, fast run.
+* ``ci`` (default): few examples, no deadline, drawn from a seed taken from the commit
+  (``git rev-parse HEAD``; ``SESN_HYPOTHESIS_SEED`` or ``--hypothesis-seed`` override it):
+  one commit always draws the same cases, and successive commits cover different ones. The
+  seed is printed in the header; ``pytest --hypothesis-seed=<seed>`` replays a run.
 * ``dev``: random, more examples.
 * ``nightly``: many examples.
 * ``mutant``: as ``ci`` without shrinking (a killed mutant only needs its first failure);
@@ -28,7 +31,7 @@ settings.register_profile(
     "ci",
     max_examples=6,
     deadline=None,
-    derandomize=True,
+    database=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -62,8 +65,38 @@ load_plugins()
 _MUTANT_PATCH = None
 
 
+def commit_seed() -> tuple[int, str]:
+    """(seed, where it came from) of the ``ci`` profile's draws."""
+    env = os.environ.get("SESN_HYPOTHESIS_SEED")
+    if env:
+        return int(env), "SESN_HYPOTHESIS_SEED"
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        return int(head[:8], 16), f"commit {head[:12]}"
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return 0, "no git checkout: fixed seed 0"
+
+
+_SEED_NOTE = None
+
+
 def pytest_configure(config):
-    global _MUTANT_PATCH
+    global _MUTANT_PATCH, _SEED_NOTE
+    if settings.get_current_profile_name() == "ci" and config.getoption("hypothesis_seed", None) is None:
+        import hypothesis.core
+
+        seed, origin = commit_seed()
+        if not hasattr(hypothesis.core, "global_force_seed"):  # hypothesis changed: fall back to fixed draws
+            settings.register_profile("ci-fixed", settings.get_profile("ci"), derandomize=True)
+            settings.load_profile("ci-fixed")
+            _SEED_NOTE = "hypothesis profile ci: derandomized (this hypothesis version takes no global seed)"
+        else:
+            hypothesis.core.global_force_seed = seed  # what --hypothesis-seed sets
+            _SEED_NOTE = f"hypothesis profile ci: seed {seed} ({origin}); replay: pytest --hypothesis-seed={seed}"
     name = os.environ.get("SESN_MUTANT")
     if name and _MUTANT_PATCH is None:
         from equivariance_tests.mutants import get_mutant
@@ -81,7 +114,10 @@ def pytest_unconfigure(config):
 
 def pytest_report_header(config):
     name = os.environ.get("SESN_MUTANT")
-    return f"MUTANT ACTIVE: {name} (equivariance_tests.mutants) -- this run is expected to fail" if name else None
+    lines = [_SEED_NOTE] if _SEED_NOTE else []
+    if name:
+        lines.append(f"MUTANT ACTIVE: {name} (equivariance_tests.mutants) -- this run is expected to fail")
+    return lines or None
 
 
 def pytest_collection_modifyitems(config, items):

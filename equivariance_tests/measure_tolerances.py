@@ -79,10 +79,18 @@ RESCALE_MUTANTS = (
 
 def draw_parameters(key: str, seed: int, draws: int) -> list[dict]:
     """The random draws of one configuration: a function of (key, seed) only, so the
-    result does not depend on the order or the number of worker processes."""
+    result does not depend on the order or the number of worker processes.
+
+    The first draw is always the canvas corner: the smallest image with the widest blur
+    (the largest structures against the canvas, where rescaling moves most content across
+    the border). For the most equivariant layers Delta is set by the canvas, not the layer,
+    and grows by orders of magnitude towards that corner (basis R, mnist_ses_scalar_56, T->H,
+    step 2: about 1e-15 at 64 px / blur 1.5, 6e-6 at 40 px / blur 2.5); eight purely random
+    draws of the twelve (size, blur) pairs can miss it, and the tests, whose draws move
+    between commits, then find it."""
     h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
     rng = random.Random(h)
-    return [
+    out = [
         dict(
             cin=rng.randint(1, 3),
             layer_seed=rng.randrange(2**31),
@@ -92,6 +100,9 @@ def draw_parameters(key: str, seed: int, draws: int) -> list[dict]:
         )
         for _ in range(draws)
     ]
+    if out:
+        out[0].update(size=min(IMAGE_SIZES), blur=max(BLURS))
+    return out
 
 
 def measure_config(task) -> tuple[list[dict], list[dict]]:

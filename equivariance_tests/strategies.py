@@ -106,6 +106,19 @@ PAPER_CONFIGS = sorted(MNIST_SES_CONFIGS)
 paper_config_names = st.sampled_from(PAPER_CONFIGS)
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
+# compute paths of the steerable layers; a property test draws one explicitly (never "auto",
+# whose pick depends on the machine's timings)
+PATHS = ("naive", "direct", "fft", "separable")
+paths = st.sampled_from(PATHS)
+
+
+def on_path(layer, path: str):
+    """``layer`` evaluated on ``path`` (a draw the layer cannot run is rejected)."""
+    assume(layer.supports_mode(path))
+    layer.compute_mode = path
+    return layer
+
+
 channels = st.integers(min_value=1, max_value=3)
 basis_types = st.sampled_from(["A", "B"])
 dtypes = st.sampled_from([torch.float32, torch.float64])

@@ -20,59 +20,16 @@ about 2 % of their size: no tolerance decides.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from scipy.special import eval_hermitenorm
 
+from equivariance_tests.anchors import check_basis_is_analytic, check_separable_is_analytic
 from equivariance_tests.strategies import PAPER_CONFIGS, all_configs, paper_config
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 
-EXACT = 1e-12
 CONFIGS = {cfg.key: cfg for cfg in all_configs()}
 CONFIGS.update({f"{name}/{b}": paper_config(name, b) for name in PAPER_CONFIGS for b in ("A", "B")})
-
-
-def _terms(cfg, max_order: int = 4) -> list[tuple[int, int, int]]:
-    """(n_x, n_y, sub-scale index j) of each basis function, in the reference's order:
-    (n_y, n_x) row-major with n_y slow."""
-    n_funcs = cfg.effective_size**2
-    if cfg.basis_type == "A":
-        o = cfg.effective_size
-        return [(nx, ny, 0) for ny in range(o) for nx in range(o)]
-    per = [(nx, ny) for ny in range(max_order + 1) for nx in range(max_order + 1) if nx + ny <= max_order]
-    terms, j = [], 0
-    while len(terms) < n_funcs:
-        terms += [(nx, ny, j) for nx, ny in per]
-        j += 1
-    return terms[:n_funcs]
-
-
-def analytic_basis(cfg, windows) -> np.ndarray:
-    """The definition above, ``[N_b, S, k, k]`` float64."""
-    k = cfg.kernel_size
-    terms = _terms(cfg)
-    out = np.zeros((len(terms), len(cfg.scales), k, k))
-    for i, (sigma, m) in enumerate(zip(cfg.scales, windows)):
-        grid = np.arange(m, dtype=np.float64) - m // 2
-        a = (k - m) // 2
-        for b, (nx, ny, j) in enumerate(terms):
-            s = sigma / (cfg.mult**j if cfg.basis_type == "B" else 1.0)
-            gu = eval_hermitenorm(nx, grid / s) * np.exp(-(grid**2) / (2 * s**2))
-            gv = eval_hermitenorm(ny, grid / s) * np.exp(-(grid**2) / (2 * s**2))
-            out[b, i, a : a + m, a : a + m] = np.outer(gu, gv) / s**2
-    norms = np.sqrt((out[:, :1] ** 2).sum(axis=(2, 3), keepdims=True))
-    return out / norms
-
-
-def _check(layer_basis: torch.Tensor, cfg, windows) -> None:
-    __tracebackhide__ = True
-    ours = layer_basis.detach().double().cpu().numpy()
-    ref = analytic_basis(cfg, windows)
-    assert ours.shape == ref.shape, f"{cfg.key}: basis shape {ours.shape}, definition {ref.shape}"
-    err = np.abs(ours - ref).max(axis=(0, 2, 3)) / np.abs(ref).max()
-    bad = {i: f"{e:.2e}" for i, e in enumerate(err) if not e <= EXACT}
-    assert not bad, f"{cfg.key}: basis differs from the definition at scale index: relative error {bad}"
+_check = check_basis_is_analytic
 
 
 @pytest.mark.parametrize("key", sorted(CONFIGS))
@@ -88,6 +45,13 @@ def test_hh_layer_basis_equals_analytic_hermite_family(key):
     cfg = CONFIGS[key]
     layer = SESConv_H_H(1, 1, 1, padding=cfg.kernel_size // 2, **cfg.kwargs()).double()
     _check(layer.basis, cfg, layer.windows)
+
+
+@pytest.mark.parametrize("key", sorted(CONFIGS))
+def test_th_separable_tables_equal_analytic_hermite_family(key):
+    """The separable path does not read ``layer.basis``: it builds 1-D tables from the spec.
+    Multiplied out, they must be the same analytic family."""
+    check_separable_is_analytic(CONFIGS[key])
 
 
 @pytest.mark.parametrize("error", [0.01, -0.01])

@@ -7,6 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from equivariance_tests import strategies as sst
+from equivariance_tests.cases import (
+    HypothesisDraws,
+    check_batchnorm,
+    check_conv_1x1,
+    check_pooling,
+    check_projection,
+    draw_scalewise_case,
+)
 from equivariance_tests.tolerances import EXACT
 from sesn.equivariance import scale_shift_equivariance, scale_shift_invariance
 from sesn.nn import (
@@ -74,3 +82,32 @@ def test_hh_pure_scale_shift_is_not_a_symmetry(cfg, seed):
     x = sst.smooth_random_field((2, 2, len(cfg.scales), 40, 40), sst.generator(seed), blur=1.0)
     err = scale_shift_equivariance(layer, x, 1)
     assert err > 1e-3, f"pure scale shift unexpectedly commutes: {err:.3e}"
+
+
+# --- definitions (exact anchors of the layers that treat every scale alike) ----------------
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_hh_batchnorm_train_mode_is_its_definition(data):
+    """Statistics per channel over batch, scales and positions (not per scale), running
+    statistics updated by momentum; eval mode commutes with scale shifts."""
+    check_batchnorm(draw_scalewise_case(HypothesisDraws(data)))
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_hh_pool_is_2d_pooling_per_scale(data):
+    check_pooling(draw_scalewise_case(HypothesisDraws(data)))
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_hh_1x1_is_a_1x1_conv_per_scale(data):
+    check_conv_1x1(draw_scalewise_case(HypothesisDraws(data)))
+
+
+@sst.keyword_safe
+@given(data=st.data())
+def test_proj_is_a_reduction_over_scales(data):
+    check_projection(draw_scalewise_case(HypothesisDraws(data)))

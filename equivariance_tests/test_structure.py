@@ -28,12 +28,12 @@ def _input(cfg, cin, seed, dtype):
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, dtype=sst.dtypes)
-def test_hh_slice_equals_lift_at_its_scale(cfg, cin, seed, dtype):
+@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, dtype=sst.dtypes, path=sst.paths)
+def test_hh_slice_equals_lift_at_its_scale(cfg, cin, seed, dtype, path):
     torch.manual_seed(seed)
     pad = cfg.kernel_size // 2
-    hh = SESConv_H_H(cin, 3, 1, padding=pad, **cfg.kwargs()).to(dtype)
-    lift = SESConv_Z2_H(cin, 3, padding=pad, **cfg.kwargs()).to(dtype)
+    hh = sst.on_path(SESConv_H_H(cin, 3, 1, padding=pad, **cfg.kwargs()).to(dtype), path)
+    lift = sst.on_path(SESConv_Z2_H(cin, 3, padding=pad, **cfg.kwargs()).to(dtype), path)
     with torch.no_grad():
         lift.weight.copy_(hh.weight[:, :, 0])
         x = _input(cfg, cin, seed, dtype)
@@ -44,12 +44,19 @@ def test_hh_slice_equals_lift_at_its_scale(cfg, cin, seed, dtype):
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), cin=sst.channels, seed=sst.seeds, dtype=sst.dtypes, taps=st.integers(2, 3))
-def test_hh_interscale_equals_sum_of_single_scale_taps(cfg, cin, seed, dtype, taps):
+@given(
+    cfg=sst.steerable_configs(),
+    cin=sst.channels,
+    seed=sst.seeds,
+    dtype=sst.dtypes,
+    taps=st.integers(2, 3),
+    path=sst.paths,
+)
+def test_hh_interscale_equals_sum_of_single_scale_taps(cfg, cin, seed, dtype, taps, path):
     torch.manual_seed(seed)
     pad = cfg.kernel_size // 2
-    layer = SESConv_H_H(cin, 3, taps, padding=pad, **cfg.kwargs()).to(dtype)
-    single = SESConv_H_H(cin, 3, 1, padding=pad, **cfg.kwargs()).to(dtype)
+    layer = sst.on_path(SESConv_H_H(cin, 3, taps, padding=pad, **cfg.kwargs()).to(dtype), path)
+    single = sst.on_path(SESConv_H_H(cin, 3, 1, padding=pad, **cfg.kwargs()).to(dtype), path)
     with torch.no_grad():
         x = _input(cfg, cin, seed, dtype)
         expected = 0

@@ -160,6 +160,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     assert drawn >= 0.9 * len(RESCALE), f"only {drawn} of {len(RESCALE)} rows can be told apart from a plain conv"
 
 
+@pytest.mark.pinned
 @pytest.mark.parametrize(
     "key,kind",
     [

@@ -39,28 +39,39 @@ def _seeded(module, seed, dtype):
     stride=st.sampled_from([1, 2]),
     seed=sst.seeds,
     cin=sst.channels,
+    path=sst.paths,
 )
-def test_th_translation_exact(cfg, dtype, shift, stride, seed, cin):
+def test_th_translation_exact(cfg, dtype, shift, stride, seed, cin, path):
     layer = _seeded(
         SESConv_Z2_H(cin, 3, padding=cfg.kernel_size // 2, stride=stride, bias=True, **cfg.kwargs()), seed, dtype
     )
+    sst.on_path(layer, path)
     shift = (shift[0] * stride, shift[1] * stride)
     x = _rand((2, cin, 36, 36), seed, dtype)
     assert_equivariant(translation_equivariance(layer, x, shift, stride=stride), EXACT[dtype], "T->H translation")
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, seed=sst.seeds, cin=sst.channels)
-def test_hh_translation_exact(cfg, dtype, shift, seed, cin):
+@given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, seed=sst.seeds, cin=sst.channels, path=sst.paths)
+def test_hh_translation_exact(cfg, dtype, shift, seed, cin, path):
     layer = _seeded(SESConv_H_H(cin, 2, 1, padding=cfg.kernel_size // 2, bias=True, **cfg.kwargs()), seed, dtype)
+    sst.on_path(layer, path)
     x = _rand((2, cin, len(cfg.scales), 36, 36), seed, dtype)
     assert_equivariant(translation_equivariance(layer, x, shift), EXACT[dtype], "H->H translation")
 
 
 @sst.keyword_safe
-@given(cfg=sst.steerable_configs(), dtype=sst.dtypes, shift=shifts, seed=sst.seeds, scale_size=st.integers(2, 3))
-def test_hh_interscale_translation_exact(cfg, dtype, shift, seed, scale_size):
+@given(
+    cfg=sst.steerable_configs(),
+    dtype=sst.dtypes,
+    shift=shifts,
+    seed=sst.seeds,
+    scale_size=st.integers(2, 3),
+    path=sst.paths,
+)
+def test_hh_interscale_translation_exact(cfg, dtype, shift, seed, scale_size, path):
     layer = _seeded(SESConv_H_H(2, 2, scale_size, padding=cfg.kernel_size // 2, **cfg.kwargs()), seed, dtype)
+    sst.on_path(layer, path)
     x = _rand((2, 2, len(cfg.scales), 36, 36), seed, dtype)
     assert_equivariant(translation_equivariance(layer, x, shift), EXACT[dtype], "interscale H->H translation")
 

@@ -13,11 +13,9 @@ import pytest
 from sesn.data import mnist_scale as ms
 from sesn.data.sources import Digits
 
-# DISCO's published basis files (not shipped) are used by the tests where this workspace
-# keeps a copy beside the repository; elsewhere the tests that need them skip.
-_DISCO_COPY = Path(__file__).resolve().parents[2] / "shared" / "reference" / "disco"
-if _DISCO_COPY.is_dir():
-    os.environ.setdefault("SESN_DISCO_DIR", str(_DISCO_COPY))
+# DISCO's published basis files ship with the tests (tests/data/disco, MIT licence)
+_DISCO_COPY = Path(__file__).resolve().parent / "data" / "disco"
+os.environ.setdefault("SESN_DISCO_DIR", str(_DISCO_COPY))
 
 
 def synthetic_digits(n: int = 700) -> Digits:

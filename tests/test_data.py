@@ -19,7 +19,7 @@ from sesn.data.sources import Digits, load_digits
 from sesn.data.stl10 import STL10, Cutout, stl10_test_transform, stl10_train_transform
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+SHARED_MNIST = REPO / "tests" / "data" / "mnist"
 needs_real = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}")
 
 

@@ -47,6 +47,28 @@ def train_and_test(name: str, seed: int) -> float:
     return evaluate(model, loader(test, 200), cpu, args)
 
 
+SHIPPED = {
+    "mnist/t10k-images-idx3-ubyte.gz": "9fe7630f90c0e670227960a294637bc2e78a29d724810e24204eb342c9f033a1",
+    "mnist/t10k-labels-idx1-ubyte.gz": "2c54c993d38068b3c3adb720a5cdee07065a066a7b36e7d1df720548d6359eba",
+    "disco/size=15_eff_size=7_scales=[1.0, 1.26, 1.59, 2.0].pt": (
+        "47fe9272200c01568917d2e1b3e11d76c0640e227c6ccd11dc8e528d7318df9c"
+    ),
+    "disco/size=5_eff_size=3_scales=[1.0, 1.41, 2.0].pt": (
+        "3e329a3f018d480b9f7dc1eebb3437f2ba2a66dbdacc3170019c6cf2e3d6d400"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_shipped_test_data_is_intact(name):
+    """The tests that read these files must never skip for want of them (tests/data/README.md)."""
+    import hashlib
+
+    path = DATA.parent / name
+    assert path.is_file(), f"{path} is missing: it ships with the repository"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SHIPPED[name], f"{path} is not the file described"
+
+
 def test_the_data_file_is_the_one_described():
     d = np.load(DATA)
     assert d["images"].shape == (1000, 28, 28) and d["images"].dtype == np.uint8

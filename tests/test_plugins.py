@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = REPO / "tests" / "plugin_example"
-DIGITS = REPO.parent / "shared" / "data" / "mnist"
+DIGITS = REPO / "tests" / "data" / "mnist"
 
 
 def _run(args, tmp_path, env_extra=None, timeout=600):

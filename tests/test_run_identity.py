@@ -19,7 +19,7 @@ from sesn.report import reproduce_table
 from sesn.train import train
 
 REPO = Path(__file__).resolve().parents[1]
-HAVE_MNIST = (REPO.parent / "shared" / "data" / "mnist").is_dir()
+HAVE_MNIST = (REPO / "tests" / "data" / "mnist").is_dir()
 needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="real MNIST digits (../shared/data/mnist) not available")
 
 

@@ -19,7 +19,7 @@ from sesn.scalegen.measure import size_equivariance
 from sesn.scalegen.profiles import PROFILES
 
 REPO = Path(__file__).resolve().parents[1]
-DIGITS = REPO.parent / "shared" / "data" / "mnist"
+DIGITS = REPO / "tests" / "data" / "mnist"
 needs_digits = pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (../shared/data/mnist) not available")
 
 

@@ -16,7 +16,7 @@ from sesn.data.idx import DataFileError
 from sesn.data.sources import Digits, load_digits
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+SHARED_MNIST = REPO / "tests" / "data" / "mnist"
 needs_real = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}")
 
 SIZES = (17, 30, 64)

@@ -305,7 +305,7 @@ def test_paper_profile_without_data_says_how_to_get_it(tmp_path):
         reproduce.main(args)
 
 
-@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "mnist").is_dir(), reason="real MNIST digits not available")
+@pytest.mark.skipif(not (REPO / "tests" / "data" / "mnist").is_dir(), reason="real MNIST digits not available")
 def test_smoke_profile_end_to_end_and_table(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     res = tmp_path / "res"
