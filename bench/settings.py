@@ -1,4 +1,4 @@
-"""The only reader of the benchmark settings (environment variables):
+"""The benchmark settings, from the environment (read through :mod:`sesn.settings`):
 
 * ``SESN_BENCH_QUICK=1``: tiny sizes and one round per case (CI: checks every benchmark
   runs; combine with ``--benchmark-disable``);
@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import torch
+
+from sesn import settings as sesn_settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +32,11 @@ class Settings:
 
 
 def _load() -> Settings:
-    quick = os.environ.get("SESN_BENCH_QUICK", "0") not in ("", "0", "false", "no")
-    want = os.environ.get("SESN_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+    quick = sesn_settings.bench_quick()
+    want = sesn_settings.bench_device() or ("cuda" if torch.cuda.is_available() else "cpu")
     if want == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("SESN_BENCH_DEVICE=cuda but no CUDA device is available")
-    threads = int(os.environ.get("SESN_BENCH_THREADS", "0") or 0)
+    threads = sesn_settings.bench_threads()
     if threads:
         torch.set_num_threads(threads)
     cuda = want == "cuda"

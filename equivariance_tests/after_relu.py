@@ -29,9 +29,9 @@ from types import SimpleNamespace
 
 import torch
 
-from equivariance_tests.tolerances import SAFETY
 from sesn.equivariance import scale_equivariance
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+from sesn.testing.tolerance import SAFETY, round_up
 from sesn.transforms import RESCALES, smooth_random_field
 
 CSV = Path(__file__).with_name("after_relu_tolerances.csv")
@@ -73,11 +73,6 @@ def table() -> dict:
         }
 
 
-def _round_up(x: float) -> float:
-    e = math.floor(math.log10(x)) - 1
-    return float(f"{math.ceil(x / 10**e - 1e-9) * 10**e:.2g}")
-
-
 def main(argv=None) -> int:
     import random
 
@@ -105,7 +100,7 @@ def main(argv=None) -> int:
         r_sorted = sorted(r)
         lines.append(
             f"{config},{protocol},{args.draws},{r_sorted[len(r) // 2]:.4g},{r_sorted[-1]:.4g},"
-            f"{_round_up(SAFETY * r_sorted[-1]):.2g},{min(d):.4g},{ratios[0]:.4g},{ratio:g}"
+            f"{round_up(SAFETY * r_sorted[-1]):.2g},{min(d):.4g},{ratios[0]:.4g},{ratio:g}"
         )
     atomic_write_text(CSV, "\n".join(lines) + "\n")
     print("\n".join(lines))

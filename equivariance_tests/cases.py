@@ -15,6 +15,7 @@ Each ``check_*`` function raises ``AssertionError`` when its property fails on t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 
 import torch
@@ -105,10 +106,12 @@ class LayerCase:
         )
 
 
-def supported_paths(kind: str, key: str) -> list[str]:
-    """The compute paths a layer of this kind and configuration can run."""
+@functools.lru_cache(maxsize=None)
+def supported_paths(kind: str, key: str) -> tuple[str, ...]:
+    """The compute paths a layer of this kind and configuration can run (built once per
+    process; a mutant session patches before any layer is built)."""
     layer, _ = sst.rescale_case(kind, sst.config_by_key(key), 1, 0, 40, 2.0, 0)
-    return [p for p in PATHS if layer.supports_mode(p)]
+    return tuple(p for p in PATHS if layer.supports_mode(p))
 
 
 def draw_layer_case(
@@ -137,7 +140,9 @@ def draw_layer_case(
 
 def check_rescale(case: LayerCase) -> None:
     """Rescale + scale shift: overall Delta and every scale pair's Delta under the measured
-    tolerances of the configuration; and Delta <= the plain conv's Delta / R on the same input."""
+    tolerances of the configuration; the tolerance itself below the plain conv's Delta on the same
+    input (an anchor that does not come from the layer under test); and Delta <= the plain
+    conv's Delta / R."""
     __tracebackhide__ = True
     layer, x = case.build()
     dt = DTYPE_NAMES[case.dtype]
@@ -146,6 +151,10 @@ def check_rescale(case: LayerCase) -> None:
     result = scale_equivariance(layer, x, case.step)
     assert_equivariant(result, row.tolerance, what, pair_tolerances=pair_tolerances(case.key, case.kind, case.step, dt))
     plain = plain_conv_baseline(layer, x, case.step, generator=sst.generator(case.input_seed)).delta
+    assert row.tolerance < plain, (
+        f"{what}: the tolerance {row.tolerance:.3e} is not below the plain conv's Delta {plain:.3e} on the same "
+        "input: the table row no longer tells this layer from a plain conv"
+    )
     r = MIN_ADVANTAGE_OVER_CONV[(case.kind, case.cfg.basis_type)]
     assert result.delta <= plain / r, (
         f"{what}: Delta={result.delta:.3e} is not {r}x below the plain conv's {plain:.3e} on the same input"

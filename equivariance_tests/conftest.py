@@ -27,6 +27,8 @@ import re
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from sesn import settings as sesn_settings
+
 settings.register_profile(
     "ci",
     max_examples=6,
@@ -49,16 +51,19 @@ settings.register_profile(
 settings.register_profile(
     "nightly", max_examples=300, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile(os.environ.get("SESN_HYPOTHESIS_PROFILE", "ci"))
+settings.load_profile(sesn_settings.hypothesis_profile())
 
 KINDS = ("th", "hh_interscale", "hh", "tt", "proj", "model", "tester")
 _KIND_RE = re.compile(r"^test_(th|hh_interscale|hh|tt|proj|model|tester)_")
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Layer properties run on explicitly chosen paths; models built in `auto` pick theirs by the
+# cost model (no timing: fast, and the same pick on every machine).
+os.environ.setdefault("SESN_AUTO", "cost-model")
 
 # plug-in modules named in $SESN_IMPORT (and the 'sesn.plugins' entry points) register their
-# layers' equivariance cases before collection (equivariance_tests/plugins.py)
+# layers' equivariance cases before collection (sesn/testing/plugins.py)
 from sesn.plugins import load_plugins  # noqa: E402
 
 load_plugins()
@@ -67,9 +72,9 @@ _MUTANT_PATCH = None
 
 def commit_seed() -> tuple[int, str]:
     """(seed, where it came from) of the ``ci`` profile's draws."""
-    env = os.environ.get("SESN_HYPOTHESIS_SEED")
-    if env:
-        return int(env), "SESN_HYPOTHESIS_SEED"
+    env = sesn_settings.hypothesis_seed()
+    if env is not None:
+        return env, "SESN_HYPOTHESIS_SEED"
     import subprocess
 
     try:
@@ -97,7 +102,7 @@ def pytest_configure(config):
         else:
             hypothesis.core.global_force_seed = seed  # what --hypothesis-seed sets
             _SEED_NOTE = f"hypothesis profile ci: seed {seed} ({origin}); replay: pytest --hypothesis-seed={seed}"
-    name = os.environ.get("SESN_MUTANT")
+    name = sesn_settings.mutant()
     if name and _MUTANT_PATCH is None:
         from equivariance_tests.mutants import get_mutant
 
@@ -113,7 +118,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    name = os.environ.get("SESN_MUTANT")
+    name = sesn_settings.mutant()
     lines = [_SEED_NOTE] if _SEED_NOTE else []
     if name:
         lines.append(f"MUTANT ACTIVE: {name} (equivariance_tests.mutants) -- this run is expected to fail")

@@ -540,8 +540,7 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from sesn.io import atomic_write_text
-    from sesn.report.io import dataframe_to_markdown
+    from sesn.report.io import dataframe_to_markdown, write_table
 
     t0 = time.perf_counter()
     controls = {}
@@ -569,9 +568,7 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
             bad.append(m.name)
             print(f"{m.name}: kill rate {rate:.2f} < {PER_EXAMPLE_MIN}", file=sys.stderr)
     df = pd.DataFrame(records)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "per_example.csv", df.to_csv(index=False))
-    md = [
+    intro = [
         "# Per-example kill rate: the share of drawn cases on which each mutant fails a check",
         "",
         f"{n} cases per mutant, drawn with seed {seed} (`equivariance_tests/cases.py`; the same cases "
@@ -586,9 +583,8 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
         f"Regenerate: `python -m equivariance_tests.mutants --per-example {n} --seed {seed}` "
         f"({time.perf_counter() - t0:.0f} s here).",
         "",
-        dataframe_to_markdown(df),
     ]
-    atomic_write_text(out / "per_example.md", "\n".join(md) + "\n")
+    write_table(df, out, "per_example", intro)
     print(dataframe_to_markdown(df))
     print(f"wrote {out / 'per_example.md'}")
     if bad:
@@ -679,8 +675,7 @@ def write_matrix(rows, out: Path) -> None:
     tests (numbers recorded from this code) in a column of their own, not counted as kills."""
     import pandas as pd
 
-    from sesn.io import atomic_write_text
-    from sesn.report.io import dataframe_to_markdown
+    from sesn.report.io import write_table
 
     files = sorted({f for _, per, _ in rows for f in per}, key=lambda f: (TEST_ORDER + [f]).index(f))
     records = []
@@ -693,9 +688,7 @@ def write_matrix(rows, out: Path) -> None:
         rec["pinned numbers (not counted)"] = f"{failed}/{total}"
         records.append(rec)
     df = pd.DataFrame(records)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "kill_matrix.csv", df.to_csv(index=False))
-    md = [
+    intro = [
         "# Kill matrix: tests failed on an assertion / tests run, per mutant and test file",
         "",
         "Skipped and xfailed tests are not counted; a crash (e.g. a shape error) or a strict XPASS "
@@ -705,9 +698,8 @@ def write_matrix(rows, out: Path) -> None:
         "",
         "Regenerate: `python -m equivariance_tests.mutants run --matrix` (hypothesis profile `mutant`).",
         "",
-        dataframe_to_markdown(df),
     ]
-    atomic_write_text(out / "kill_matrix.md", "\n".join(md) + "\n")
+    write_table(df, out, "kill_matrix", intro)
     print(f"wrote {out / 'kill_matrix.md'}")
 
 

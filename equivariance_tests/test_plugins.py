@@ -1,4 +1,4 @@
-"""Property tests of plug-in layers (equivariance_tests/plugins.py): every registered case,
+"""Property tests of plug-in layers (sesn/testing/plugins.py): every registered case,
 fresh weights and inputs per example, within its measured tolerance and (T->H, H->H) below a
 plain conv on the same input. No cases are registered by this package itself."""
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from equivariance_tests.plugins import CASES, read_tolerances, tolerances_path
+from sesn.testing.plugins import CASES, read_tolerances, tolerances_path
 
 
 def _cases(kind):
@@ -23,10 +23,10 @@ def _check(case, seed):
         pytest.fail(
             f"plug-in case {case.name!r}: no measured tolerance for steps {missing} in {tolerances_path()}; "
             "measure them with "
-            "`python -m equivariance_tests.plugins measure --import <your module> --out FILE` "
+            "`python -m sesn.testing.plugins measure --import <your module> --out FILE` "
             "and set SESN_PLUGIN_TOLERANCES=FILE"
         )
-    from equivariance_tests.plugins import measure
+    from sesn.testing.plugins import measure
 
     for step, (delta, plain) in measure(case, seed).items():
         row = table[(case.name, step)]

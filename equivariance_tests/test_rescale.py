@@ -88,7 +88,8 @@ NONE_INDISTINGUISHABLE = "measured: every configuration of this kind can be told
 def _check_told_apart(kind, key, step):
     """Re-measure the row's draws (both dtypes): a configuration is told apart from a plain
     conv when its tolerance (SAFETY x the largest Delta) is below the plain conv's smallest."""
-    from equivariance_tests.measure_tolerances import draw_parameters, round_up
+    from equivariance_tests.measure_tolerances import draw_parameters
+    from sesn.testing.tolerance import round_up
 
     cfg = sst.config_by_key(key)
     for dtype in DTYPE_NAMES:

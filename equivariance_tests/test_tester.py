@@ -171,14 +171,14 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     ids=["paper-B", "grid-A", "paper-D"],
 )
 def test_tester_rescale_table_reproduces_from_its_draws(key, kind):
-    """The table is the measurement of this code: re-measuring a row's 8 deterministic draws
+    """The table is the measurement of this code: re-measuring a row's deterministic draws
     gives its recorded largest Delta (a copied or inflated table fails here)."""
     from equivariance_tests.measure_tolerances import draw_parameters
 
     cfg = sst.config_by_key(key)
     row = RESCALE[(key, kind, 1, "float64")]
     deltas = []
-    for p in draw_parameters(f"{key}:{kind}", 0, row.draws):
+    for p in draw_parameters(f"{key}:{kind}", 0, row.draws, row.corner_draws):
         layer, x = sst.rescale_case(kind, cfg, dtype=torch.float64, **p)
         deltas.append(scale_equivariance(layer, x, 1).delta)
     assert max(deltas) == pytest.approx(row.delta_max, rel=1e-4)

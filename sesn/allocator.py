@@ -4,19 +4,22 @@ PyTorch's CPU tensors come from the C library's ``malloc``. glibc serves every r
 above its mmap threshold (dynamic, at most 32 MiB) with a fresh ``mmap``: each call then
 page-faults and zeroes its buffer again. A scale-equivariant layer's outputs are S times a
 CNN's (``[B, C, S, H, W]``), so at batch 128 they cross that threshold where the CNN's
-do not: on a 2-core EPYC, writing a [128, 32, 28, 28] product took 9.1 ms into a fresh
-buffer and 1.8 ms into an existing one, and mnist_ses_scalar_28's training step took 478 ms
-against 338 ms configured (docs/speed.md).
+do not, and a training step spends much of its time faulting in fresh pages (measured in
+docs/speed.md, "CPU memory allocator").
 The threshold also moves with what the process did before, so a benchmark row depended on
 the rows before it.
 
 :func:`configure_cpu_allocator` switches glibc to serving everything from its heap
 (``M_MMAP_MAX = 0``) and keeps freed memory for reuse (``M_TRIM_THRESHOLD`` = 2 GiB):
-fast and independent of history, at the cost that the process keeps its peak heap. The
-``sesn`` commands and the benchmarks call it at start; library users can call it, set the
-same options through the environment (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...``),
-or preload jemalloc/tcmalloc, as PyTorch's CPU performance guide suggests.
-``SESN_ALLOCATOR=system`` turns it off.
+fast and independent of history, at the cost that the process keeps its peak heap (on a
+shared node its resident memory stays at its peak). It is a choice, not a default of the
+library: the commands that gain from it (``sesn train``, ``sesn reproduce``, ``sesn bench
+generalization``) and the benchmarks turn it on, print it once and record it in every run
+record and benchmark row; the other commands leave malloc alone. ``--cpu-allocator
+{heap,system}`` (or ``SESN_ALLOCATOR``) overrides that per command. Library users can call
+it, set the same options through the environment (``MALLOC_MMAP_MAX_=0
+MALLOC_TRIM_THRESHOLD_=...``), or preload jemalloc/tcmalloc, as PyTorch's CPU performance
+guide suggests.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+
+from sesn import settings
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -45,18 +50,24 @@ def _glibc():
     return libc, get_version().decode()
 
 
-def configure_cpu_allocator() -> str:
-    """Apply the configuration once per process; return a description of the allocator in
-    use (recorded with benchmark results). Never raises: where the options do not apply
-    (not glibc, a preloaded allocator, ``SESN_ALLOCATOR=system``) it says so and changes
-    nothing."""
+def configure_cpu_allocator(choice: str | None = None) -> str:
+    """Apply ``choice`` (``"heap"`` or ``"system"``; default: ``SESN_ALLOCATOR``, else
+    ``"heap"``) once per process; return a description of the allocator in use (recorded with
+    run records and benchmark results). Never raises for the platform: where the options do
+    not apply (not glibc, a preloaded allocator, ``system``) it says so and changes nothing."""
     global _state
     if _state is not None:
         return _state
+    if choice is None:
+        choice, origin = settings.allocator() or "heap", "SESN_ALLOCATOR"
+    else:
+        origin = "--cpu-allocator"
+    if choice not in ("heap", "system"):
+        raise ValueError(f"the CPU allocator must be 'heap' or 'system', got {choice!r}")
     preload = os.environ.get("LD_PRELOAD", "")
     found = _glibc()
-    if os.environ.get("SESN_ALLOCATOR", "").lower() == "system":
-        _state = "system default (SESN_ALLOCATOR=system)"
+    if choice == "system":
+        _state = f"system default ({origin}=system)"
     elif any(name in preload for name in PRELOADED):
         _state = f"preloaded ({preload})"
     elif found is None:

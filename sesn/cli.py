@@ -88,9 +88,10 @@ COMMANDS = {
 
 def _user_errors() -> tuple:
     """Exceptions that mean 'the input is wrong' (one clear line, no traceback)."""
+    from sesn.errors import SesnError
     from sesn.io import CorruptFileError
 
-    errors = [ValueError, FileNotFoundError, FileExistsError, CorruptFileError]
+    errors = [SesnError, ValueError, FileNotFoundError, FileExistsError, CorruptFileError]
     try:
         from sesn.data.idx import DataFileError
 
@@ -115,9 +116,53 @@ def _parser() -> argparse.ArgumentParser:
         + "\n\nRun 'sesn <group> <command> --help' for the options of one command. Add --debug to any command "
         "to see the full traceback of an error, and --import MODULE (repeatable) to load a plug-in module that "
         "registers your own layers, methods or models (docs/extending.md; also $SESN_IMPORT and the 'sesn.plugins' "
-        "entry points).",
+        "entry points). --cpu-allocator {heap,system}: glibc's malloc from the heap only (faster SESN training on "
+        "CPU; the process keeps its peak memory) or left alone; default heap for train, reproduce and bench "
+        "generalization, system for the others (also $SESN_ALLOCATOR; docs/speed.md).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+# the commands whose CPU speed gains from the heap-only allocator (sesn.allocator)
+ALLOCATOR_COMMANDS = {("reproduce", None), ("train", None), ("bench", "generalization")}
+
+
+def pop_allocator_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--cpu-allocator X`` / ``--cpu-allocator=X`` taken out of ``argv``: (X or None, the rest)."""
+    choice, rest, i = None, [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--cpu-allocator":
+            if i + 1 >= len(argv):
+                raise ValueError("--cpu-allocator needs a value: heap or system")
+            choice, i = argv[i + 1], i + 2
+            continue
+        if a.startswith("--cpu-allocator="):
+            choice = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+        i += 1
+    if choice is not None and choice not in ("heap", "system"):
+        raise ValueError(f"--cpu-allocator must be heap or system, got {choice!r}")
+    return choice, rest
+
+
+def choose_allocator(key, option: str | None) -> str | None:
+    """Configure the CPU allocator for command ``key``; returns what is in use when it was
+    configured (printed once by the caller), None when malloc is left alone."""
+    import os
+
+    from sesn import settings
+    from sesn.allocator import configure_cpu_allocator
+
+    if option is not None:
+        os.environ["SESN_ALLOCATOR"] = option  # torchrun workers and subprocesses follow the option
+        return configure_cpu_allocator(option)
+    if settings.allocator():
+        return configure_cpu_allocator()  # as SESN_ALLOCATOR says
+    if key in ALLOCATOR_COMMANDS:
+        return configure_cpu_allocator("heap")
+    return None  # a command that does not gain from it: malloc untouched, nothing to say
 
 
 def main(argv=None) -> int:
@@ -125,13 +170,14 @@ def main(argv=None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     if debug:
-        import os
+        from sesn import settings
 
-        os.environ["SESN_DEBUG"] = "1"  # commands that print their own errors re-raise
+        settings.set_debug()  # commands that print their own errors re-raise
     from sesn.plugins import load_plugins, pop_import_options
 
     try:
         modules, argv = pop_import_options(argv)
+        allocator_option, argv = pop_allocator_option(argv)
         load_plugins(modules)
     except ValueError as e:
         if debug:
@@ -144,9 +190,10 @@ def main(argv=None) -> int:
         command, rest = COMMANDS[(argv[0], None)][0], argv[1:]
     else:
         return _no_command(argv)
-    from sesn.allocator import configure_cpu_allocator
-
-    configure_cpu_allocator()  # heap-only glibc malloc: faster, history-independent CPU timings
+    key = (argv[0], argv[1] if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS else None)
+    in_use = choose_allocator(key, allocator_option)
+    if in_use is not None and not any(a in ("-h", "--help") for a in rest):
+        print(f"CPU allocator: {in_use}", file=sys.stderr)
     try:
         return command(rest) or 0
     except _user_errors() as e:

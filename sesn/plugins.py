@@ -6,7 +6,7 @@ A plug-in is any importable module that registers things when imported:
 ``sesn reproduce``, with ``dataset="stir"`` ``sesn bench generalization``),
 ``sesn.models.method_layers.register_method_layer`` (a T -> T method: both reports, the
 generalization benchmark by name, the benchmarks' layer group) and
-``equivariance_tests.plugins.register_equivariance_case`` (the property tests). Three ways
+``sesn.testing.plugins.register_equivariance_case`` (the property tests). Three ways
 to load one, all equivalent:
 
 * ``--import MODULE`` on any ``sesn`` command (repeatable, or comma-separated);
@@ -19,7 +19,8 @@ to load one, all equivalent:
 from __future__ import annotations
 
 import importlib
-import os
+
+from sesn import settings
 
 ENTRY_POINT_GROUP = "sesn.plugins"
 ENV = "SESN_IMPORT"
@@ -37,7 +38,7 @@ def load_plugins(modules=(), entry_points: bool = True) -> list[str]:
     """Import ``modules``, those named in ``$SESN_IMPORT`` and the ``sesn.plugins`` entry
     points (each once); returns the names loaded so far. A module that cannot be imported
     is a ``ValueError`` naming it."""
-    names = _split(modules) + _split([os.environ.get(ENV, "")])
+    names = _split(modules) + settings.plugin_modules()
     for name in names:
         if name in _loaded:
             continue

@@ -38,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+from sesn.errors import InputError, MissingInputError
 from sesn.io import exclusive_lock
 
 COLUMNS = ("28", "28+", "56", "56+")
@@ -197,7 +198,7 @@ def check_models(names, dataset: str) -> None:
         if name not in placed:
             missing.append(name)
     if missing:
-        raise SystemExit(
+        raise InputError(
             f"--models {' '.join(missing)}: no place in the {dataset} table (its registry entry has no row and "
             f"reproduce_columns for {dataset}); placed models: {', '.join(sorted(placed))}"
         )
@@ -228,9 +229,9 @@ def shard(runs: list, spec: str) -> list:
     try:
         k, n = (int(v) for v in spec.split("/"))
     except ValueError:
-        raise SystemExit(f"--shard must look like k/n (e.g. 0/4), got {spec!r}") from None
+        raise InputError(f"--shard must look like k/n (e.g. 0/4), got {spec!r}") from None
     if not (n >= 1 and 0 <= k < n):
-        raise SystemExit(f"--shard k/n needs 0 <= k < n, got {spec!r}")
+        raise InputError(f"--shard k/n needs 0 <= k < n, got {spec!r}")
     return runs[k::n]
 
 
@@ -242,7 +243,7 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
     if profile.splits is None:
         folder = args.data_root / "mnist_scale" / ms.realization_name("mnist", r, False)
         if not (folder / "manifest.json").exists():
-            raise SystemExit(
+            raise MissingInputError(
                 f"{folder}: MNIST-scale realization {r} not found. The paper profile needs the full MNIST "
                 f"(70,000 digits): put the IDX files in {args.data_root}/raw/mnist (or pass --download once) and run "
                 f"`sesn data mnist-scale --seeds {' '.join(map(str, profile.realizations))}`. "
@@ -261,10 +262,10 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
         try:
             digits = load_digits("mnist", None, False, args.data_root)
         except FileNotFoundError as e:
-            raise SystemExit(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
+            raise MissingInputError(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
         need = sum(profile.splits.values())
         if len(digits.labels) < need:
-            raise SystemExit(
+            raise InputError(
                 f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}"
             )
         print(

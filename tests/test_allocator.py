@@ -38,9 +38,9 @@ def _probe(**env) -> tuple[str, float]:
 
 
 def test_configured_allocator_reuses_large_buffers():
-    """Up to three fresh interpreters, the first that reuses counts: once in about 100 runs here a
-    probe failed and the cause was not found (where the kernel places the heap may decide
-    it); a wrong configuration faults on every call in every interpreter (16384 per result)."""
+    """Up to three fresh interpreters, the first that reuses counts: rarely a probe fails and
+    the cause was not found (where the kernel places the heap may decide it); a wrong
+    configuration faults on every call in every interpreter (16384 per result)."""
     seen = []
     for _ in range(3):
         state, faults = _probe(SESN_ALLOCATOR="")
@@ -62,3 +62,39 @@ def test_system_allocator_is_left_alone_and_faults_on_large_buffers():
 def test_preloaded_allocator_is_not_touched():
     state, _ = _probe(LD_PRELOAD="/nonexistent/libjemalloc.so.2")
     assert state.startswith("preloaded")
+
+
+CHOICE = """
+import sys
+from sesn.cli import main
+from sesn.allocator import allocator_state
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(allocator_state())
+"""
+
+
+@pytest.mark.parametrize(
+    "argv,expected,printed",
+    [
+        (["report", "bench", "/nonexistent.json"], "not configured", False),  # a report does not gain from it
+        (["--cpu-allocator", "heap", "report", "bench", "/nonexistent.json"], "M_MMAP_MAX=0", True),
+        (["train", "--help"], "M_MMAP_MAX=0", False),  # training gains: heap by default (--help prints nothing)
+        (["--cpu-allocator=system", "train", "--help"], "system default (--cpu-allocator=system)", False),
+    ],
+    ids=["report-default", "report-heap", "train-default", "train-system"],
+)
+def test_the_allocator_is_a_per_command_choice(argv, expected, printed):
+    env = {k: v for k, v in os.environ.items() if k != "SESN_ALLOCATOR"}
+    out = subprocess.run([sys.executable, "-c", CHOICE, *argv], env={**env, "LD_PRELOAD": ""}, capture_output=True,
+                         text=True)  # fmt: skip
+    assert expected in out.stdout.strip().splitlines()[-1], (out.stdout, out.stderr)
+    assert ("CPU allocator:" in out.stderr) == printed, out.stderr
+
+
+def test_a_bad_allocator_choice_is_refused():
+    from sesn.cli import main
+
+    assert main(["--cpu-allocator", "jemalloc", "report", "bench", "x.json"]) == 2

@@ -345,6 +345,8 @@ def test_constructor_arguments_are_validated():
         (lambda: SESConv_Z2_H(1, 2, 7, 3, "abc"), "scales must be a number or a sequence of positive numbers"),
         (lambda: SESConv_Z2_H(1, 2, 7.0, 3, [1.0]), "kernel_size must be an int"),
         (lambda: get_model(None), "model name must be a string"),
+        (lambda: SESConv_H_H_1x1(4, 6, stride=0), "SESConv_H_H_1x1: stride must be a positive int, got 0"),
+        (lambda: SESConv_H_H_1x1(4, 6, num_scales=0), "num_scales must be a positive int, got 0"),
     ]
     for build, msg in cases:
         with pytest.raises(ValueError, match=msg):

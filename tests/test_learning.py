@@ -3,8 +3,8 @@ chance to well above it on real digits in seconds.
 
 The data are the first 1,000 digits of the MNIST test set (``tests/data``, see its README),
 800 to train and 200 to test, unscaled 28 x 28. Chance is 10 % (12.6 % for the most common
-class of the 200). The bound, 60 % after 4 epochs, sits below what the loop reaches (72-85 %
-over seeds 0-4; docs/equivariance-tests.md) and far above what a broken loop gets. The
+class of the 200). The bound, 60 % after 4 epochs, sits below what the loop reaches (measured
+over seeds: docs/equivariance-tests.md) and far above what a broken loop gets. The
 broken loops are planted here too, and each must stay below the bound: the optimizer step
 removed, the loss's sign flipped, the labels shuffled against the images.
 """

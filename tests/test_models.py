@@ -107,6 +107,7 @@ def test_forward_backward_shapes_train_eval(name):
     assert torch.equal(a, b)  # eval is deterministic (dropout off, running stats)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LARGE)
 def test_large_models_forward_shape(name):
     torch.manual_seed(0)

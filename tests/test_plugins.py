@@ -31,6 +31,7 @@ def _sesn(args, tmp_path, **kw):
     return _run(["-m", "sesn.cli", "--import", "sesn_example_plugin", *args], tmp_path, **kw)
 
 
+@pytest.mark.slow
 def test_plugin_in_both_reports(tmp_path):
     res = _sesn(
         [
@@ -78,6 +79,7 @@ def test_unknown_plugin_is_a_clear_error(tmp_path):
     assert res.returncode == 2 and "plug-in 'no_such_plugin' cannot be imported" in res.stderr
 
 
+@pytest.mark.slow
 def test_plugin_in_the_benchmarks(tmp_path):
     res = _run(
         [
@@ -100,6 +102,7 @@ def test_plugin_in_the_benchmarks(tmp_path):
     assert {"method/example blur-conv", "example_net_28/plugin"} <= names
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (../shared/data/mnist) not available")
 def test_plugin_in_reproduce_and_generalization(tmp_path):
     res = _sesn(
@@ -108,9 +111,10 @@ def test_plugin_in_reproduce_and_generalization(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| Example net |" in (tmp_path / "r" / "table.md").read_text()
     from sesn.data import stir
+    from sesn.data.npz import npz_bytes
     from sesn.data.sources import load_digits
 
-    (tmp_path / "s.npz").write_bytes(stir.npz_bytes(stir.build_mnist(load_digits("mnist"), seed=42, instances=1)))
+    (tmp_path / "s.npz").write_bytes(npz_bytes(stir.build_mnist(load_digits("mnist"), seed=42, instances=1)))
     res = _sesn(
         [
             "bench",
@@ -132,11 +136,12 @@ def test_plugin_in_reproduce_and_generalization(tmp_path):
     assert "| example blur-conv |" in (tmp_path / "g" / "table.md").read_text()
 
 
+@pytest.mark.slow
 def test_plugin_layer_in_the_property_tests_with_measured_tolerances(tmp_path):
     res = _run(
         [
             "-m",
-            "equivariance_tests.plugins",
+            "sesn.testing.plugins",
             "measure",
             "--import",
             "sesn_example_plugin",
@@ -161,7 +166,7 @@ def test_plugin_layer_in_the_property_tests_with_measured_tolerances(tmp_path):
     res = _run(
         [
             "-m",
-            "equivariance_tests.plugins",
+            "sesn.testing.plugins",
             "measure",
             "--import",
             "sesn_example_plugin",
@@ -180,7 +185,7 @@ def test_plugin_layer_in_the_property_tests_with_measured_tolerances(tmp_path):
         tmp_path,
         {**env, "SESN_PLUGIN_TOLERANCES": str(tmp_path / "missing.csv")},
     )
-    assert res.returncode == 1 and "python -m equivariance_tests.plugins measure" in res.stdout
+    assert res.returncode == 1 and "python -m sesn.testing.plugins measure" in res.stdout
 
 
 def test_entry_points_and_env_are_loaded_once(monkeypatch):

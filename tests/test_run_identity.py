@@ -14,6 +14,7 @@ import pytest
 
 from sesn import reproduce
 from sesn.cli import main as cli_main
+from sesn.errors import InputError
 from sesn.io import CorruptFileError, atomic_write_text
 from sesn.report import reproduce_table
 from sesn.train import train
@@ -142,7 +143,7 @@ def test_bad_sweep_arguments(tmp_path, capsys):
                 ["--profile", "quick", "--models", "mnist_ses_scalr_28", "--results", str(tmp_path)]
             )
         )
-    with pytest.raises(SystemExit, match="no place in the mnist-scale table"):  # registered, but no row/columns
+    with pytest.raises(InputError, match="no place in the mnist-scale table"):  # registered, but no row/columns
         reproduce.main(
             reproduce.get_args_parser().parse_args(
                 ["--profile", "smoke", "--models", "test_ses_scalar_56", "--results", str(tmp_path)]
@@ -178,6 +179,7 @@ def _sweep(results: Path, *extra) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_rerun_with_other_epochs_is_a_new_run_not_a_skip(tmp_path):
     res = tmp_path / "res"
@@ -193,6 +195,7 @@ def test_rerun_with_other_epochs_is_a_new_run_not_a_skip(tmp_path):
     assert len(table) == 2 and (table.n == 1).all()
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_shards_started_together_on_a_fresh_folder_all_succeed(tmp_path):
     res = tmp_path / "res"
@@ -223,6 +226,7 @@ def test_shards_started_together_on_a_fresh_folder_all_succeed(tmp_path):
     assert len({json.dumps(r["data_sha256"], sort_keys=True) for r in records}) == 1
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_sweep_skips_a_run_held_by_a_live_process_and_reports_it(tmp_path, lock_holder):
     res = tmp_path / "res"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from sesn.data.npz import npz_bytes
 from sesn.models import get_model
 from sesn.models.registry import count_parameters
 from sesn.models.stir import STIR_MODELS, stir_model
@@ -65,7 +66,7 @@ def _tiny_set(tmp_path) -> Path:
 
     arrays = stir.build_mnist(load_digits("mnist"), seed=42, instances=2)
     path = tmp_path / "mnist_rebuilt_tiny.npz"
-    path.write_bytes(stir.npz_bytes(arrays))
+    path.write_bytes(npz_bytes(arrays))
     return path
 
 

@@ -13,6 +13,7 @@ import torch
 from sesn.data import stir
 from sesn.data.cli import stir_main, stir_name, stir_recipe
 from sesn.data.idx import DataFileError
+from sesn.data.npz import npz_bytes
 from sesn.data.sources import Digits, load_digits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def small(digits):
 @pytest.fixture(scope="module")
 def small_file(small, tmp_path_factory):
     path = tmp_path_factory.mktemp("stir") / "mnist_small.npz"
-    path.write_bytes(stir.npz_bytes(small))
+    path.write_bytes(npz_bytes(small))
     return path
 
 
@@ -67,7 +68,7 @@ def fake_arrays(classes=2, instances=1, colour=False, sizes=stir.ALL_SIZES, titl
 
 
 def write(path, arrays):
-    path.write_bytes(stir.npz_bytes(arrays))
+    path.write_bytes(npz_bytes(arrays))
     return path
 
 
@@ -106,7 +107,7 @@ def test_source_digits_disjoint_and_of_the_right_class(small, digits):
 @needs_real
 def test_deterministic_bytes_and_threads(small, digits):
     again = stir.build_mnist(digits, seed=42, instances=N, sizes=SIZES)
-    assert stir.npz_bytes(again) == stir.npz_bytes(small)
+    assert npz_bytes(again) == stir.npz_bytes(small)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -241,7 +242,7 @@ def test_reader_rejects_unreadable_files(tmp_path):
 
 def test_npz_bytes_are_deterministic_and_loadable(tmp_path):
     arrays = fake_arrays(sizes=(20, 18))
-    a, b = stir.npz_bytes(arrays), stir.npz_bytes({k: arrays[k] for k in reversed(list(arrays))})
+    a, b = npz_bytes(arrays), stir.npz_bytes({k: arrays[k] for k in reversed(list(arrays))})
     assert a == b
     path = write(tmp_path / "x.npz", arrays)
     with zipfile.ZipFile(path) as zf:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from sesn import reproduce
+from sesn.errors import InputError, MissingInputError
 from sesn.models import get_model
 from sesn.train import train
 
@@ -111,6 +112,7 @@ def uninterrupted(realization, tmp_path_factory):
     return _final_state(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_at", ["2", "3.2"], ids=["after-checkpoint-2", "mid-epoch-3"])
 def test_kill_and_resume_gives_the_uninterrupted_result(realization, tmp_path, uninterrupted, kill_at):
     """SIGKILL right after epoch 2's checkpoint, or at batch 2 of epoch 3; the resumed run
@@ -142,6 +144,7 @@ def _param_distance(a: dict, b: dict) -> float:
     return (num / sum(float(a[k].double().pow(2).sum()) for k in keys)) ** 0.5
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_vs_one_process_same_global_batch(realization, tmp_path):
     """2-process DDP (gloo, 32 per process) against 1 process with the same global batch of 64.
 
@@ -194,6 +197,7 @@ def test_ddp_two_processes_vs_one_process_same_global_batch(realization, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_ddp_nan_on_one_rank_stops_every_rank(realization, tmp_path):
     """A NaN loss on rank 1 only: all ranks now agree and stop together, and rank 0 records the
     failure. Without the agreement (checked by hand) rank 1 raised alone, torchrun killed rank
@@ -278,9 +282,9 @@ def test_sweep_plan_shard_and_skip(tmp_path):
     assert sorted(sum(shards, []), key=lambda r: r.key) == sorted(runs, key=lambda r: r.key)
     both = reproduce.plan(reproduce.get_args_parser().parse_args(["--both-augmentations"]), reproduce.PROFILES["paper"])
     assert len(both) == (4 + 16 + 7 * 4) * 6  # every model with and without augmentation
-    with pytest.raises(SystemExit, match="k/n"):
+    with pytest.raises(InputError, match="k/n"):
         reproduce.shard(runs, "3")
-    with pytest.raises(SystemExit, match="0 <= k < n"):
+    with pytest.raises(InputError, match="0 <= k < n"):
         reproduce.shard(runs, "3/3")
 
 
@@ -301,7 +305,7 @@ def test_paper_profile_without_data_says_how_to_get_it(tmp_path):
             "28",
         ]
     )
-    with pytest.raises(SystemExit, match="sesn data mnist-scale"):
+    with pytest.raises(MissingInputError, match="sesn data mnist-scale"):
         reproduce.main(args)
 
 

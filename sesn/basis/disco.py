@@ -16,11 +16,11 @@ malformed file raises :class:`DiscoBasisError` saying where it was looked for.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
 
+from sesn import settings
 from sesn.basis.hermite import _functions_on_window, order_pairs
 from sesn.basis.spec import BasisSpec
 
@@ -37,7 +37,7 @@ def file_name(spec: BasisSpec) -> str:
 
 
 def search_dirs() -> list[Path]:
-    dirs = [Path(os.environ["SESN_DISCO_DIR"])] if os.environ.get("SESN_DISCO_DIR") else []
+    dirs = [settings.disco_dir()] if settings.disco_dir() is not None else []
     dirs += [REPO / "datasets" / "disco", Path.cwd() / "datasets" / "disco"]
     return list(dict.fromkeys(d.resolve() for d in dirs))  # each folder once
 

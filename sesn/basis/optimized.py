@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sesn import settings
 from sesn.basis.hermite import _functions_on_window, _terms_for_scale, hermite_basis
 from sesn.basis.spec import BasisSpec
 
@@ -57,7 +58,7 @@ R_FIT_BLURS = (1.0, 2.0, 3.0)
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SESN_CACHE", Path.home() / ".cache" / "sesn")) / "bases"
+    return settings.cache_dir() / "bases"
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sesn.data import mnist_scale as ms
+from sesn.data.npz import npz_bytes
 from sesn.data.sources import load_digits
 from sesn.io import read_json
 
@@ -198,19 +199,9 @@ def stir_comparable(manifest: dict, tracked: dict) -> bool:
 
 
 def stir_versions() -> dict:
-    import platform
+    from sesn import provenance
 
-    import numpy as np
-    import torch
-
-    from sesn.data import stir
-
-    return {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "zlib": stir.zlib_version(),
-        "python": platform.python_version(),
-    }
+    return provenance.versions("torch", "numpy", "zlib", "python")
 
 
 def stir_parser() -> argparse.ArgumentParser:
@@ -288,7 +279,7 @@ def stir_main(argv) -> int:
             )
             t0 = time.perf_counter()
             arrays = stir.build_mnist(digits, seed=args.seed, instances=args.instances, progress=sys.stderr.isatty())
-            data = stir.npz_bytes(arrays)
+            data = npz_bytes(arrays)
             atomic_write_bytes(npz, data)
             import hashlib
 

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from sesn import provenance
 from sesn.data.npz import save_npz, sha256_file
 from sesn.data.sources import Digits
 from sesn.io import process_alive, read_json
@@ -193,16 +192,8 @@ def generate(
 
 
 def versions() -> dict:
-    import PIL
-    import torchvision
-
-    return {
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "pillow": PIL.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
+    """The software versions recorded in a realization's manifest."""
+    return provenance.versions("torch", "torchvision", "pillow", "numpy", "python")
 
 
 def verify(folder: Path, tracked: Path | None = None) -> dict:

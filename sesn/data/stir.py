@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import math
 import zipfile
 import zlib
@@ -38,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from sesn.data.idx import DataFileError
+from sesn.data.npz import sha256_file
 
 CANVAS = 64
 MNIST_INSTANCES = 50  # STIR's instances per class, size and split
@@ -232,23 +232,6 @@ def build_mnist(digits, seed: int = 42, instances: int = 50, sizes=range(17, 65)
     }
 
 
-def npz_bytes(arrays: dict, compress: bool = True) -> bytes:
-    """An npz (loadable with ``np.load``) that is byte-identical for identical arrays: sorted
-    names, fixed zip timestamps and permissions, deflate at a fixed level (``np.savez_compressed``
-    stamps the current time, so its bytes change every run)."""
-    buf = io.BytesIO()
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(buf, "w", compression=method, allowZip64=True) as zf:
-        for name in sorted(arrays):
-            arr = io.BytesIO()
-            np.lib.format.write_array(arr, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = method
-            zf.writestr(info, arr.getvalue(), compress_type=method, compresslevel=6 if compress else None)
-    return buf.getvalue()
-
-
 def arrays_sha256(arrays: dict) -> str:
     """sha256 over the arrays' names, dtypes, shapes and bytes (independent of the zip container)."""
     h = hashlib.sha256()
@@ -265,14 +248,6 @@ def zlib_version() -> str:
 
 # ---------------------------------------------------------------------------------------
 # Reading STIR files (theirs and ours)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _domain(path: Path, title: str) -> str:
@@ -386,7 +361,7 @@ def load_stir(path, partial_sizes: bool = False, allow_pickle: bool = False) -> 
                     raise DataFileError(f"{path}: array {k!r} is corrupt or truncated ({e})") from None
     except zipfile.BadZipFile as e:
         raise DataFileError(f"{path}: corrupt npz ({e})") from None
-    sha = _sha256_file(path)
+    sha = sha256_file(path)
     imgs, lbls, scls, psts = arrays["imgs"], arrays["lbls"], arrays["scls"], arrays["psts"]
     if imgs.dtype != np.uint8:
         _fail(path, f"imgs has dtype {imgs.dtype}, expected uint8")

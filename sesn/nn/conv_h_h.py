@@ -72,8 +72,6 @@ class SESConv_H_H(SteerableConvBase):
         check_conv_arguments("SESConv_H_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
         super().__init__(spec, compute_mode, memory_factor, memory_allowance)
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
         if not isinstance(scale_size, int) or scale_size < 1:
             raise ValueError(f"scale_size must be a positive int, got {scale_size!r}")
         self.in_channels = in_channels

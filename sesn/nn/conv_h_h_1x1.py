@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_scale_feature
+from sesn.nn.checks import check_conv_arguments, check_scale_feature
 
 
 class SESConv_H_H_1x1(ScaleEquivariantModule):
@@ -36,8 +36,9 @@ class SESConv_H_H_1x1(ScaleEquivariantModule):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, num_scales: int = 1, bias: bool = True):
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
+        check_conv_arguments("SESConv_H_H_1x1", in_channels, out_channels, stride, 0)
+        if not isinstance(num_scales, int) or num_scales < 1:
+            raise ValueError(f"SESConv_H_H_1x1: num_scales must be a positive int, got {num_scales!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride

@@ -79,8 +79,6 @@ class SESConv_Z2_H(SteerableConvBase):
         check_conv_arguments("SESConv_Z2_H", in_channels, out_channels, stride, padding)
         spec = self.make_spec(kernel_size, effective_size, scales, basis_type, basis_kwargs)
         super().__init__(spec, compute_mode, memory_factor, memory_allowance)
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"channel counts must be positive, got in={in_channels}, out={out_channels}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride

@@ -43,9 +43,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import platform
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -53,7 +51,9 @@ from typing import Callable
 
 import torch
 
+from sesn import settings
 from sesn.allocator import allocator_state
+from sesn.io import atomic_write_text
 
 REPS = 5
 # after the warm-up, candidates slower than this many times the fastest are not repeated
@@ -101,15 +101,11 @@ def in_training_pass() -> bool:
 
 
 def forced_mode() -> str | None:
-    mode = os.environ.get("SESN_COMPUTE_MODE", "").strip().lower()
-    return mode if mode and mode != "auto" else None
+    return settings.compute_mode()
 
 
 def measuring() -> bool:
-    policy = os.environ.get("SESN_AUTO", "measure").strip().lower()
-    if policy not in ("measure", "cost-model"):
-        raise ValueError(f"SESN_AUTO must be 'measure' or 'cost-model', got {policy!r}")
-    return policy == "measure"
+    return settings.auto_measures()
 
 
 def cpu_model() -> str:
@@ -159,16 +155,7 @@ def _load_disk(path: str) -> dict:
 def _save_disk(path: str, machine: str, key: str, mode: str) -> None:
     data = _load_disk(path)
     data.setdefault(machine, {})[key] = mode
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(Path(path), json.dumps(data, indent=1, sort_keys=True))
 
 
 def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, reps: int = REPS) -> dict[str, float]:
@@ -178,8 +165,8 @@ def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, r
     repetitions otherwise decided the pick: docs/speed.md). Candidates whose warm-up took
     more than :data:`DROP_FACTOR` times the fastest warm-up are not repeated (their warm-up
     time is returned): besides wasting time, a far slower candidate that allocates gigabytes
-    (the separable path under autograd, 3 s and 4 GB a call) slowed the candidate timed after
-    it 2-3x, in every round, and so decided the pick."""
+    slowed the candidate timed after it, in every round, and so decided the pick (measured:
+    docs/speed.md)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     best = {}
     for m, fn in fns.items():
@@ -260,7 +247,8 @@ def choose(
             m: c for m, c in costs.items() if rule.admits(decision.saved_bytes[m], decision.peak_bytes[m], kept, peak)
         }
     cheapest = min(admitted, key=admitted.get)
-    path = os.environ.get("SESN_DISPATCH_CACHE")
+    cache = settings.dispatch_cache()
+    path = str(cache) if cache is not None else None
     machine, skey = machine_id(device), repr(key)
     stored = _load_disk(path).get(machine, {}).get(skey) if path and device.type != "meta" else None
     dropped = sorted(set(costs) - set(admitted))

@@ -36,11 +36,9 @@ from typing import Callable
 import torch
 
 # The batch is processed in chunks whose largest intermediate (spectra, product, the
-# inverse's half-way result) stays below this many bytes. A layer-level microbenchmark on a
-# 2-core EPYC favoured 8-32 MiB (cache, no fresh page-faulting mmaps), but whole models
-# were slower with 16 MiB: at 28x28 a chunk held 8 items, so the product GEMMs were skinny
-# and an 81 MB kernel matrix was re-read for every chunk (mnist_ses_scalar_56 forward 444-575
-# ms vs 375 ms with 256 MiB, batch 128; mnist_ses_scalar_28 142 vs 124 ms; docs/speed.md).
+# inverse's half-way result) stays below this many bytes. Small chunks win in a layer-level
+# microbenchmark but lose in whole models (skinny product GEMMs, the kernel matrix re-read
+# for every chunk); measured in docs/speed.md ("Batch chunks").
 CHUNK_BYTES = 256 * 2**20
 
 

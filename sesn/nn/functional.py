@@ -104,9 +104,9 @@ class _ScaleMax(torch.autograd.Function):
     """Max over axis 2 of ``[B, C, S, H, W]``, values only.
 
     ``Tensor.max(dim=2)`` also computes int64 indices, and its CPU kernel reduces a middle
-    axis slowly (23 ms for [128, 32, 4, 28, 28] on a 2-core EPYC); ``amax`` is slow on the
-    FFT path's batch-innermost outputs (12 ms at [128, 63, 4, 14, 14]). Forward: a running
-    elementwise ``maximum`` over the S slices (1.7 and 0.4 ms) and, when a gradient is
+    axis slowly; ``amax`` is slow on the FFT path's batch-innermost outputs (both measured in
+    docs/speed.md, "The scale max projection"). Forward: a running
+    elementwise ``maximum`` over the S slices and, when a gradient is
     needed, the index of the first maximal scale of each position as uint8 (what
     ``max(dim=2)`` picks, ties included). Backward: the gradient goes to that scale. Only
     the index is saved, not the output, so the output may be modified in place afterwards

@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+from sesn.errors import InputError, MissingInputError
 from sesn.io import read_json
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 
@@ -43,9 +44,9 @@ def load(path: Path):
     try:
         data = read_json(Path(path))
     except FileNotFoundError:
-        raise SystemExit(f"{path}: not found; run `pytest bench --benchmark-json {path}` first") from None
+        raise MissingInputError(f"{path}: not found; run `pytest bench --benchmark-json {path}` first") from None
     except json.JSONDecodeError as e:
-        raise SystemExit(f"{path}: not a pytest-benchmark JSON file ({e})") from None
+        raise InputError(f"{path}: not a pytest-benchmark JSON file ({e})") from None
     rows = []
     for b in data.get("benchmarks", []):
         info = b.get("extra_info", {})
@@ -80,11 +81,11 @@ def load(path: Path):
             )
         )
     if not rows:
-        raise SystemExit(f"{path}: holds no benchmarks")
+        raise InputError(f"{path}: holds no benchmarks")
     df = pd.DataFrame(rows)
     mixed = {c: sorted(map(str, df[c].unique())) for c in SETTINGS_COLUMNS if df[c].nunique(dropna=False) > 1}
     if mixed:  # one table is one run's settings: ratios across machines or allocators would mislead
-        raise SystemExit(f"{path}: rows were measured with different settings: {mixed}")
+        raise InputError(f"{path}: rows were measured with different settings: {mixed}")
     base = df[(df.role == "baseline") & (df.memory_saving == "off") & (df.precision == "fp32")].set_index("group")
     df["latency_ratio"] = [
         r.median_ms / base.loc[r.group, "median_ms"] if r.group in base.index else float("nan") for r in df.itertuples()

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from sesn.basis.spec import R_SPAN_RATIO
 from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, scale_equivariance
+from sesn.errors import InputError
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
@@ -61,7 +62,7 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
     names = args.configs or list(MNIST_SES_CONFIGS)
     unknown = sorted(set(names) - set(MNIST_SES_CONFIGS))
     if unknown:
-        raise SystemExit(f"unknown configuration(s) {unknown}; choose from {sorted(MNIST_SES_CONFIGS)}")
+        raise InputError(f"unknown configuration(s) {unknown}; choose from {sorted(MNIST_SES_CONFIGS)}")
     rows, pair_rows = [], []
     jobs = [(n, layer, basis) for n in names for layer in LAYERS for basis in "AB"]
     for name, layer_kind, basis in tqdm(jobs, desc="measuring Delta", unit="layer"):

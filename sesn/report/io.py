@@ -24,6 +24,17 @@ def dataframe_to_markdown(df) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_table(df, folder: Path, stem: str, intro: list[str]) -> Path:
+    """Write ``df`` as ``<stem>.csv`` and as ``<stem>.md`` (the ``intro`` lines, then the
+    Markdown table), both atomically; returns the Markdown file's path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / f"{stem}.csv", df.to_csv(index=False))
+    md = folder / f"{stem}.md"
+    atomic_write_text(md, "\n".join([*intro, dataframe_to_markdown(df)]) + "\n")
+    return md
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         if v != v:

@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from sesn.errors import SesnError
 from sesn.reproduce import shard  # the same k/n semantics as sesn reproduce
 from sesn.scalegen.profiles import PROFILES
 
@@ -89,7 +90,7 @@ def load_data(args):
     # the rebuilt mnist domain with STIR's seed and instances: built once (a lock), then reused
     # after its sha256 is checked
     if stir_main(["--root", str(args.root)]) != 0:
-        raise SystemExit("could not build the rebuilt STIR mnist set (see above)")
+        raise SesnError("could not build the rebuilt STIR mnist set (see above)")
     return stir.load_stir(Path(args.root) / "stir" / f"{stir_name(42, 50)}.npz")
 
 

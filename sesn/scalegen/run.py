@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sesn.allocator import allocator_state
 from sesn.scalegen.measure import size_equivariance
 from sesn.scalegen.profiles import Profile
 from sesn.train.checkpoint import (
@@ -198,6 +199,7 @@ def train_and_evaluate(
             "data": str(data.path),
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "torch_threads": torch.get_num_threads(),
+            "cpu_allocator": allocator_state() if device.type == "cpu" else None,
             "versions": versions(),
             "settings": {**settings, "code_version": code_version()},
             **(meta or {}),

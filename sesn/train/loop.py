@@ -1,16 +1,8 @@
-"""One epoch of training, evaluation, the data of a run, and the fault-injection hooks.
-
-Fault injection (for the resume tests): ``SESN_FAULT_KILL_AT=E`` makes the process kill
-itself with SIGKILL right after the checkpoint of epoch E (1-based) is written, and
-``SESN_FAULT_KILL_AT=E.B`` at batch B of epoch E, before that batch's optimizer step;
-``SESN_FAULT_NAN_RANK=r`` makes rank r's loss NaN.
-"""
+"""One epoch of training, evaluation and the data of a run (fault injection for the tests:
+:mod:`sesn.train.faults`)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 from pathlib import Path
 
 import torch
@@ -18,6 +10,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
+
+from sesn.train import faults
 
 
 class TrainingDiverged(RuntimeError):
@@ -77,14 +71,6 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> None:
     random.seed(s)
 
 
-def fault_point(epoch: int, batch: int | None = None) -> None:
-    """Kill this process (SIGKILL, as ``kill -9``) where SESN_FAULT_KILL_AT says (1-based)."""
-    where = os.environ.get("SESN_FAULT_KILL_AT")
-    if where and where == (f"{epoch}" if batch is None else f"{epoch}.{batch}"):
-        sys.stdout.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
@@ -110,16 +96,14 @@ def train_epoch(model, data, optimizer, device, args, epoch, scaler, progress):
     total_loss = correct = seen = 0.0
     it = tqdm(data, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=not progress, unit="batch")
     for batch, (x, y) in enumerate(it):
-        fault_point(epoch + 1, batch + 1)
+        faults.kill_point(epoch + 1, batch + 1)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, enabled=args.amp):
             out = model(x)
             loss = F.cross_entropy(out, y)
-        nan_rank = os.environ.get("SESN_FAULT_NAN_RANK")
-        if nan_rank is not None and nan_rank == str(_rank()):  # fault injection (tests)
-            loss = loss * float("nan")
+        loss = faults.poison_loss(loss, _rank())
         if not _all_finite(loss):
             where = f" (on at least one of {_world()} processes)" if _world() > 1 else ""
             raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}, after {int(seen)} samples{where}")

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import functools
 import json
-import platform
 from pathlib import Path
 
 import torch
 
 import sesn
+from sesn import provenance
 
 
 def versions() -> dict:
-    import numpy
-    import torchvision
-
-    return {
-        "sesn": sesn.__version__,
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-        "cuda": torch.version.cuda,
-    }
+    """The software versions recorded with a run."""
+    return provenance.versions("sesn", "torch", "torchvision", "numpy", "python", "cuda")
 
 
 # What determines a run's result. A checkpoint made with other values is not resumed, and

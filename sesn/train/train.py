@@ -37,8 +37,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from sesn import settings as sesn_settings
 from sesn.allocator import allocator_state
 from sesn.models import count_parameters, get_model, list_models
+from sesn.train import faults
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
     RunInProgress,
     RunLock,
@@ -56,7 +58,6 @@ from sesn.train.loop import (
     build_data,
     drop_single_sample_batch,
     evaluate,
-    fault_point,
     loader,
     seed_epoch,
     train_epoch,
@@ -359,7 +360,7 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
                     },
                     ckpt_path,
                 )
-                fault_point(epoch + 1)
+                faults.kill_point(epoch + 1)
             if world > 1:
                 dist.barrier()
     except TrainingDiverged as e:
@@ -408,7 +409,7 @@ def cli(argv=None) -> int:
         print(f"error: training diverged: {e}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError, RunInProgress) as e:  # bad input, settings mismatch, run in progress
-        if os.environ.get("SESN_DEBUG") or args.debug:
+        if sesn_settings.debug() or args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2

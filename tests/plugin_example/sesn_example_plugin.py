@@ -102,7 +102,7 @@ register(
 )
 
 try:  # the property-test registry lives in the test suite, which a plain install may not have
-    from equivariance_tests.plugins import register_equivariance_case
+    from sesn.testing.plugins import register_equivariance_case
 except ImportError:  # pragma: no cover
     register_equivariance_case = None
 if register_equivariance_case is not None:

@@ -2,14 +2,15 @@
 
 A plug-in module registers a case when imported::
 
-    from equivariance_tests.plugins import register_equivariance_case
+    from sesn.testing.plugins import register_equivariance_case
     register_equivariance_case("my lift", build=lambda: MyLift(1, 6, scales=[1, 1.4, 2]),
                                kind="T->H", scales=[1, 1.4, 2], in_channels=1, out_channels=6, kernel_size=11)
 
 Then, once, measure its tolerances (8 draws of weights and smooth inputs per scale step,
-tolerance = 3 x the largest Delta, as for this package's layers)::
+tolerance = 3 x the largest Delta rounded up to 2 digits, the rule of this package's own
+tables: :mod:`sesn.testing.tolerance`)::
 
-    python -m equivariance_tests.plugins measure --import mypkg.layers --out my_tolerances.csv
+    python -m sesn.testing.plugins measure --import mypkg.layers --out my_tolerances.csv
 
 and run the property tests on it (hypothesis draws fresh weights and inputs; each must stay
 within its tolerance and, for T->H and H->H layers, below a plain conv's Delta on the same
@@ -26,20 +27,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from sesn import settings as sesn_settings
 from sesn.equivariance import plain_conv_baseline, rescale_equivariance, scale_equivariance
+from sesn.testing.tolerance import tolerance_from
 from sesn.transforms import smooth_random_field
 
 KINDS = ("T->H", "H->H", "T->T")
 DRAWS = 8
-SAFETY = 3.0
-DEFAULT_TOLERANCES = "sesn_plugin_tolerances.csv"
+DEFAULT_TOLERANCES = sesn_settings.variable("SESN_PLUGIN_TOLERANCES").default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +124,7 @@ def measure_tolerances(case: EquivarianceCase, draws: int = DRAWS) -> list[dict]
                 step=step,
                 draws=draws,
                 max_delta=worst,
-                tolerance=SAFETY * worst,
+                tolerance=tolerance_from([worst]),
                 plain_min=min(p for _, p in vals),
             )
         )
@@ -131,7 +132,7 @@ def measure_tolerances(case: EquivarianceCase, draws: int = DRAWS) -> list[dict]
 
 
 def tolerances_path() -> Path:
-    return Path(os.environ.get("SESN_PLUGIN_TOLERANCES", DEFAULT_TOLERANCES))
+    return sesn_settings.plugin_tolerances()
 
 
 def read_tolerances(path: Path | None = None) -> dict:
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
     from sesn.plugins import load_plugins
 
     p = argparse.ArgumentParser(
-        "python -m equivariance_tests.plugins", description="measure tolerances of plug-in equivariance cases"
+        "python -m sesn.testing.plugins", description="measure tolerances of plug-in equivariance cases"
     )
     p.add_argument("command", choices=["measure", "list"])
     p.add_argument(
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     load_plugins(args.modules)
     # plug-ins register into the importable module, not into __main__ (python -m)
-    from equivariance_tests import plugins as registry
+    from sesn.testing import plugins as registry
 
     CASES, measure_tolerances = registry.CASES, registry.measure_tolerances  # noqa: N806
     if not CASES:
