@@ -150,13 +150,11 @@ def pop_allocator_option(argv: list[str]) -> tuple[str | None, list[str]]:
 def choose_allocator(key, option: str | None) -> str | None:
     """Configure the CPU allocator for command ``key``; returns what is in use when it was
     configured (printed once by the caller), None when malloc is left alone."""
-    import os
-
     from sesn import settings
     from sesn.allocator import configure_cpu_allocator
 
     if option is not None:
-        os.environ["SESN_ALLOCATOR"] = option  # torchrun workers and subprocesses follow the option
+        settings.export("SESN_ALLOCATOR", option)  # torchrun workers and subprocesses follow the option
         return configure_cpu_allocator(option)
     if settings.allocator():
         return configure_cpu_allocator()  # as SESN_ALLOCATOR says
@@ -193,7 +191,7 @@ def main(argv=None) -> int:
     key = (argv[0], argv[1] if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS else None)
     in_use = choose_allocator(key, allocator_option)
     if in_use is not None and not any(a in ("-h", "--help") for a in rest):
-        print(f"CPU allocator: {in_use}", file=sys.stderr)
+        print(f"CPU allocator: {in_use}")  # stdout: stderr keeps errors to one line
     try:
         return command(rest) or 0
     except _user_errors() as e:

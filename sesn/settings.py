@@ -144,9 +144,17 @@ def debug() -> bool:
     return flag("SESN_DEBUG")
 
 
+def export(name: str, value: str) -> None:
+    """Set a declared variable for this process and the processes it starts (a command-line
+    option that torchrun workers and subprocesses must follow); the value is checked."""
+    variable(name)
+    os.environ[name] = value
+    get(name)
+
+
 def set_debug() -> None:
     """Turn on debug for this process and its children (``--debug``)."""
-    os.environ["SESN_DEBUG"] = "1"
+    export("SESN_DEBUG", "1")
 
 
 def fault_kill_at() -> str | None:

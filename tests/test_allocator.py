@@ -91,7 +91,7 @@ def test_the_allocator_is_a_per_command_choice(argv, expected, printed):
     out = subprocess.run([sys.executable, "-c", CHOICE, *argv], env={**env, "LD_PRELOAD": ""}, capture_output=True,
                          text=True)  # fmt: skip
     assert expected in out.stdout.strip().splitlines()[-1], (out.stdout, out.stderr)
-    assert ("CPU allocator:" in out.stderr) == printed, out.stderr
+    assert ("CPU allocator:" in out.stdout) == printed, out.stdout
 
 
 def test_a_bad_allocator_choice_is_refused():

@@ -107,7 +107,7 @@ def test_source_digits_disjoint_and_of_the_right_class(small, digits):
 @needs_real
 def test_deterministic_bytes_and_threads(small, digits):
     again = stir.build_mnist(digits, seed=42, instances=N, sizes=SIZES)
-    assert npz_bytes(again) == stir.npz_bytes(small)
+    assert npz_bytes(again) == npz_bytes(small)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -242,7 +242,7 @@ def test_reader_rejects_unreadable_files(tmp_path):
 
 def test_npz_bytes_are_deterministic_and_loadable(tmp_path):
     arrays = fake_arrays(sizes=(20, 18))
-    a, b = npz_bytes(arrays), stir.npz_bytes({k: arrays[k] for k in reversed(list(arrays))})
+    a, b = npz_bytes(arrays), npz_bytes({k: arrays[k] for k in reversed(list(arrays))})
     assert a == b
     path = write(tmp_path / "x.npz", arrays)
     with zipfile.ZipFile(path) as zf:
