@@ -29,13 +29,13 @@ from types import SimpleNamespace
 
 import torch
 
+from sesn.basis.registry import basis_kind
 from sesn.equivariance import scale_equivariance
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
 from sesn.testing.tolerance import SAFETY, round_up
 from sesn.transforms import RESCALES, smooth_random_field
 
 CSV = Path(__file__).with_name("after_relu_tolerances.csv")
-DISCO_SCALES = (1.0, 1.26, 1.59, 2.0)
 CHANNELS = (2, 3, 4)
 SIZES = (48, 64)
 BLURS = (1.5, 2.0, 2.5)
@@ -44,8 +44,9 @@ MIN_RATIO = 1.5
 
 def configs() -> dict:
     """name -> layer configuration (kernel, effective size, scales, mult, max_order)."""
-    out = {"disco_scales": SimpleNamespace(kernel_size=15, effective_size=7, scales=DISCO_SCALES, mult=1.5,
-                                           max_order=4)}  # fmt: skip
+    disco = basis_kind("DISCO").configurations["mnist"]
+    out = {"disco_scales": SimpleNamespace(kernel_size=disco["kernel_size"], effective_size=disco["effective_size"],
+                                           scales=tuple(disco["scales"]), mult=disco["mult"], max_order=4)}  # fmt: skip
     for name, c in MNIST_SES_CONFIGS.items():
         out[name] = SimpleNamespace(kernel_size=c.kernel_size, effective_size=c.effective_size, scales=c.scales,
                                     mult=c.mult, max_order=c.max_order)  # fmt: skip

@@ -16,6 +16,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from sesn.basis import BasisSpec, paper_scales, window_size
+from sesn.basis.registry import basis_kind
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
 from sesn.transforms import smooth_random_field  # noqa: F401  (re-exported for tests)
 
@@ -184,7 +185,7 @@ class SteerableConfig:
             scales=list(self.scales),
             basis_type=self.basis_type,
         )
-        if self.basis_type in ("B", "R"):  # R: its scale-0 span is Hermite B
+        if "mult" in basis_kind(self.basis_type).arguments:  # B; R: its scale-0 span is Hermite B
             kw["mult"] = self.mult
         return kw
 

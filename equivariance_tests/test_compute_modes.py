@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from equivariance_tests import strategies as sst
 from equivariance_tests.cases import HypothesisDraws, check_kernel_cache, check_paths_agree, draw_layer_case
+from sesn.basis.registry import measured_bases
 
 
 def _case(data, kind):
-    return draw_layer_case(HypothesisDraws(data), kinds=(kind,), sources=("grid", "paper"), bases="ABDR")
+    return draw_layer_case(HypothesisDraws(data), kinds=(kind,), sources=("grid", "paper"), bases=measured_bases())
 
 
 @sst.keyword_safe

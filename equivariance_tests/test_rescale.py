@@ -18,6 +18,7 @@ from equivariance_tests.tolerances import (
     SAFETY,
     rescale_cases,
 )
+from sesn.basis.registry import measured_bases
 from sesn.equivariance import plain_conv_baseline, scale_equivariance
 
 
@@ -61,7 +62,7 @@ def _indistinguishable():
     out = []
     for kind in sst.RESCALE_KINDS:
         for source in ("grid", "paper"):
-            for key, step in rescale_cases(kind, source, distinguishable=False, bases="ABDR"):
+            for key, step in rescale_cases(kind, source, distinguishable=False, bases=measured_bases()):
                 rows = [RESCALE[(key, kind, step, d)] for d in DTYPE_NAMES.values()]
                 worst = max(rows, key=lambda r: r.delta_max / r.plain_min)
                 reason = (

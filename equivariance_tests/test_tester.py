@@ -10,6 +10,7 @@ from torch import nn
 from equivariance_tests import strategies as sst
 from equivariance_tests.mutants import BASIS_MUTATIONS
 from equivariance_tests.tolerances import DTYPE_NAMES, EXACT, RESCALE, mutant_cases, pair_tolerances, rescale_cases
+from sesn.basis.registry import measured_bases
 from sesn.equivariance import scale_equivariance, scale_shift_equivariance, translation_equivariance
 from sesn.nn import SESConv_Z2_H
 from sesn.testing import assert_equivariant
@@ -126,7 +127,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     configurations), and no drawn row's tolerance reaches the plain conv's Delta."""
     from equivariance_tests.tolerances import MIN_ADVANTAGE_OVER_CONV, RESCALE_PAIRS, SAFETY
 
-    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in "ABDR"]
+    keys = [cfg.key for cfg in sst.all_configs()] + [f"{n}/{b}" for n in sst.PAPER_CONFIGS for b in measured_bases()]
     for key in keys:
         s = len(sst.config_by_key(key).scales)
         for kind in sst.RESCALE_KINDS:
@@ -152,7 +153,7 @@ def test_tester_rescale_table_is_per_config_and_below_plain_conv():
     drawn = 0
     for kind in sst.RESCALE_KINDS:
         for source in ("grid", "paper"):
-            for key, step in rescale_cases(kind, source, bases="ABDR"):
+            for key, step in rescale_cases(kind, source, bases=measured_bases()):
                 for dtype in DTYPE_NAMES.values():
                     row = RESCALE[(key, kind, step, dtype)]
                     assert row.tolerance < row.plain_min, row

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from sesn.basis.registry import measured_bases
 from sesn.testing.tolerance import SAFETY  # noqa: F401  (re-exported: the rule of every table)
 
 EXACT_RELATIVE = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -148,7 +149,7 @@ def mutant_cases(mutant: str, kind: str, source: str, margin: float = 2.0) -> li
     """Drawn ``(config, step)`` cases where ``mutant``'s measured Delta (smallest over its
     draws, ``mutant_deltas.csv``) is above ``margin`` x the case's tolerance: the cases on
     which a test of the tester can demand a rejection on any draw."""
-    ok = set(rescale_cases(kind, source, bases="ABDR"))
+    ok = set(rescale_cases(kind, source, bases=measured_bases()))
     out = []
     with open(MUTANT_CSV, newline="") as f:
         for r in csv.DictReader(f):

@@ -6,33 +6,38 @@ import numpy as np
 import torch
 
 from sesn.basis.hermite import hermite_basis, hermite_gaussian_1d, order_pairs
-from sesn.basis.spec import BASIS_TYPES, BasisSpec, make_spec, paper_scales, window_size
+from sesn.basis.registry import BASES, BasisKind, basis_kind, measured_bases, register_basis
+from sesn.basis.spec import BasisSpec, make_spec, paper_scales, window_size
 
 __all__ = [
-    "BASIS_TYPES",
+    "BASES",
+    "BasisKind",
     "BasisSpec",
     "basis_array",
+    "basis_kind",
     "basis_tensor",
     "hermite_basis",
     "hermite_gaussian_1d",
     "make_spec",
+    "measured_bases",
     "order_pairs",
     "paper_scales",
+    "register_basis",
     "window_size",
 ]
 
 
 def basis_array(spec: BasisSpec) -> np.ndarray:
-    """The basis of ``spec`` as a read-only float64 array ``[N_b, S, k, k]``."""
-    if spec.basis_type == "DISCO":
-        from sesn.basis.disco import disco_basis
-
-        return disco_basis(spec)
-    if spec.basis_type in ("D", "R"):
-        from sesn.basis.optimized import optimized_basis
-
-        return optimized_basis(spec)
-    return hermite_basis(spec)
+    """The basis of ``spec`` as a read-only float64 array ``[N_b, S, k, k]``, from the builder
+    its kind registered (:mod:`sesn.basis.registry`)."""
+    basis = basis_kind(spec.basis_type).build(spec)
+    want = (spec.num_funcs, spec.num_scales, spec.kernel_size, spec.kernel_size)
+    if getattr(basis, "shape", None) != want:
+        raise ValueError(
+            f"basis {spec.basis_type!r} built an array of shape {getattr(basis, 'shape', None)}, expected {want} "
+            "([N_b = effective_size**2, S, k, k])"
+        )
+    return basis
 
 
 def basis_tensor(spec: BasisSpec, dtype: torch.dtype = torch.float32) -> torch.Tensor:

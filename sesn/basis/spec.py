@@ -7,14 +7,7 @@ import math
 import operator
 from typing import Sequence
 
-BASIS_TYPES = (
-    "A",
-    "B",
-    "D",
-    "DISCO",
-    "R",
-)  # D, R: optimised (DISCO-style), sesn.basis.optimized; DISCO: DISCO's published basis
-
+from sesn.basis.registry import BASES, SPEC_FIELDS, basis_kind
 
 R_SPAN_RATIO = 1.9  # basis "R": default span_sigma / sigma_0 (DISCO: sigma_min 1.9 at smallest scale 1)
 
@@ -43,8 +36,9 @@ class BasisSpec:
         kernel_size: k, the side of the (zero-padded) kernel; odd and positive.
         effective_size: N_b = effective_size**2 basis functions.
         scales: increasing positive scales sigma_0 < ... < sigma_{S-1}.
-        basis_type: "A" (Hermite orders 0..effective_size-1 per axis) or "B"
-            (multi-scale Hermite, orders nx+ny <= max_order at sub-scales sigma/mult**j).
+        basis_type: a registered basis kind (:mod:`sesn.basis.registry`): "A" (Hermite
+            orders 0..effective_size-1 per axis), "B" (multi-scale Hermite, orders
+            nx+ny <= max_order at sub-scales sigma/mult**j), "D", "R" (optimised), "DISCO".
         mult: sub-scale ratio of basis "B".
         max_order: maximal total Hermite order of basis "B".
         disco_sigma: basis "DISCO" only: the smallest sigma of the Hermite functions DISCO
@@ -113,8 +107,7 @@ class BasisSpec:
             raise ValueError(f"scales must be positive and finite, got {list(scales)}")
         if any(b <= a for a, b in zip(scales, scales[1:])):
             raise ValueError(f"scales must be strictly increasing, got {list(scales)}")
-        if self.basis_type not in BASIS_TYPES:
-            raise ValueError(f"basis_type must be one of {BASIS_TYPES}, got {self.basis_type!r}")
+        kind = basis_kind(self.basis_type)  # ValueError naming the registered kinds
         if e > k:
             raise ValueError(
                 f"effective_size={e} is too large for kernel_size={k}: "
@@ -128,11 +121,12 @@ class BasisSpec:
                     "or a smaller scale range"
                 )
         if self.span_sigma is not None:
-            if self.basis_type != "R":
-                raise ValueError(f"span_sigma applies to basis 'R' only, not {self.basis_type!r}")
+            if "span_sigma" not in kind.arguments:
+                takers = " or ".join(repr(n) for n, k in BASES.items() if "span_sigma" in k.arguments)
+                raise ValueError(f"span_sigma applies to basis {takers} only, not {self.basis_type!r}")
             if not math.isfinite(self.span_sigma) or self.span_sigma <= 0:
                 raise ValueError(f"span_sigma must be positive and finite, got {self.span_sigma}")
-        if self.basis_type in ("B", "DISCO", "R"):
+        if "mult" in kind.arguments:
             if self.mult <= 1.0:
                 raise ValueError(f"mult must be > 1 for basis 'B', got {self.mult}")
             if not isinstance(self.max_order, int) or self.max_order < 0:
@@ -147,12 +141,9 @@ def make_spec(
     **basis_kwargs,
 ) -> BasisSpec:
     """Build a :class:`BasisSpec`, accepting the reference layers' ``**basis_kwargs``."""
-    unknown = set(basis_kwargs) - {"mult", "max_order", "dilate_integer", "disco_sigma", "span_sigma"}
+    unknown = set(basis_kwargs) - set(SPEC_FIELDS)
     if unknown:
-        raise ValueError(
-            f"unknown basis arguments {sorted(unknown)}; known: mult, max_order, dilate_integer, disco_sigma, "
-            "span_sigma"
-        )
+        raise ValueError(f"unknown basis arguments {sorted(unknown)}; known: {', '.join(SPEC_FIELDS)}")
     if isinstance(scales, (int, float)) and not isinstance(scales, bool):
         scales = (scales,)  # one scale
     try:

@@ -14,27 +14,20 @@ from __future__ import annotations
 
 from torch import nn
 
+from sesn.basis.registry import basis_kind
 from sesn.models.mnist import _front, _head
 from sesn.models.registry import register
 from sesn.nn import ScaleAvgPool2d, ScaleBatchNorm, SESConv_H_H, SESConv_Z2_H, SESMaxProjection
 
-DISCO_SCALES = (1.0, 1.26, 1.59, 2.0)
 CHANNELS = (32, 63, 95)
 
 
 def disco_mnist(
     name: str, mult: float, num_classes: int = 10, dropout: float = 0.7, in_size: int = 28
 ) -> nn.Sequential:
-    kw = dict(
-        kernel_size=15,
-        effective_size=7,
-        scales=list(DISCO_SCALES),
-        padding=7,
-        bias=True,
-        basis_type="DISCO",
-        mult=mult,
-        disco_sigma=1.9,
-    )
+    published = basis_kind("DISCO").configurations["mnist"]  # kernel 15, effective size 7, scales, disco_sigma
+    kw = {**published, "scales": list(published["scales"]), "mult": mult}
+    kw.update(padding=kw["kernel_size"] // 2, bias=True, basis_type="DISCO")
     c1, c2, c3 = CHANNELS
     layers = _front(name, True, in_size) + [
         SESConv_Z2_H(1, c1, **kw), nn.ReLU(True), ScaleAvgPool2d(2), ScaleBatchNorm(c1),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from sesn.basis import paper_scales
+from sesn.basis.registry import keep_arguments, spec_arguments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,28 +35,16 @@ class SESConfig:
 
 def layer_kwargs(config, basis_type: str | None = None, **overrides) -> dict:
     """Constructor arguments of a steerable layer with ``config``'s kernel, effective size,
-    scales and 'same' padding, and the basis' own arguments: mult/max_order for "B" (and
-    "DISCO", which also takes disco_sigma, and "R", which also takes span_sigma), none for
-    "A"/"D". ``config`` is any object with those attributes (an :class:`SESConfig`, a test's
-    configuration, DISCO's settings)."""
+    scales and 'same' padding, and the spec arguments the basis reads
+    (:mod:`sesn.basis.registry`: mult/max_order for "B", also disco_sigma for "DISCO" and
+    span_sigma for "R", none for "A"), then ``overrides``; an override of ``basis_type`` drops
+    the arguments the new basis does not read."""
     basis = basis_type or getattr(config, "basis_type", "A")
     kw = dict(kernel_size=config.kernel_size, effective_size=config.effective_size, scales=list(config.scales),
               padding=config.kernel_size // 2, basis_type=basis)  # fmt: skip
-    if basis in ("B", "DISCO", "R"):
-        kw.update(mult=config.mult, max_order=getattr(config, "max_order", 4))
-    if basis == "DISCO":
-        kw.update(disco_sigma=getattr(config, "disco_sigma", 1.9))
-    if basis == "R" and getattr(config, "span_sigma", None) is not None:
-        kw.update(span_sigma=config.span_sigma)
+    kw.update(spec_arguments(basis, config))
     kw.update(overrides)
-    if kw["basis_type"] != "R":
-        kw.pop("span_sigma", None)
-    if kw["basis_type"] not in ("B", "DISCO", "R"):  # an override to A/D drops B's arguments
-        kw.pop("mult", None)
-        kw.pop("max_order", None)
-    if kw["basis_type"] != "DISCO":
-        kw.pop("disco_sigma", None)
-    return kw
+    return keep_arguments(kw["basis_type"], kw)
 
 
 MNIST_SES_CONFIGS = {

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.basis.registry import keep_arguments
 from sesn.models.method_layers import METHOD_LAYERS
 from sesn.models.registry import register
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
@@ -64,9 +65,7 @@ def stir_sesn(
     basis: str = "B", in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS, **overrides
 ) -> StirNet:
     """SESN in the STIR design: T -> H, ReLU, H -> H (scale_size 1), ReLU; STIR's settings."""
-    kw = {**STIR_SESN, **overrides}
-    if basis not in ("B", "R"):  # R's scale-0 span is Hermite B (mult, max_order)
-        kw.pop("mult"), kw.pop("max_order")
+    kw = keep_arguments(basis, {**STIR_SESN, **overrides})  # e.g. no mult/max_order for A and D
     pad = kw["kernel_size"] // 2
     c1, c2 = channels
     body = nn.Sequential(

@@ -31,16 +31,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sesn.basis.hermite import separable_factors
+from sesn.basis.registry import basis_kind
 from sesn.nn.functional import _crop, _scale_input, _window_geometry
 
-SEPARABLE_BASES = ("A", "B")
 # the basis responses of one batch chunk stay below this many bytes
 CHUNK_BYTES = 64 * 2**20
 
 
 def supports(spec) -> bool:
-    return spec.basis_type in SEPARABLE_BASES
+    return basis_kind(spec.basis_type).separable is not None
 
 
 class SeparableTables:
@@ -48,7 +47,7 @@ class SeparableTables:
     normalisation, in one dtype on one device."""
 
     def __init__(self, spec, dtype, device):
-        factors, pairs, scale = separable_factors(spec)  # [S, G, P, k]
+        factors, pairs, scale = basis_kind(spec.basis_type).separable(spec)  # [S, G, P, k]
         s, g, p, k = factors.shape
         self.groups, self.orders, self.num_funcs = g, p, len(pairs)
         self.vertical, self.horizontal = [], []
@@ -210,7 +209,7 @@ def separable_cost(batch, c_in, c_out, taps, spec, h, w, stride, padding) -> flo
     """Multiply-adds of the separable path: both depthwise passes and the GEMM, per scale."""
     if not supports(spec):
         return float("inf")
-    factors, pairs, _ = separable_factors(spec)
+    factors, pairs, _ = basis_kind(spec.basis_type).separable(spec)
     _, g, p, k = factors.shape
     total = 0.0
     for m in spec.windows:

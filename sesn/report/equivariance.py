@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sesn.basis.registry import basis_kind, measured_bases
 from sesn.basis.spec import R_SPAN_RATIO
 from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, scale_equivariance
 from sesn.errors import InputError
@@ -152,7 +153,7 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     g = torch.Generator().manual_seed(args.seed)
     x = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
     rows = []
-    for basis in "ABDR":  # D, R: the optimised bases (sesn.basis.optimized)
+    for basis in measured_bases():  # A, B (Hermite), D, R (optimised: sesn.basis.optimized)
         torch.manual_seed(args.seed)
         layer = SESConv_Z2_H(1, args.channels, **layer_kwargs(cfg, basis)).double()
         for step in range(1, len(scales)):
@@ -177,7 +178,8 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
 
 
 # DISCO publishes its basis for this MNIST configuration only (docs/optimised-basis.md)
-DISCO_CONFIG = dict(kernel_size=15, effective_size=7, scales=[1.0, 1.26, 1.59, 2.0], mult=1.5, disco_sigma=1.9)
+_DISCO = basis_kind("DISCO").configurations["mnist"]
+DISCO_CONFIG = {**_DISCO, "scales": list(_DISCO["scales"])}
 
 # section "Stacks": depth and ReLU of each stack (sesn.models.method_layers.ses_stack)
 STACKS = {"T->H": (1, True), "T->H->H": (2, False), "T->ReLU->H": (2, True), "4 layers, ReLU": (4, True)}

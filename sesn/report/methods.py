@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sesn.basis.registry import measured_bases
 from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance
 from sesn.models.method_layers import METHOD_LAYERS, ses_stack
 from sesn.models.method_layers import describe as describe_methods
@@ -89,7 +90,7 @@ def measure(args, x, label, rows, pair_rows):
     cfg = MNIST_SES_CONFIGS[args.config]
     scales = list(cfg.scales)
     steps = range(1, len(scales))
-    jobs = [("ses", b) for b in "ABDR"] + [("t2t", None)]
+    jobs = [("ses", b) for b in measured_bases()] + [("t2t", None)]
     for kind, basis in tqdm(jobs, desc=f"{label}: methods", leave=False):
         for depth in range(1, args.depth + 1):
             torch.manual_seed(args.seed)
