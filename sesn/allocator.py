@@ -83,6 +83,18 @@ def configure_cpu_allocator(choice: str | None = None) -> str:
     return _state
 
 
+_announced = False
+
+
+def announce() -> None:
+    """Print, once per process, which CPU allocator is in use (the training commands call it
+    when a run starts on the CPU; the same text goes into the run's record)."""
+    global _announced
+    if not _announced:
+        _announced = True
+        print(f"CPU allocator: {allocator_state()}", flush=True)
+
+
 def allocator_state() -> str:
     """What :func:`configure_cpu_allocator` did in this process (``"not configured"`` if
     it was not called)."""

@@ -189,9 +189,7 @@ def main(argv=None) -> int:
     else:
         return _no_command(argv)
     key = (argv[0], argv[1] if len(argv) >= 2 and (argv[0], argv[1]) in COMMANDS else None)
-    in_use = choose_allocator(key, allocator_option)
-    if in_use is not None and not any(a in ("-h", "--help") for a in rest):
-        print(f"CPU allocator: {in_use}")  # stdout: stderr keeps errors to one line
+    choose_allocator(key, allocator_option)  # printed once when a run starts (sesn.allocator.announce)
     try:
         return command(rest) or 0
     except _user_errors() as e:

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-import time
 from pathlib import Path
 
 from sesn.errors import InputError, MissingInputError
 from sesn.io import exclusive_lock
+from sesn.sweep import FAILED, run_sweep, shard  # noqa: F401  (shard: re-exported)
 
 COLUMNS = ("28", "28+", "56", "56+")
 # The rows of the tables (which model fills which row and column, and which profiles sweep
@@ -225,16 +224,6 @@ def sweep_id(settings: dict) -> str:
     return f"{settings['profile']}-e{settings['epochs']}-{settings_id(settings)[:8]}"
 
 
-def shard(runs: list, spec: str) -> list:
-    try:
-        k, n = (int(v) for v in spec.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must look like k/n (e.g. 0/4), got {spec!r}") from None
-    if not (n >= 1 and 0 <= k < n):
-        raise InputError(f"--shard k/n needs 0 <= k < n, got {spec!r}")
-    return runs[k::n]
-
-
 def realization_folder(args, profile: Profile, r: int) -> Path:
     """The data of realization r for this profile; built offline when the profile allows."""
     from sesn.data import mnist_scale as ms
@@ -275,25 +264,6 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
         return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False, overwrite=True)
 
 
-def record_state(record: Path, run: Run, settings: dict) -> str:
-    """ "absent" (train or resume it), "done" (finished with these settings: skip) or
-    "other" (finished with other settings, e.g. a folder reused by hand: report it)."""
-    if not record.exists():
-        return "absent"
-    from sesn.io import read_json
-
-    rec = read_json(record)
-    if rec.get("status") != "done":
-        return "absent"
-    same = (
-        rec.get("sweep_settings") == settings
-        and rec.get("model") == run.model
-        and rec.get("augment") == run.augment
-        and rec.get("seed") == run.realization
-    )
-    return "done" if same else "other"
-
-
 def main(args) -> int:
     import torch
 
@@ -313,25 +283,11 @@ def main(args) -> int:
         return 0
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     epochs = settings["epochs"]
-    t0 = time.perf_counter()
-    done = skipped = 0
-    not_run = {
-        "failed (recorded)": [],
-        "held by another live process": [],
-        "made with other settings (--restart starts them over)": [],
-    }
-    for i, run in enumerate(runs, 1):
-        out = run.folder(args.results, sweep)
-        rec = out / "record.json"
-        state = "absent" if args.restart else record_state(rec, run, settings)
-        if state == "done":
-            skipped += 1
-            continue
-        if state == "other":
-            print(f"skipping {run.key}: {rec} holds a finished run with other settings", file=sys.stderr)
-            not_run["made with other settings (--restart starts them over)"].append(run.key)
-            continue
-        print(f"=== [{i}/{len(runs)}] {run.key} ({run.row}, column {run.column}, sweep {sweep}) ===", flush=True)
+
+    def expected(run: Run) -> dict:  # what a finished record of this run holds
+        return {"sweep_settings": settings, "model": run.model, "augment": run.augment, "seed": run.realization}
+
+    def train_one(run: Run, out: Path) -> None:
         meta = {
             "row": run.row,
             "column": run.column,
@@ -357,21 +313,13 @@ def main(args) -> int:
         )
         if run.dataset != "stl10":  # the profile's schedule; STL-10 keeps the protocol's
             config.epochs, config.lr_steps = epochs, list(settings["lr_steps"])
-        try:
-            train.run(config)
-        except (train.TrainingDiverged, train.RunInProgress, train.SettingsMismatch) as e:
-            print(f"skipping {run.key}: {e}", file=sys.stderr)
-            reason = {
-                train.TrainingDiverged: "failed (recorded)",
-                train.RunInProgress: "held by another live process",
-            }.get(type(e), "made with other settings (--restart starts them over)")
-            not_run[reason].append(run.key)
-            continue
-        done += 1
-    for reason, keys in not_run.items():
-        if keys:
-            print(f"{len(keys)} run(s) {reason}: {', '.join(keys)}")
-    print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
+        train.run(config)
+
+    run_sweep(
+        runs, args.results, sweep, expected, train_one, restart=args.restart,
+        describe=lambda run: f"{run.key} ({run.row}, column {run.column}, sweep {sweep})",
+        not_run_errors=[(train.TrainingDiverged, FAILED)],
+    )  # fmt: skip
     if not args.no_table:
         from sesn.report import reproduce_table
 

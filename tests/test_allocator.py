@@ -77,21 +77,21 @@ print(allocator_state())
 
 
 @pytest.mark.parametrize(
-    "argv,expected,printed",
+    "argv,expected",
     [
-        (["report", "bench", "/nonexistent.json"], "not configured", False),  # a report does not gain from it
-        (["--cpu-allocator", "heap", "report", "bench", "/nonexistent.json"], "M_MMAP_MAX=0", True),
-        (["train", "--help"], "M_MMAP_MAX=0", False),  # training gains: heap by default (--help prints nothing)
-        (["--cpu-allocator=system", "train", "--help"], "system default (--cpu-allocator=system)", False),
+        (["report", "bench", "/nonexistent.json"], "not configured"),  # a report does not gain from it
+        (["--cpu-allocator", "heap", "report", "bench", "/nonexistent.json"], "M_MMAP_MAX=0"),
+        (["train", "--help"], "M_MMAP_MAX=0"),  # training gains: heap by default
+        (["--cpu-allocator=system", "train", "--help"], "system default (--cpu-allocator=system)"),
     ],
     ids=["report-default", "report-heap", "train-default", "train-system"],
 )
-def test_the_allocator_is_a_per_command_choice(argv, expected, printed):
+def test_the_allocator_is_a_per_command_choice(argv, expected):
     env = {k: v for k, v in os.environ.items() if k != "SESN_ALLOCATOR"}
     out = subprocess.run([sys.executable, "-c", CHOICE, *argv], env={**env, "LD_PRELOAD": ""}, capture_output=True,
                          text=True)  # fmt: skip
     assert expected in out.stdout.strip().splitlines()[-1], (out.stdout, out.stderr)
-    assert ("CPU allocator:" in out.stdout) == printed, out.stdout
+    assert "CPU allocator:" not in out.stdout + out.stderr  # announced when a run starts, not by the CLI
 
 
 def test_a_bad_allocator_choice_is_refused():

@@ -310,12 +310,17 @@ def test_paper_profile_without_data_says_how_to_get_it(tmp_path):
 
 
 @pytest.mark.skipif(not (REPO / "tests" / "data" / "mnist").is_dir(), reason="real MNIST digits not available")
-def test_smoke_profile_end_to_end_and_table(tmp_path, monkeypatch):
+def test_smoke_profile_end_to_end_and_table(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     res = tmp_path / "res"
     argv = ["--profile", "smoke", "--results", str(res), "--device", "cpu"]
     assert reproduce.main(reproduce.get_args_parser().parse_args(argv)) == 0
     records = list(res.glob("runs/**/record.json"))
+    from sesn.allocator import allocator_state
+
+    # the allocator in use is printed once when the first run starts, and recorded in every record
+    assert capsys.readouterr().out.count("CPU allocator: ") <= 1
+    assert {json.loads(p.read_text())["cpu_allocator"] for p in records} == {allocator_state()}
     assert len(records) == 6  # CNN, SESN scalar, SESN vector, each plain (28) and augmented (28+)
     mtimes = {p: p.stat().st_mtime for p in records}
     assert reproduce.main(reproduce.get_args_parser().parse_args(argv)) == 0  # finished runs are skipped

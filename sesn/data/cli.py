@@ -240,24 +240,27 @@ def stir_parser() -> argparse.ArgumentParser:
     return p
 
 
-def stir_main(argv) -> int:
+def ensure_stir_mnist(
+    root: Path, seed: int = 42, instances: int = 50, source_dir=None, download: bool = False, overwrite: bool = False
+) -> tuple[Path, dict]:
+    """Build the rebuilt STIR mnist set under ``root/stir`` once, or reuse it after checking
+    its sha256 against its manifest (a lock: a second process waits, then reuses the file);
+    returns ``(npz path, manifest)``. Raises ``ValueError`` for a file made by another recipe
+    and :class:`~sesn.data.mnist_scale.ChecksumError` for a corrupt one."""
     from sesn.data import stir
     from sesn.data.mnist_scale import ChecksumError
     from sesn.data.npz import sha256_file
     from sesn.io import atomic_write_bytes, atomic_write_text, exclusive_lock
 
-    args = stir_parser().parse_args(argv)
-    if args.instances < 1:
-        raise ValueError(f"--instances must be >= 1, got {args.instances}")
-    name = stir_name(args.seed, args.instances)
-    folder = Path(args.root) / "stir"
+    if instances < 1:
+        raise ValueError(f"--instances must be >= 1, got {instances}")
+    name = stir_name(seed, instances)
+    folder = Path(root) / "stir"
     npz, mpath = folder / f"{name}.npz", folder / f"{name}.json"
-    if args.verify:
-        return stir_verify(args, name, npz, mpath)
-    digits = load_digits("mnist", args.source_dir, args.download, args.root)
-    recipe = stir_recipe(digits, args.seed, args.instances)
+    digits = load_digits("mnist", source_dir, download, root)
+    recipe = stir_recipe(digits, seed, instances)
     with exclusive_lock(folder / f".{name}.lock"):  # a second process waits, then reuses the file
-        if npz.exists() and mpath.exists() and not args.overwrite:
+        if npz.exists() and mpath.exists() and not overwrite:
             own = read_json(mpath)
             if own.get("recipe") != recipe:
                 raise ValueError(
@@ -278,7 +281,7 @@ def stir_main(argv) -> int:
                 "using the test digits"
             )
             t0 = time.perf_counter()
-            arrays = stir.build_mnist(digits, seed=args.seed, instances=args.instances, progress=sys.stderr.isatty())
+            arrays = stir.build_mnist(digits, seed=seed, instances=instances, progress=sys.stderr.isatty())
             data = npz_bytes(arrays)
             atomic_write_bytes(npz, data)
             import hashlib
@@ -302,6 +305,21 @@ def stir_main(argv) -> int:
             )  # written last: a file without one is unfinished
             print(f"wrote {npz} ({len(data) / 1e6:.1f} MB, images {manifest['shape']}) in {manifest['seconds']} s")
         print(f"  {npz.name}  sha256 {manifest['sha256'][npz.name]}")
+    return npz, manifest
+
+
+def stir_main(argv) -> int:
+    from sesn.io import atomic_write_text
+
+    args = stir_parser().parse_args(argv)
+    if args.instances < 1:
+        raise ValueError(f"--instances must be >= 1, got {args.instances}")
+    name = stir_name(args.seed, args.instances)
+    folder = Path(args.root) / "stir"
+    if args.verify:
+        return stir_verify(args, name, folder / f"{name}.npz", folder / f"{name}.json")
+    _, manifest = ensure_stir_mnist(args.root, args.seed, args.instances, args.source_dir, args.download,
+                                    args.overwrite)  # fmt: skip
     if args.track:
         target = Path(args.root) / "checksums"
         target.mkdir(parents=True, exist_ok=True)

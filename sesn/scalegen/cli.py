@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from sesn.errors import SesnError
-from sesn.reproduce import shard  # the same k/n semantics as sesn reproduce
 from sesn.scalegen.profiles import PROFILES
+from sesn.sweep import run_sweep, shard
 
 
 def get_args_parser(add_help=True) -> argparse.ArgumentParser:
@@ -83,15 +81,14 @@ def plan(args, profile):
 
 def load_data(args):
     from sesn.data import stir
-    from sesn.data.cli import stir_main, stir_name
+    from sesn.data.cli import ensure_stir_mnist
 
     if args.data is not None:
         return stir.load_stir(args.data)
     # the rebuilt mnist domain with STIR's seed and instances: built once (a lock), then reused
     # after its sha256 is checked
-    if stir_main(["--root", str(args.root)]) != 0:
-        raise SesnError("could not build the rebuilt STIR mnist set (see above)")
-    return stir.load_stir(Path(args.root) / "stir" / f"{stir_name(42, 50)}.npz")
+    npz, _ = ensure_stir_mnist(args.root, seed=42, instances=50)
+    return stir.load_stir(npz)
 
 
 def sweep_id(profile, data) -> str:
@@ -104,7 +101,6 @@ def main(args) -> int:
     import torch
 
     from sesn.scalegen.run import train_and_evaluate
-    from sesn.train.checkpoint import RunInProgress, SettingsMismatch
     from sesn.train.record import code_version
 
     code_version()  # fixed now, at start: what this process runs
@@ -124,42 +120,22 @@ def main(args) -> int:
         f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, "
         f"sha256 {data.sha256[:12]}), {len(runs)} run(s), device {device}"
     )
-    t0 = time.perf_counter()
-    done = skipped = 0
-    not_run = []
     progress = not args.quiet and sys.stderr.isatty()
-    for i, run in enumerate(runs, 1):
-        out = run.folder(args.results, sweep)
-        if not args.restart and _finished(out / "record.json"):
-            skipped += 1
-            continue
-        print(f"=== [{i}/{len(runs)}] {run.key} ===", flush=True)
-        try:
-            rec = train_and_evaluate(run, profile, data, out, device, {"sweep": sweep}, args.restart, progress)
-        except (RunInProgress, SettingsMismatch) as e:
-            print(f"skipping {run.key}: {e}", file=sys.stderr)
-            not_run.append(run.key)
-            continue
-        done += 1
+
+    def train_one(run, out: Path) -> None:
+        rec = train_and_evaluate(run, profile, data, out, device, {"sweep": sweep}, args.restart, progress)
         print(f"{run.key}: test {100 * rec['test_acc']:.1f} % (val {100 * rec['val_acc']:.1f} %), "
               f"Delta {rec['size_equivariance']['mean']:.3f}, "
               f"{rec['seconds_per_epoch']:.1f} s/epoch x {rec['epochs_run']}", flush=True)  # fmt: skip
-    if not_run:
-        print(f"{len(not_run)} run(s) not run: {', '.join(not_run)}")
-    print(f"sweep: {done} run(s) trained, {skipped} already finished, {time.perf_counter() - t0:.0f} s")
+
+    # a finished record of the same run: same sweep (profile settings + data) and run identity
+    run_sweep(runs, args.results, sweep, lambda run: {"sweep": sweep, "model": run.model, "scenario": run.scenario,
+              "seed": run.seed}, train_one, restart=args.restart)  # fmt: skip
     if not args.no_table:
         from sesn.report import scalegen
 
         scalegen.write_tables(args.results)
     return 0
-
-
-def _finished(record: Path) -> bool:
-    if not record.exists():
-        return False
-    from sesn.io import read_json
-
-    return read_json(record).get("status") == "done"
 
 
 def table_main(argv) -> int:

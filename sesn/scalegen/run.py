@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from sesn.allocator import allocator_state
+from sesn.allocator import allocator_state, announce
 from sesn.scalegen.measure import size_equivariance
 from sesn.scalegen.profiles import Profile
 from sesn.train.checkpoint import (
@@ -90,6 +90,8 @@ def train_and_evaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings = run_settings(run, profile, data, device)
+    if device.type == "cpu":
+        announce()
     with RunLock(out):
         ckpt_path, record_path = out / "checkpoint.pt", out / "record.json"
         if restart:

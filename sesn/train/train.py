@@ -38,7 +38,7 @@ import torch
 import torch.distributed as dist
 
 from sesn import settings as sesn_settings
-from sesn.allocator import allocator_state
+from sesn.allocator import allocator_state, announce
 from sesn.models import count_parameters, get_model, list_models
 from sesn.train import faults
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
@@ -260,9 +260,11 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
         "world_size": world,
         "deterministic": args.deterministic,
         "memory": memory,
-        "cpu_allocator": allocator_state() if device.type == "cpu" else None,
+        "cpu_allocator": allocator_state() if device.type == "cpu" else None,  # printed below (announce)
         **args.meta,
     }
+    if device.type == "cpu" and rank == 0:
+        announce()
     settings = run_settings(args, checksum, world)
     record["settings"] = {**settings, "code_version": code_version()}
     record["settings_id"] = settings_id(record["settings"])
