@@ -39,6 +39,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SESN_CACHE", "~/.cache/sesn", "folder of cached optimised bases (D, R)", "sesn.basis"),
     Variable("SESN_DISCO_DIR", "", "folder holding DISCO's published basis files (searched before the "
              "default places)", "sesn.basis"),
+    Variable("SESN_MNIST_DIR", "", "folder holding MNIST IDX files, searched before the default places (the "
+             "tests point it at the 1,000 digits in tests/data/mnist)", "sesn.data"),
     Variable("SESN_IMPORT", "", "plug-in modules to import (comma-separated), as `--import`", "sesn.plugins"),
     Variable("SESN_ALLOCATOR", "", "`system`: never reconfigure glibc's malloc (as `--cpu-allocator system`)",
              "sesn.allocator", ("", "heap", "system")),
@@ -128,6 +130,10 @@ def cache_dir() -> Path:
 
 def disco_dir() -> Path | None:
     return Path(get("SESN_DISCO_DIR")) if is_set("SESN_DISCO_DIR") else None
+
+
+def mnist_dir() -> Path | None:
+    return Path(get("SESN_MNIST_DIR")) if is_set("SESN_MNIST_DIR") else None
 
 
 def plugin_modules() -> list[str]:

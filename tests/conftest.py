@@ -16,6 +16,8 @@ from sesn.data.sources import Digits
 # DISCO's published basis files ship with the tests (tests/data/disco, MIT licence)
 _DISCO_COPY = Path(__file__).resolve().parent / "data" / "disco"
 os.environ.setdefault("SESN_DISCO_DIR", str(_DISCO_COPY))
+# the first 1,000 MNIST test digits ship with the tests (tests/data/README.md): found first
+os.environ.setdefault("SESN_MNIST_DIR", str(Path(__file__).resolve().parent / "data" / "mnist"))
 # The tests check results, which do not depend on the compute path `auto` picks: the cost
 # model picks it without timing every candidate (fast, and the same pick on every machine).
 # The tests of the timing itself (test_compute_modes, test_memory) clear this variable.

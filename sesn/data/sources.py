@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sesn import settings
 from sesn.data.idx import DataFileError, find_file, load_idx_pair
 
 SPLIT_FILES = {
@@ -49,7 +50,11 @@ def load_digits(
         raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(DEFAULT_DIRS)}")
     if download:
         _torchvision_download(dataset, Path(root) / "raw")
-    candidates = [Path(source_dir)] if source_dir else [Path(d) for d in DEFAULT_DIRS[dataset]]
+    if source_dir:
+        candidates = [Path(source_dir)]
+    else:
+        first = [settings.mnist_dir()] if dataset == "mnist" and settings.mnist_dir() is not None else []
+        candidates = first + [Path(d) for d in DEFAULT_DIRS[dataset]]
     looked = []
     for folder in candidates:
         looked.append(str(folder))
