@@ -35,9 +35,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from equivariance_tests.measure_tolerances import TOLERANCE_CSV, case_fails, draw_parameters
-from equivariance_tests.strategies import all_configs, paper_config, rescale_case
-from sesn.equivariance import plain_conv_baseline, scale_equivariance
+from equivariance_tests.measure_tolerances import TOLERANCE_CSV, case_fails, draw_parameters, measure_draws
+from equivariance_tests.strategies import all_configs, paper_config
 from sesn.testing.tolerance import SAFETY
 
 HERE = Path(__file__).resolve().parent
@@ -75,25 +74,13 @@ def measure_case(task) -> list[dict]:
     source, key, kind, seed, draws, table = task
     torch.set_num_threads(1)
     cfg = config_of(source, key)
-    steps = range(1, len(cfg.scales))
     tols = {(r.dtype, int(r.step), r.pair): float(r.tolerance) for r in table.itertuples()}
     table_max = {(r.dtype, int(r.step), r.pair): float(r.delta_max) for r in table.itertuples()}
     table_draws = int(table.draws.iloc[0])
     distinguishable = {(r.dtype, int(r.step)): bool(r.distinguishable) for r in table.itertuples() if r.pair == "all"}
     # fresh draws as the tests draw them: one corner draw, then the (size, blur) pairs at random
     params = draw_parameters(f"{key}:{kind}", seed, draws, corner_draws=1)
-    res = {(dt, t): [] for dt in ("float64", "float32") for t in steps}
-    plain = {t: [] for t in steps}
-    for p in params:
-        layer, x = rescale_case(kind, cfg, dtype=torch.float64, **p)
-        for t in steps:
-            res[("float64", t)].append(scale_equivariance(layer, x, t))
-            plain[t].append(
-                plain_conv_baseline(layer, x, t, generator=torch.Generator().manual_seed(p["input_seed"])).delta
-            )
-        layer, x = layer.float(), x.float()
-        for t in steps:
-            res[("float32", t)].append(scale_equivariance(layer, x, t))
+    res, plain = measure_draws(kind, cfg, params)
     out = []
     for (dt, t), results in res.items():
         case_tols = {(t, pair): tol for (d, s, pair), tol in tols.items() if d == dt and s == t}

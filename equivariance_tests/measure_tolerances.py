@@ -121,18 +121,7 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
         # mutants: the first corner draw and the first random ones
         mutant_params = (params[:1] + params[corner_draws:])[:mutant_draws] if mutant_draws else []
         steps = range(1, len(cfg.scales))
-        d = {(dt, t): [] for dt in ("float64", "float32") for t in steps}  # EquivarianceResults per draw
-        plain = {t: [] for t in steps}
-        for p in params:
-            layer, x = rescale_case(kind, cfg, dtype=torch.float64, **p)
-            for t in steps:
-                d[("float64", t)].append(scale_equivariance(layer, x, t))
-                plain[t].append(
-                    plain_conv_baseline(layer, x, t, generator=torch.Generator().manual_seed(p["input_seed"])).delta
-                )
-            layer32, x32 = layer.float(), x.float()
-            for t in steps:
-                d[("float32", t)].append(scale_equivariance(layer32, x32, t))
+        d, plain = measure_draws(kind, cfg, params)
         common = dict(source=source, config=name, kernel_size=cfg.kernel_size, effective_size=cfg.effective_size,
                       scales="/".join(f"{s:g}" for s in cfg.scales), basis=cfg.basis_type, mult=cfg.mult,
                       kind=kind)  # fmt: skip
@@ -208,6 +197,26 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
                     )
                 )
     return rows, mrows
+
+
+def measure_draws(kind: str, cfg, params: list[dict]) -> tuple[dict, dict]:
+    """For each draw of ``params``: the layer's EquivarianceResult at every scale step in
+    float64 and float32, and the plain conv's Delta on the same input (float64). Returns
+    ``({(dtype, step): [results]}, {step: [plain Delta]})``."""
+    steps = range(1, len(cfg.scales))
+    d = {(dt, t): [] for dt in ("float64", "float32") for t in steps}
+    plain = {t: [] for t in steps}
+    for p in params:
+        layer, x = rescale_case(kind, cfg, dtype=torch.float64, **p)
+        for t in steps:
+            d[("float64", t)].append(scale_equivariance(layer, x, t))
+            plain[t].append(
+                plain_conv_baseline(layer, x, t, generator=torch.Generator().manual_seed(p["input_seed"])).delta
+            )
+        layer32, x32 = layer.float(), x.float()
+        for t in steps:
+            d[("float32", t)].append(scale_equivariance(layer32, x32, t))
+    return d, plain
 
 
 def case_fails(result, tolerances: dict, step: int) -> bool:
