@@ -22,9 +22,10 @@ from scipy.special import eval_hermitenorm
 EXACT = 1e-12
 
 
-def _terms(cfg, max_order: int = 4) -> list[tuple[int, int, int]]:
+def _terms(cfg) -> list[tuple[int, int, int]]:
     """(n_x, n_y, sub-scale index j) of each basis function, in the reference's order:
     (n_y, n_x) row-major with n_y slow."""
+    max_order = getattr(cfg, "max_order", 4)
     n_funcs = cfg.effective_size**2
     if cfg.basis_type == "A":
         o = cfg.effective_size
@@ -76,3 +77,71 @@ def check_separable_is_analytic(cfg) -> None:
     along_w = factors[:, pairs[:, 0], pairs[:, 2]]
     rebuilt = np.einsum("b,sbk,sbl->bskl", scale, along_h, along_w)
     check_basis_is_analytic(torch.from_numpy(rebuilt), cfg, cfg.spec.windows)
+
+
+# --- the optimised bases D and R ---------------------------------------------------------
+
+NORMAL_EQUATIONS = 1e-12  # relative residual of the fit's normal equations at the basis held (float64)
+
+
+def _window(basis: np.ndarray, m: int) -> np.ndarray:
+    c = (basis.shape[-1] - m) // 2
+    return basis[..., c : c + m, c : c + m]
+
+
+def check_optimized_is_anchored(layer_basis: torch.Tensor, spec, normal: bool = True) -> None:
+    """Basis "D" or "R", as a layer holds it (``[N_b, S, k, k]``), against what defines it:
+
+    * scale 0 is its analytic span at EXACT: D, Hermite A at sigma_0 (normalised at sigma_0);
+      R, Hermite B at span_sigma (sub-scales span_sigma / mult**j), each of unit L2 norm;
+    * every scale whose ratio to sigma_0 is an integer d, where the basis dilates (R always, D
+      with ``dilate_integer``), is scale 0 with tap t moved to d*t, zero elsewhere: exactly;
+    * the other scales solve the normal equations of the fit
+      (:func:`sesn.basis.optimized.normal_equations`): ``||h x - rhs|| / ||rhs||`` at most
+      NORMAL_EQUATIONS (``normal=False`` skips this one: rebuilding the fit takes as long as
+      the solve, tens of seconds at the paper's kernel sizes).
+    """
+    from types import SimpleNamespace
+
+    from sesn.basis.optimized import normal_equations
+
+    __tracebackhide__ = True
+    ours = layer_basis.detach().double().cpu().numpy()
+    k, windows, scales = spec.kernel_size, spec.windows, spec.scales
+    m0 = windows[0]
+    if spec.basis_type == "D":
+        span = SimpleNamespace(kernel_size=m0, effective_size=spec.effective_size, scales=(scales[0],), basis_type="A")
+    else:
+        span = SimpleNamespace(kernel_size=m0, effective_size=spec.effective_size, scales=(spec.span,),
+                               basis_type="B", mult=spec.mult, max_order=spec.max_order)  # fmt: skip
+    ref0 = analytic_basis(span, (m0,))[:, 0]
+    w0 = _window(ours[:, 0], m0)
+    err = np.abs(w0 - ref0).max() / np.abs(ref0).max()
+    assert err <= EXACT, f"basis {spec.basis_type}: scale 0 differs from its analytic span by {err:.2e} (relative)"
+    outside = ours[:, 0].copy()
+    _window(outside, m0)[...] = 0
+    assert not outside.any(), f"basis {spec.basis_type}: scale 0 is not zero outside its {m0}-px window"
+    dilates = spec.basis_type == "R" or spec.dilate_integer
+    for j in range(1, len(scales)):
+        r = scales[j] / scales[0]
+        d = round(r)
+        if not (dilates and d >= 2 and abs(r - d) < 1e-9 and d * (m0 - 1) + 1 <= windows[j]):
+            continue
+        want = np.zeros((ours.shape[0], k, k))
+        taps = k // 2 + d * (np.arange(m0) - m0 // 2)
+        want[:, taps[:, None], taps[None, :]] = w0
+        assert np.array_equal(ours[:, j], want), (
+            f"basis {spec.basis_type}: scale {j} (ratio {d} to sigma_0) is not scale 0 dilated by {d}"
+        )
+    if not normal:
+        return
+    eq = normal_equations(spec)
+    if not eq.free:
+        return
+    nb = ours.shape[0]
+    x = torch.cat([torch.from_numpy(_window(ours[:, j], windows[j]).reshape(nb, -1).T.copy()) for j in eq.free])
+    res = float(torch.linalg.norm(eq.h @ x - eq.rhs) / torch.linalg.norm(eq.rhs))
+    assert res <= NORMAL_EQUATIONS, (
+        f"basis {spec.basis_type}: the free scales {eq.free} do not solve the fit's normal equations "
+        f"(relative residual {res:.2e} > {NORMAL_EQUATIONS:g})"
+    )

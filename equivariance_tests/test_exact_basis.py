@@ -23,8 +23,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from equivariance_tests.anchors import check_basis_is_analytic, check_separable_is_analytic
+from equivariance_tests.anchors import (
+    check_basis_is_analytic,
+    check_optimized_is_anchored,
+    check_separable_is_analytic,
+)
 from equivariance_tests.strategies import PAPER_CONFIGS, all_configs, paper_config
+from sesn.basis import BasisSpec, basis_tensor
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 
 CONFIGS = {cfg.key: cfg for cfg in all_configs()}
@@ -71,3 +76,48 @@ def test_th_a_one_percent_sigma_error_at_any_scale_is_caught(monkeypatch, error)
         wrong = torch.where(torch.arange(len(scales)).view(1, -1, 1, 1) == i, wrong, right)
         with pytest.raises(AssertionError, match=f"scale index.*{i}"):
             _check(wrong, cfg, cfg.spec.windows)
+
+
+# --- the optimised bases D and R: their analytic span, exact dilations, the fit's equations --
+
+OPTIMIZED = {f"{name}/{b}": paper_config(name, b) for name in PAPER_CONFIGS for b in ("D", "R")}
+SMALL_OPTIMIZED = {
+    "k7-R-1/1.5/2": BasisSpec(7, 3, (1.0, 1.5, 2.0), "R", mult=1.4),
+    "k9-D-1/1.41/2": BasisSpec(9, 3, (1.0, 1.41, 2.0), "D"),
+    "k9-D-dilated-1/1.41/2": BasisSpec(9, 3, (1.0, 1.41, 2.0), "D", dilate_integer=True),
+    "k9-R-DISCO-scales": BasisSpec(9, 3, (1.0, 1.26, 1.59, 2.0), "R", mult=1.5),
+}
+
+
+@pytest.mark.parametrize("key", sorted(OPTIMIZED))
+def test_th_optimized_basis_span_and_dilations_are_exact(key):
+    """At every paper configuration the layer's D/R basis has its analytic span at scale 0 and
+    exact dilations at integer scale ratios (the fit's equations: the small cases below)."""
+    cfg = OPTIMIZED[key]
+    layer = SESConv_Z2_H(1, 1, padding=cfg.kernel_size // 2, **cfg.kwargs()).double()
+    check_optimized_is_anchored(layer.basis, layer.spec, normal=False)
+
+
+@pytest.mark.parametrize("key", sorted(SMALL_OPTIMIZED))
+def test_th_optimized_basis_solves_its_normal_equations(key):
+    spec = SMALL_OPTIMIZED[key]
+    check_optimized_is_anchored(basis_tensor(spec, torch.float64), spec)
+
+
+def test_th_optimized_anchors_catch_planted_errors():
+    """Test the tester: a D basis whose scale 0 has sigma 1 % off, an R basis whose dilated
+    scale is shifted by one pixel, and a free scale 0.1 % off each fail."""
+    import dataclasses
+
+    spec = SMALL_OPTIMIZED["k9-D-1/1.41/2"]
+    wrong0 = basis_tensor(dataclasses.replace(spec, scales=(1.01, 1.41, 2.0)), torch.float64)
+    good = basis_tensor(spec, torch.float64)
+    with pytest.raises(AssertionError, match="scale 0 differs from its analytic span"):
+        check_optimized_is_anchored(torch.cat([wrong0[:, :1], good[:, 1:]], 1), spec, normal=False)
+    with pytest.raises(AssertionError, match="do not solve the fit's normal equations"):
+        check_optimized_is_anchored(good * torch.tensor([1.0, 1.001, 1.0]).view(1, -1, 1, 1), spec)
+    r = SMALL_OPTIMIZED["k7-R-1/1.5/2"]
+    shifted = basis_tensor(r, torch.float64).clone()
+    shifted[:, 2] = torch.roll(shifted[:, 2], 1, dims=-1)
+    with pytest.raises(AssertionError, match="is not scale 0 dilated by 2"):
+        check_optimized_is_anchored(shifted, r, normal=False)

@@ -160,15 +160,25 @@ def fit_images(spec: BasisSpec, size: int):
         yield f / f.std()
 
 
-def solve(spec: BasisSpec) -> np.ndarray:
-    """The optimised basis ``[N_b, S, k, k]`` (float64) of a "D" or "R" spec."""
+@dataclasses.dataclass
+class NormalEquations:
+    """The linear system an optimised basis solves: ``h @ x = rhs``, ``x`` the free scales'
+    functions stacked (``x[offsets[j] : offsets[j] + m_j**2]`` = scale j's ``[m_j**2, N_b]``)."""
+
+    fixed: dict  # scale index -> functions on its window [N_b, m, m] (scale 0 and dilations)
+    free: list  # scale indices solved for
+    offsets: dict  # scale index -> first row of its block
+    h: torch.Tensor | None  # [dim, dim], ridge included (None when nothing is free)
+    rhs: torch.Tensor | None  # [dim, N_b]
+
+
+def normal_equations(spec: BasisSpec) -> NormalEquations:
+    """The fixed functions of ``spec`` and the normal equations of its free scales."""
     from sesn.transforms import rescale_matrix
 
     k, s_count, windows, scales = spec.kernel_size, spec.num_scales, spec.windows, spec.scales
     w0 = span_functions(spec)
     nb = w0.shape[0]
-    if s_count == 1:
-        return _assemble(nb, {0: w0}, {}, spec)
     m0 = windows[0]
     fixed = {0: w0}  # scale index -> functions on its window [N_b, m, m]
     if spec.dilate_integer or spec.basis_type == "R":
@@ -178,7 +188,7 @@ def solve(spec: BasisSpec) -> np.ndarray:
                 fixed[j] = dilate(w0, d, windows[j])
     free = [j for j in range(s_count) if j not in fixed]
     if not free:
-        return _assemble(nb, fixed, {}, spec)
+        return NormalEquations(fixed, free, {}, None, None)
     size = 3 * k + 1
     crop = k
     offsets = dict(zip(free, np.cumsum([0] + [windows[j] ** 2 for j in free])))
@@ -214,9 +224,21 @@ def solve(spec: BasisSpec) -> np.ndarray:
                     h[sl(i), sl(j)] -= amat.T @ bmat
                     h[sl(j), sl(i)] -= bmat.T @ amat
     h += RIDGE * torch.trace(h) / dim * torch.eye(dim, dtype=torch.float64)
-    sol = torch.linalg.solve(h, rhs)  # [dim, N_b]
-    solved = {j: sol[sl(j)].T.reshape(nb, windows[j], windows[j]).numpy() for j in free}
-    return _assemble(nb, fixed, solved, spec)
+    return NormalEquations(fixed, free, {j: int(offsets[j]) for j in free}, h, rhs)
+
+
+def solve(spec: BasisSpec) -> np.ndarray:
+    """The optimised basis ``[N_b, S, k, k]`` (float64) of a "D" or "R" spec."""
+    eq = normal_equations(spec)
+    nb, windows = eq.fixed[0].shape[0], spec.windows
+    if not eq.free:
+        return _assemble(nb, eq.fixed, {}, spec)
+    sol = torch.linalg.solve(eq.h, eq.rhs)  # [dim, N_b]
+    solved = {
+        j: sol[eq.offsets[j] : eq.offsets[j] + windows[j] ** 2].T.reshape(nb, windows[j], windows[j]).numpy()
+        for j in eq.free
+    }
+    return _assemble(nb, eq.fixed, solved, spec)
 
 
 def _assemble(nb, fixed, solved, spec) -> np.ndarray:
