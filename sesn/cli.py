@@ -36,6 +36,12 @@ def _report_methods(argv):
     return methods.main(methods.get_args_parser().parse_args(argv))
 
 
+def _report_frontier(argv):
+    from sesn.report import frontier
+
+    return frontier.main(frontier.get_args_parser().parse_args(argv))
+
+
 def _report_bench(argv):
     from sesn.report import bench
 
@@ -71,6 +77,10 @@ COMMANDS = {
         "Delta vs depth / step / pair for every method and basis (smooth fields and digits)",
     ),
     ("report", "bench"): (_report_bench, "turn pytest-benchmark JSON into Markdown/CSV tables and a PNG"),
+    ("report", "frontier"): (
+        _report_frontier,
+        "equivariance vs test error for each basis of one model, Pareto front marked",
+    ),
     ("reproduce", None): (
         _reproduce,
         "retrain the paper's models and print our table beside the paper's ('sesn reproduce table': aggregate only)",

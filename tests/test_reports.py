@@ -135,3 +135,41 @@ def test_methods_report_has_ours_beside_disco(tmp_path):
     cnn = depth[(depth.method == "CNN") & (depth.depth == 1) & (depth.step == 1)].delta
     ses = depth[(depth.method == "SESN basis A") & (depth.depth == 1) & (depth.step == 1)].delta
     assert (ses.to_numpy() < cnn.to_numpy() / 5).all()  # on every input kind, as measured in the committed report
+
+
+def test_frontier_report_marks_the_pareto_front_and_never_merges_settings(tmp_path, capsys):
+    from sesn.report.frontier import pareto_front
+
+    assert pareto_front([(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (0.5, 6.0)]) == [True, True, False, True]
+    assert pareto_front([(1.0, 1.0), (1.0, 1.0)]) == [True, True]  # ties dominate neither
+    runs = tmp_path / "quick"
+    runs.mkdir()
+    cols = ["row", "column", "model", "n", "ours_mean", "ours_std", "group"]
+    pd.DataFrame(
+        [
+            ("SESN scalar", "28", "mnist_ses_scalar_28", 2, 3.1, 0.7, "g1"),
+            ("SESN scalar (basis D)", "28", "mnist_disco_scalar_28", 2, 2.9, 0.7, "g2"),
+            ("SESN scalar (basis R)", "28", "mnist_sesr_scalar_28", 2, 5.5, 0.7, "g3"),
+            ("SESN scalar (basis R)", "28", "mnist_sesr_scalar_28", 1, 2.0, None, "g4"),  # other settings: own row
+            ("CNN", "28", "mnist_cnn_28", 2, 2.0, 0.1, "g5"),  # no basis: not a point
+            ("SESN scalar", "28", "mnist_ses_scalar_56", 2, 1.0, 0.1, "g6"),  # other scales: not a point
+        ],
+        columns=cols,
+    ).to_csv(runs / "table.csv", index=False)
+    eq = tmp_path / "equivariance_stacks.csv"
+    labels = [("Hermite B (mult 1.5, the paper's)", 1e-2), ("optimised D", 1e-3),
+              ("optimised R (span_sigma 3.23)", 1e-4), ("optimised R, span_sigma 1.7 (sigma_0)", 1e-9)]  # fmt: skip
+    rows = [("mnist_ses_scalar_28 [1.7, 2.45, 3.54, 5.1]", label, protocol, stack, d)
+            for label, d in labels for protocol in ("ours", "independent")
+            for stack in ("T->H", "T->ReLU->H", "4 layers, ReLU")]  # fmt: skip
+    pd.DataFrame(rows, columns=["scales", "basis", "protocol", "stack", "delta"]).to_csv(eq, index=False)
+    out = str(tmp_path / "f")
+    assert main(["report", "frontier", "--training", str(runs), "--equivariance", str(eq), "--out", out]) == 0
+    df = pd.read_csv(tmp_path / "f" / "frontier.csv")
+    assert list(df.basis) == ["B", "D", "R", "R"] and list(df.settings) == ["g1", "g2", "g3", "g4"]
+    # front on (T->ReLU->H Delta, error): B (1e-2, 3.1) is dominated by D (1e-3, 2.9); D by R/g4 (1e-4, 2.0)
+    assert list(df["on front"]) == [False, False, False, True]
+    assert (df["T->ReLU->H (ours)"] == [1e-2, 1e-3, 1e-4, 1e-4]).all()  # the sigma_0 ablation row is not R
+    assert imread(tmp_path / "f" / "frontier.png").ndim == 3
+    assert main(["report", "frontier", "--training", str(tmp_path / "none"), "--equivariance", str(eq)]) == 2
+    assert "table.csv: not found" in capsys.readouterr().err

@@ -195,6 +195,7 @@ def _register_ses(name: str, optimised: str | None = None) -> None:
         )
     meta.update(
         dataset="mnist-scale",
+        basis=cfg.basis_type,
         input_shape=(1, 28, 28),
         num_params=MNIST_PARAMS,
         column=_column(name),

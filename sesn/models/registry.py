@@ -42,6 +42,7 @@ class ModelInfo:
     reproduce_columns: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
     registered_by: str = ""  # the module that registered it (a plug-in's, or sesn.models.*)
+    basis: str = ""  # the steerable basis kind its layers use ("" for models without one)
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)

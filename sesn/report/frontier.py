@@ -1,0 +1,206 @@
+"""The equivariance–accuracy frontier: for each basis in the same model, its equivariance
+error against the test error its model trains to, with the Pareto front marked.
+
+    sesn report frontier [--training results/basis_r_quick] [--equivariance results/equivariance]
+                         [--config mnist_ses_scalar_28] [--out results/frontier]
+
+Training side: the ``table.csv`` of a reproduce results folder (``sesn reproduce table``),
+one row per model and settings group, mean ± std over realizations; rows are never merged
+across settings groups or folders (each folder is its own protocol). The basis of a model is
+its registry entry's ``basis``. Equivariance side: ``equivariance_stacks.csv`` of ``sesn
+report equivariance`` (Delta of T->H, T->H->H, T->ReLU->H and 4 layers with ReLU, both rescale
+protocols) at the model's own scales (``--config``). A point is on the front when no other
+point of the same protocol has both a lower (or equal) test error and a lower (or equal)
+Delta, one of them strictly (Delta: T->ReLU->H, this project's protocol; the table shows the
+others). Writes ``frontier.{md,csv,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+
+from sesn.errors import InputError, MissingInputError
+
+STACKS = ("T->H", "T->ReLU->H", "4 layers, ReLU")
+FRONT_STACK = "T->ReLU->H"
+
+
+def basis_of_label(label: str) -> str | None:
+    """The basis kind of an ``equivariance_stacks.csv`` row label, None for ablation rows
+    (e.g. basis R with its span at sigma_0)."""
+    if label.startswith("Hermite A"):
+        return "A"
+    if label.startswith("Hermite B"):
+        return "B"
+    if label.startswith("optimised D"):
+        return "D"
+    if re.match(r"optimised R \(span_sigma", label):
+        return "R"
+    if label.startswith("DISCO"):
+        return "DISCO"
+    return None
+
+
+def load_equivariance(path: Path, config: str):
+    """``{basis: {(protocol, stack): Delta}}`` at the scales of ``config``."""
+    import pandas as pd
+
+    path = Path(path)
+    csv = path / "equivariance_stacks.csv" if path.is_dir() else path
+    if not csv.exists():
+        raise MissingInputError(f"{csv}: not found; run `sesn report equivariance` first")
+    df = pd.read_csv(csv)
+    rows = df[df.scales.str.startswith(f"{config} ")]
+    if rows.empty:
+        raise InputError(f"{csv}: no stacks at the scales of {config!r}; have {sorted(df.scales.unique())}")
+    out: dict = {}
+    for r in rows.itertuples():
+        b = basis_of_label(r.basis)
+        if b is not None:
+            out.setdefault(b, {})[(r.protocol, r.stack)] = float(r.delta)
+    return out
+
+
+def load_training(folder: Path):
+    """The rows of a reproduce table with their basis (registry), one per model and settings group."""
+    import pandas as pd
+
+    from sesn.models import get_model_info
+
+    folder = Path(folder)
+    csv = folder / "table.csv"
+    if not csv.exists():
+        raise MissingInputError(f"{csv}: not found; run `sesn reproduce table --results {folder}` first")
+    df = pd.read_csv(csv)
+    df["basis"] = [get_model_info(m).basis for m in df.model]
+    df["protocol"] = folder.name
+    return df[df.basis != ""]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For each (x, y), whether no other point is <= in both and < in one (both minimised)."""
+    on = []
+    for i, (x, y) in enumerate(points):
+        dominated = any((a <= x and b <= y) and (a < x or b < y) for j, (a, b) in enumerate(points) if j != i)
+        on.append(not dominated and math.isfinite(x) and math.isfinite(y))
+    return on
+
+
+def config_of_model(model: str) -> str:
+    """The paper configuration a registered MNIST SESN model is built on (its optimised-basis
+    variants share it: mnist_disco_scalar_28 and mnist_sesr_scalar_28 -> mnist_ses_scalar_28)."""
+    return re.sub(r"^mnist_(disco|sesr)_", "mnist_ses_", model)
+
+
+def frontier_table(training, equivariance: dict, config: str | None = None):
+    import pandas as pd
+
+    recs = []
+    for r in training.itertuples():
+        eq = equivariance.get(r.basis)
+        if eq is None or (config is not None and config_of_model(r.model) != config):
+            continue  # no stacks measured for this basis, or the model has other scales
+        rec = {
+            "protocol": r.protocol,
+            "model": r.model,
+            "basis": r.basis,
+            "column": r.column,
+            "settings": r.group,
+            "n": int(r.n),
+            "test error (%)": float(r.ours_mean),
+            "std": float(r.ours_std) if r.n > 1 else float("nan"),
+        }
+        for protocol in ("ours", "independent"):
+            for stack in STACKS:
+                rec[f"{stack} ({protocol})"] = eq.get((protocol, stack), float("nan"))
+        recs.append(rec)
+    df = pd.DataFrame(recs)
+    if df.empty:
+        return df
+    df["on front"] = False
+    for (_, _), g in df.groupby(["protocol", "column"]):
+        on = pareto_front(list(zip(g[f"{FRONT_STACK} (ours)"], g["test error (%)"])))
+        df.loc[g.index, "on front"] = on
+    return df
+
+
+def write(df, out: Path, sources: list[str]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sesn.io import atomic_write_text
+    from sesn.report.io import dataframe_to_markdown, save_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "frontier.csv", df.to_csv(index=False))
+    shown = df.copy()
+    shown["test error (%)"] = [
+        f"{m:.2f} ± {s:.2f} (n={n})" if n > 1 else f"{m:.2f} (n=1)"
+        for m, s, n in zip(df["test error (%)"], df["std"], df["n"])
+    ]
+    shown = shown.drop(columns=["std", "settings"])
+    for c in shown.columns:
+        if "(ours)" in c or "(independent)" in c:
+            shown[c] = shown[c].map(lambda v: f"{v:.2g}")
+    shown["on front"] = shown["on front"].map(lambda v: "**yes**" if v else "")
+    md = [
+        "# Equivariance–accuracy frontier",
+        "",
+        f"Generated by `sesn report frontier` from {', '.join(sources)}. One row per trained model and "
+        "settings group (never averaged across them); test error mean ± std over realizations. Delta: "
+        "normalised equivariance error of the layer stack with that basis at the model's scales "
+        "(`sesn report equivariance`, section Stacks; `ours` = this project's rescale protocol, "
+        f"`independent` = F.interpolate on other inputs). Front: no other basis of the same protocol "
+        f"and column has both a lower test error and a lower {FRONT_STACK} Delta (ours).",
+        "",
+        dataframe_to_markdown(shown),
+    ]
+    atomic_write_text(out / "frontier.md", "\n".join(md) + "\n")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (protocol, column), g in df.groupby(["protocol", "column"]):
+        x, y = g[f"{FRONT_STACK} (ours)"], g["test error (%)"]
+        ax.errorbar(x, y, yerr=g["std"].fillna(0), fmt="o", capsize=3, label=f"{protocol}, {column}")
+        for xi, yi, b in zip(x, y, g.basis):
+            ax.annotate(b, (xi, yi), textcoords="offset points", xytext=(5, 4))
+        front = g[g["on front"]].sort_values(f"{FRONT_STACK} (ours)")
+        ax.plot(front[f"{FRONT_STACK} (ours)"], front["test error (%)"], "--", color="gray", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{FRONT_STACK} Delta (this project's protocol)")
+    ax.set_ylabel("test error (%)")
+    ax.set_title("Equivariance vs accuracy (dashed: Pareto front)")
+    ax.legend(fontsize=7)
+    save_figure(fig, out / "frontier.png")
+    plt.close(fig)
+    return out / "frontier.md"
+
+
+def get_args_parser(add_help=True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        "sesn report frontier", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )  # fmt: skip
+    p.add_argument("--training", type=Path, nargs="+", default=[Path("results/basis_r_quick")],
+                   help="reproduce results folders (each with table.csv; each is its own protocol)")  # fmt: skip
+    p.add_argument("--equivariance", type=Path, default=Path("results/equivariance"),
+                   help="folder (or file) with equivariance_stacks.csv")  # fmt: skip
+    p.add_argument("--config", default="mnist_ses_scalar_28", help="the model configuration whose scales to read")
+    p.add_argument("--out", type=Path, default=Path("results/frontier"))
+    return p
+
+
+def main(args) -> int:
+    import pandas as pd
+
+    equivariance = load_equivariance(args.equivariance, args.config)
+    training = pd.concat([load_training(f) for f in args.training], ignore_index=True)
+    df = frontier_table(training, equivariance, args.config)
+    if df.empty:
+        raise InputError(f"no trained model of {[str(f) for f in args.training]} has a basis with measured stacks")
+    path = write(df, args.out, [str(f) for f in args.training] + [str(args.equivariance)])
+    print(path.read_text())
+    return 0
