@@ -379,3 +379,49 @@ SCALEWISE_CHECKS = {
     "conv_1x1": check_conv_1x1,
     "projection": check_projection,
 }
+
+
+# --- registered models: their layers wired to their configuration ---------------------------
+
+
+def model_configs() -> dict:
+    """Registered MNIST-scale SESN models with a Hermite basis -> their layer configuration."""
+    from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+    from sesn.models.tiny import TINY_SES, TINY_SES_56
+
+    out = {"test_ses_scalar": TINY_SES, "test_ses_vector": TINY_SES, "test_ses_scalar_56": TINY_SES_56}
+    out.update(MNIST_SES_CONFIGS)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCase:
+    name: str
+
+    def __str__(self) -> str:
+        return f"model {self.name}"
+
+
+def draw_model_case(draws) -> ModelCase:
+    return ModelCase(draws.choice(sorted(model_configs()), "model"))
+
+
+def check_model_wiring(case: ModelCase) -> None:
+    """Every steerable layer of the registered model holds the analytic basis of the model's
+    own configuration (kernel, effective size, scales, basis, sub-scale ratio): a builder that
+    wires a layer with other arguments fails at 1e-12, with no tolerance involved."""
+    __tracebackhide__ = True
+    import sesn.models as m
+
+    c = model_configs()[case.name]
+    cfg = sst.SteerableConfig(c.kernel_size, c.effective_size, tuple(c.scales), c.basis_type, c.mult)
+    torch.manual_seed(0)
+    model = m.get_model(case.name).double()
+    layers = [mod for mod in model.modules() if hasattr(mod, "spec") and hasattr(mod, "basis")]
+    assert layers, f"{case}: no steerable layer found"
+    for i, layer in enumerate(layers):
+        check_basis_is_analytic(layer.basis.double(), cfg, layer.windows)
+        assert layer.spec.max_order == c.max_order, f"{case}: layer {i} max_order {layer.spec.max_order}"
+
+
+MODEL_CHECKS = {"model_wiring": check_model_wiring}

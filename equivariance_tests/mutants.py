@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 import sesn.basis.hermite
 import sesn.equivariance
+import sesn.models.mnist
 import sesn.nn.conv_h_h
 import sesn.nn.conv_t_h
 import sesn.nn.separable
@@ -237,6 +238,16 @@ def _tap_offset_padded(self, x):
     return F.pad(x, (0, 0, 0, 0, 0, self.scale_size))[:, :, 1:]
 
 
+_true_layer_kwargs = sesn.models.mnist.layer_kwargs
+
+
+def _layer_kwargs_without_mult(config, basis_type=None, **overrides):
+    # model wiring: the MNIST builders drop basis B's sub-scale ratio (every layer gets 1.2)
+    kw = _true_layer_kwargs(config, basis_type, **overrides)
+    kw.pop("mult", None)
+    return kw
+
+
 def _max_over_channels(self, x):
     return x.max(dim=1).values
 
@@ -262,11 +273,12 @@ def _shift_wrong_direction(x, scales, t, rescale_fn=None):
 @dataclasses.dataclass(frozen=True)
 class Mutant:
     name: str
-    group: str  # "steering", "shared", "path", "layer" or "measurement"
+    group: str  # "steering", "shared", "path", "layer", "model" or "measurement"
     description: str
     patches: tuple  # (target object, attribute, replacement)
     # the drawn cases of the per-example kill rate (equivariance_tests.cases): "layer" (a
-    # steerable layer of one of ``kinds``) or "scalewise" (batch norm, pooling, 1x1, projections)
+    # steerable layer of one of ``kinds``), "scalewise" (batch norm, pooling, 1x1, projections)
+    # or "model" (a registered SESN model's wiring)
     cases: str = "layer"
     kinds: tuple = ("th", "hh", "hh_interscale")
 
@@ -359,6 +371,13 @@ MUTANTS: dict[str, Mutant] = {
             "max/mean projections reduce over channels instead of scales",
             ((SESMaxProjection, "forward", _max_over_channels), (SESMeanProjection, "forward", _mean_over_channels)),
             cases="scalewise",
+        ),
+        Mutant(
+            "model_wiring_mult_dropped",
+            "model",
+            "the MNIST model builders drop basis B's mult: every layer gets the default sub-scale ratio",
+            ((sesn.models.mnist, "layer_kwargs", _layer_kwargs_without_mult),),
+            cases="model",
         ),
         Mutant(
             "measure_factor_inverted",
@@ -492,6 +511,9 @@ def per_example_worker(name: str | None, n: int, seed: int, family: str, kinds: 
             if family == "layer":
                 case = C.draw_layer_case(draws, kinds=kinds, sources=("grid", "paper"))
                 checks = [(c, C.LAYER_CHECKS[c]) for c in LAYER_CHECK_ORDER]
+            elif family == "model":
+                case = C.draw_model_case(draws)
+                checks = list(C.MODEL_CHECKS.items())
             else:
                 case = C.draw_scalewise_case(draws)
                 checks = list(C.SCALEWISE_CHECKS.items())
@@ -577,7 +599,8 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
         "(grid and paper, bases A and B), with its input, dtype and compute path drawn; its checks: "
         "exact basis, H->H structure, rescaling under the measured tolerance, kernel cache, paths "
         "agree. A *scalewise* case is a random H map and scale step, checked on batch norm, pooling, "
-        "1x1 and projections (definition + scale shift). A crash is not a kill. "
+        "1x1 and projections (definition + scale shift). A *model* case is a registered MNIST-scale SESN "
+        "model, its layers checked against the analytic basis of its configuration. A crash is not a kill. "
         f"Required: every mutant >= {PER_EXAMPLE_MIN}.",
         "",
         f"Regenerate: `python -m equivariance_tests.mutants --per-example {n} --seed {seed}` "

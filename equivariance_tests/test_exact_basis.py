@@ -28,6 +28,7 @@ from equivariance_tests.anchors import (
     check_optimized_is_anchored,
     check_separable_is_analytic,
 )
+from equivariance_tests.cases import ModelCase, check_model_wiring, model_configs
 from equivariance_tests.strategies import PAPER_CONFIGS, all_configs, paper_config
 from sesn.basis import BasisSpec, basis_tensor
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
@@ -121,3 +122,10 @@ def test_th_optimized_anchors_catch_planted_errors():
     shifted[:, 2] = torch.roll(shifted[:, 2], 1, dims=-1)
     with pytest.raises(AssertionError, match="is not scale 0 dilated by 2"):
         check_optimized_is_anchored(shifted, r, normal=False)
+
+
+@pytest.mark.parametrize("name", sorted(model_configs()))
+def test_model_layers_hold_config_basis(name):
+    """Model wiring: each registered SESN model's steerable layers hold the analytic basis of
+    its own configuration (kernel, effective size, scales, basis, mult, max_order)."""
+    check_model_wiring(ModelCase(name))
