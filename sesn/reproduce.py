@@ -1,6 +1,6 @@
 """Reproduce the paper's tables: sweep models x columns x realizations, then aggregate.
 
-    sesn reproduce [--profile paper|quick|smoke] [--dataset mnist-scale|stl10]
+    sesn reproduce [--profile paper|quick|smoke] [--dataset mnist-scale|fashion-mnist-scale|stl10]
                    [--models ...] [--columns 28 28+ 56 56+] [--realizations 0 1 ...]
                    [--both-augmentations] [--shard k/n] [--results DIR] [--device cpu|cuda]
     sesn reproduce table [--results DIR]
@@ -17,6 +17,15 @@ Profiles (MNIST-scale):
   ``--models``, e.g. the optimised-basis rows ``mnist_disco_scalar_28``), 6 epochs
   (lr x0.1 at 3 and 5), batch 128;
 * ``smoke``: seconds, for CI: tiny registered models, splits 256/64/256, 1 epoch.
+
+``--dataset fashion-mnist-scale`` runs the same protocol, models and profiles on
+Fashion-MNIST-scale: the MNIST-scale recipe (rescale by 0.3-1, paper splits
+10,000/2,000/50,000) applied to the 70,000 Fashion-MNIST images, which Debian ships
+(``apt-get install dataset-fashion-mnist``), so the full-size paper profile runs offline. Its
+realizations are built on first use (``<data-root>/mnist_scale/fashion-mnist_seed<k>``,
+reduced profiles under the results folder), its default results folder is
+``results/reproduce/fashion-mnist-scale/<profile>``, and its table has no published column
+(the paper reports MNIST-scale only).
 
 Each profile writes to its own folder (default ``results/reproduce/<profile>``). Each run
 writes ``<results>/runs/<dataset>/<model>[+aug]/<sweep id>/r<k>/record.json`` (and its
@@ -41,6 +50,8 @@ from sesn.io import exclusive_lock
 from sesn.sweep import FAILED, run_sweep, shard  # noqa: F401  (shard: re-exported)
 
 COLUMNS = ("28", "28+", "56", "56+")
+# reproduce dataset -> the source images of its MNIST-scale recipe (None: STL-10)
+DATASETS = {"mnist-scale": "mnist", "fashion-mnist-scale": "fashion-mnist", "stl10": None}
 # The rows of the tables (which model fills which row and column, and which profiles sweep
 # it by default) are registry metadata: ModelInfo.row, .reproduce_columns and .profiles
 # (sesn.models.registry). A model registered by a user's module with that metadata is part
@@ -103,7 +114,8 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
         "sesn reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help
     )
     p.add_argument("--profile", choices=sorted(PROFILES), default="paper")
-    p.add_argument("--dataset", choices=["mnist-scale", "stl10"], default="mnist-scale")
+    p.add_argument("--dataset", choices=list(DATASETS), default="mnist-scale",
+                   help="mnist-scale (the paper's), fashion-mnist-scale (same recipe on Fashion-MNIST), stl10")
     p.add_argument("--models", nargs="*", default=None, help="only these registered models")
     p.add_argument("--columns", nargs="*", default=None, choices=COLUMNS, help="only these columns")
     p.add_argument("--realizations", type=int, nargs="*", default=None)
@@ -150,13 +162,13 @@ def table_cells(dataset: str, profile: str | None) -> list[tuple[str, str, str]]
 
 
 def plan(args, profile: Profile) -> list[Run]:
-    check_models(args.models, args.dataset)
+    check_models(args.models, "stl10" if args.dataset == "stl10" else "mnist-scale")
     runs = []
     if args.dataset == "stl10":
         for row, col, model in table_cells("stl10", None if args.models else "paper"):
             for r in args.realizations or (0,):
                 runs.append(Run("stl10", row, col, model, False, r))
-    else:
+    else:  # MNIST-scale and Fashion-MNIST-scale: the same models and columns
         columns = args.columns or profile.columns
         # with --models any model placed in the table may be asked for by name
         for row, col, model in table_cells("mnist-scale", None if args.models else profile.name):
@@ -168,7 +180,7 @@ def plan(args, profile: Profile) -> list[Run]:
                 for r in args.realizations if args.realizations is not None else profile.realizations:
                     runs.append(
                         Run(
-                            "mnist-scale",
+                            args.dataset,
                             row,
                             col if aug == plus else col + (" (+aug)" if aug else " (no aug)"),
                             model,
@@ -209,7 +221,7 @@ def sweep_settings(args, profile: "Profile") -> dict:
     from sesn.train.config import DEFAULTS
 
     epochs = args.epochs or profile.epochs
-    d = DEFAULTS["stl10" if args.dataset == "stl10" else "mnist-scale"]
+    d = DEFAULTS[train_dataset(args.dataset)]
     steps = list(d["lr_steps"]) if args.dataset == "stl10" else [s for s in profile.lr_steps if s < epochs]
     return {"profile": profile.name, "dataset": args.dataset,
             "epochs": epochs if args.dataset != "stl10" else d["epochs"],
@@ -224,13 +236,22 @@ def sweep_id(settings: dict) -> str:
     return f"{settings['profile']}-e{settings['epochs']}-{settings_id(settings)[:8]}"
 
 
-def realization_folder(args, profile: Profile, r: int) -> Path:
-    """The data of realization r for this profile; built offline when the profile allows."""
-    from sesn.data import mnist_scale as ms
-    from sesn.data.sources import load_digits
+def train_dataset(dataset: str) -> str:
+    """The training protocol (``sesn train --dataset``) of a reproduce dataset."""
+    return "stl10" if dataset == "stl10" else "mnist-scale"
 
+
+def realization_folder(args, profile: Profile, r: int) -> Path:
+    """The data of realization r for this profile; built offline when the profile allows
+    (the reduced profiles from the digits at hand; Fashion-MNIST-scale in full, from the
+    Debian package's files)."""
+    from sesn.data import mnist_scale as ms
+
+    source = DATASETS[args.dataset]
     if profile.splits is None:
-        folder = args.data_root / "mnist_scale" / ms.realization_name("mnist", r, False)
+        folder = args.data_root / "mnist_scale" / ms.realization_name(source, r, False)
+        if source != "mnist" and not (folder / "manifest.json").exists():
+            return _build_realization(args, profile, r, source, args.data_root, None)
         if not (folder / "manifest.json").exists():
             raise MissingInputError(
                 f"{folder}: MNIST-scale realization {r} not found. The paper profile needs the full MNIST "
@@ -239,29 +260,49 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
                 "Offline, use --profile quick (real digits, reduced protocol) or smoke."
             )
         return folder
-    folder = args.results / "data" / f"mnist_{profile.name}_seed{r}"
-    final = folder / "mnist_scale" / ms.realization_name("mnist", r, True)
+    prefix = "mnist" if source == "mnist" else source
+    folder = args.results / "data" / f"{prefix}_{profile.name}_seed{r}"
+    return _build_realization(args, profile, r, source, folder, dict(profile.splits))
+
+
+def _build_realization(args, profile: Profile, r: int, source: str, folder: Path, splits: dict | None) -> Path:
+    """Realization r from ``source``'s images into ``folder`` (``splits`` None: the paper's,
+    from all 70,000 images); shards started together share it (a file lock: one builds, the
+    others wait and reuse it)."""
+    from sesn.data import mnist_scale as ms
+    from sesn.data.sources import load_digits
+
+    reduced = splits is not None
+    final = folder / "mnist_scale" / ms.realization_name(source, r, reduced)
     if (final / "manifest.json").exists():
         return final
     folder.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(folder / "build.lock"):  # shards started together: one builds, the others wait and reuse
+    with exclusive_lock(folder / f".build-{source}-{r}.lock" if not reduced else folder / "build.lock"):
         if (final / "manifest.json").exists():
             return final
         ms.remove_stale_temporaries(final.parent)
         try:
-            digits = load_digits("mnist", None, False, args.data_root)
+            digits = load_digits(source, None, False, args.data_root)
         except FileNotFoundError as e:
-            raise MissingInputError(f"the {profile.name} profile needs real MNIST digits offline: {e}") from None
-        need = sum(profile.splits.values())
+            raise MissingInputError(f"the {profile.name} profile of {args.dataset} needs its images offline: {e}") from None
+        need = sum(splits.values()) if reduced else ms.PAPER_SOURCE_SIZE
         if len(digits.labels) < need:
             raise InputError(
-                f"the {profile.name} profile needs {need} digits, found {len(digits.labels)} in {digits.folder}"
+                f"the {profile.name} profile of {args.dataset} needs {need} images, found {len(digits.labels)} in "
+                f"{digits.folder}"
             )
         print(
-            f"building the {profile.name} realization {r} from {len(digits.labels)} digits in {digits.folder}: "
-            f"splits {profile.splits} (reduced protocol)"
+            f"building {args.dataset} realization {r} from {len(digits.labels)} images in {digits.folder}: "
+            + (f"splits {splits} (reduced protocol)" if reduced else "the paper's splits")
         )
-        return ms.generate(digits, r, folder, splits=dict(profile.splits), reduced=True, progress=False, overwrite=True)
+        return ms.generate(digits, r, folder, splits=splits, reduced=reduced, progress=not reduced, overwrite=True)
+
+
+def default_results(dataset: str, profile: str) -> Path:
+    """``results/reproduce/<profile>`` (MNIST-scale and STL-10, as before); other datasets
+    under ``results/reproduce/<dataset>/<profile>``, so tables never mix datasets."""
+    base = Path("results/reproduce")
+    return base / profile if dataset in ("mnist-scale", "stl10") else base / dataset / profile
 
 
 def main(args) -> int:
@@ -273,7 +314,7 @@ def main(args) -> int:
     code_version()  # fixed now, at start: what this process runs
     profile = PROFILES[args.profile]
     if args.results is None:
-        args.results = Path("results/reproduce") / profile.name
+        args.results = default_results(args.dataset, profile.name)
     runs = shard(plan(args, profile), args.shard)
     settings = sweep_settings(args, profile)
     sweep = sweep_id(settings)
@@ -298,7 +339,7 @@ def main(args) -> int:
         }
         config = train.TrainConfig(
             model=run.model,
-            dataset=run.dataset,
+            dataset=train_dataset(run.dataset),
             data=args.data_root if run.dataset == "stl10" else realization_folder(args, profile, run.realization),
             output_dir=out,
             seed=run.realization,

@@ -41,6 +41,8 @@ VARIABLES: tuple[Variable, ...] = (
              "default places)", "sesn.basis"),
     Variable("SESN_MNIST_DIR", "", "folder holding MNIST IDX files, searched before the default places (the "
              "tests point it at the 1,000 digits in tests/data/mnist)", "sesn.data"),
+    Variable("SESN_FASHION_MNIST_DIR", "", "folder holding Fashion-MNIST IDX files, searched before the default "
+             "places (datasets/raw/fashion-mnist, Debian's /usr/share/datasets/fashion-mnist)", "sesn.data"),
     Variable("SESN_IMPORT", "", "plug-in modules to import (comma-separated), as `--import`", "sesn.plugins"),
     Variable("SESN_ALLOCATOR", "", "`system`: never reconfigure glibc's malloc (as `--cpu-allocator system`)",
              "sesn.allocator", ("", "heap", "system")),
@@ -134,6 +136,10 @@ def disco_dir() -> Path | None:
 
 def mnist_dir() -> Path | None:
     return Path(get("SESN_MNIST_DIR")) if is_set("SESN_MNIST_DIR") else None
+
+
+def fashion_mnist_dir() -> Path | None:
+    return Path(get("SESN_FASHION_MNIST_DIR")) if is_set("SESN_FASHION_MNIST_DIR") else None
 
 
 def plugin_modules() -> list[str]:

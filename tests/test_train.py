@@ -357,3 +357,42 @@ def test_command_line_and_config_describe_the_same_run(tmp_path):
     assert direct.resolved().epochs == 60 and direct.resolved().select == "best-val"
     with pytest.raises(ValueError, match="--epochs must be a positive integer"):
         TrainConfig(model="test_cnn", data=tmp_path, epochs=0).resolved()
+
+
+@pytest.mark.skipif(not (REPO / "tests" / "data" / "mnist").is_dir(), reason="real MNIST digits not available")
+def test_fashion_profile_has_own_data_folder_and_table_never_averaged_with_mnist(tmp_path, monkeypatch):
+    # the 1,000 test digits stand in for Fashion-MNIST's files: the code path is the same
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("SESN_FASHION_MNIST_DIR", str(REPO / "tests" / "data" / "mnist"))
+    res = tmp_path / "res"
+    base = ["--profile", "smoke", "--results", str(res), "--device", "cpu", "--columns", "28"]
+    base += ["--models", "mnist_cnn_28"]
+    assert reproduce.main(reproduce.get_args_parser().parse_args(base + ["--dataset", "fashion-mnist-scale"])) == 0
+    assert (res / "data" / "fashion-mnist_smoke_seed0").is_dir()
+    (fashion,) = res.glob("runs/fashion-mnist-scale/**/record.json")
+    rec = json.loads(fashion.read_text())
+    assert rec["sweep_settings"]["dataset"] == "fashion-mnist-scale" and rec["dataset"] == "mnist-scale"
+    table = (res / "table.md").read_text()
+    assert table.startswith("# Fashion-MNIST-scale test error") and "no published numbers" in table
+    import pandas as pd
+
+    assert pd.read_csv(res / "table.csv").paper_mean.isna().all()  # the paper has no Fashion numbers
+    # the same model, profile and seed on MNIST-scale, into the same folder: two lines, never one mean
+    assert reproduce.main(reproduce.get_args_parser().parse_args(base)) == 0
+    assert len(list(res.glob("runs/mnist-scale/**/record.json"))) == 1
+    summary = pd.read_csv(res / "table.csv")
+    assert len(summary) == 2 and (summary.n == 1).all()
+    errors = sorted(json.loads(p.read_text())["test_error"] for p in res.glob("runs/**/record.json"))
+    assert sorted(summary.ours_mean) == pytest.approx(errors, rel=1e-12)
+
+
+def test_fashion_paper_profile_needs_all_70000_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("SESN_FASHION_MNIST_DIR", str(REPO / "tests" / "data" / "mnist"))
+    argv = ["--profile", "paper", "--dataset", "fashion-mnist-scale", "--data-root", str(tmp_path), "--results",
+            str(tmp_path / "res"), "--models", "mnist_cnn_28", "--realizations", "0", "--columns", "28"]  # fmt: skip
+    with pytest.raises(InputError, match="needs 70000 images, found 1000"):
+        reproduce.main(reproduce.get_args_parser().parse_args(argv))
+    assert reproduce.default_results("fashion-mnist-scale", "paper") == Path(
+        "results/reproduce/fashion-mnist-scale/paper"
+    )
+    assert reproduce.default_results("mnist-scale", "quick") == Path("results/reproduce/quick")

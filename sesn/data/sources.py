@@ -53,7 +53,8 @@ def load_digits(
     if source_dir:
         candidates = [Path(source_dir)]
     else:
-        first = [settings.mnist_dir()] if dataset == "mnist" and settings.mnist_dir() is not None else []
+        override = {"mnist": settings.mnist_dir, "fashion-mnist": settings.fashion_mnist_dir}[dataset]()
+        first = [override] if override is not None else []
         candidates = first + [Path(d) for d in DEFAULT_DIRS[dataset]]
     looked = []
     for folder in candidates:
