@@ -114,8 +114,12 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
         "sesn reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help
     )
     p.add_argument("--profile", choices=sorted(PROFILES), default="paper")
-    p.add_argument("--dataset", choices=list(DATASETS), default="mnist-scale",
-                   help="mnist-scale (the paper's), fashion-mnist-scale (same recipe on Fashion-MNIST), stl10")
+    p.add_argument(
+        "--dataset",
+        choices=list(DATASETS),
+        default="mnist-scale",
+        help="mnist-scale (the paper's), fashion-mnist-scale (same recipe on Fashion-MNIST), stl10",
+    )
     p.add_argument("--models", nargs="*", default=None, help="only these registered models")
     p.add_argument("--columns", nargs="*", default=None, choices=COLUMNS, help="only these columns")
     p.add_argument("--realizations", type=int, nargs="*", default=None)
@@ -284,7 +288,9 @@ def _build_realization(args, profile: Profile, r: int, source: str, folder: Path
         try:
             digits = load_digits(source, None, False, args.data_root)
         except FileNotFoundError as e:
-            raise MissingInputError(f"the {profile.name} profile of {args.dataset} needs its images offline: {e}") from None
+            raise MissingInputError(
+                f"the {profile.name} profile of {args.dataset} needs its images offline: {e}"
+            ) from None
         need = sum(splits.values()) if reduced else ms.PAPER_SOURCE_SIZE
         if len(digits.labels) < need:
             raise InputError(

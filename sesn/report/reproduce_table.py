@@ -204,9 +204,7 @@ def write_tables(results: Path) -> int:
     profiles = ", ".join(sorted(set(df.profile) - {""})) or "unknown"
     names = {"mnist-scale": "MNIST-scale", "fashion-mnist-scale": "Fashion-MNIST-scale", "stl10": "STL-10"}
     datasets = [names.get(d, str(d)) for d in dict.fromkeys(df.dataset)]
-    published_note = (
-        "" if set(df.dataset) <= {"mnist-scale", "stl10"} else " (no published numbers for this dataset)"
-    )
+    published_note = "" if set(df.dataset) <= {"mnist-scale", "stl10"} else " (no published numbers for this dataset)"
     md = [
         f"# {' / '.join(datasets) or 'MNIST-scale'} test error (%): ours vs published{published_note}",
         "",
