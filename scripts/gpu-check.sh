@@ -9,13 +9,40 @@
 #   bash scripts/gpu-check.sh            # on a CUDA machine (needs MNIST digits offline:
 #                                        #   datasets/raw/mnist or --source-dir style folders)
 #   bash scripts/gpu-check.sh --dry-run  # on CPU, tiny: checks the plumbing (CI runs this)
+#   bash scripts/gpu-check.sh --stages frontier,bench   # choose and order the stages
+#
+# Stages (default: bench,train; the dry run adds frontier):
+#   bench     the benchmark suite on CUDA and its tables;
+#   train     the 2-epoch training check;
+#   frontier  the equivariance-accuracy frontier on the full-size offline protocol: `sesn
+#             reproduce --profile paper --dataset fashion-mnist-scale --columns 28` for the
+#             models in $FRONTIER_MODELS (default: CNN and SESN scalar with bases B, D, R and W),
+#             realizations $FRONTIER_REALIZATIONS (default "0 1"), $FRONTIER_SHARDS processes
+#             sharing the GPU (default 10; the sweep resumes), then `sesn report
+#             trained-equivariance` on the trained models; results in $FRONTIER_RESULTS
+#             (default results/fashion_mnist_scale). Needs Fashion-MNIST's IDX files
+#             (apt-get install dataset-fashion-mnist, or datasets/raw/fashion-mnist).
 #
 # Uses the current environment's python (set PYTHON=...); installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 DRY=0
-[ "${1:-}" = "--dry-run" ] && DRY=1
+STAGES=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) DRY=1 ;;
+    --stages) STAGES="$2"; shift ;;
+    --stages=*) STAGES="${1#--stages=}" ;;
+    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,train,frontier]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,train,frontier || STAGES=bench,train; }
+for stage in ${STAGES//,/ }; do
+  case "$stage" in bench|train|frontier) ;; *) echo "error: unknown stage '$stage' (bench, train, frontier)" >&2; exit 2 ;; esac
+done
+has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 start=$(date +%s)
 
 if [ "$DRY" = 1 ]; then
@@ -34,27 +61,60 @@ mkdir -p "$OUT"
 echo "== gpu-check: $SLUG -> $OUT"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
 
-echo "== benchmarks"
-"$PY" -m pytest bench -q -p no:cacheprovider --benchmark-json "$OUT/$SLUG.json" ${SESN_GPU_CHECK_BENCH_ARGS:-}
-"$PY" -m sesn report bench "$OUT/$SLUG.json" --out "$OUT" --name "$SLUG"
+stage_bench() {
+  echo "== benchmarks"
+  "$PY" -m pytest bench -q -p no:cacheprovider --benchmark-json "$OUT/$SLUG.json" ${SESN_GPU_CHECK_BENCH_ARGS:-}
+  "$PY" -m sesn report bench "$OUT/$SLUG.json" --out "$OUT" --name "$SLUG"
+}
 
-echo "== training (${TRAIN[*]})"
-if "$PY" -c "from sesn.data.sources import load_digits; load_digits('mnist')" 2>/dev/null; then
-  "$PY" -m sesn reproduce "${TRAIN[@]}" --results "$OUT/$SLUG-train"
-elif [ "$DRY" = 1 ]; then
-  echo "skipping the training step: no MNIST digits offline (datasets/raw/mnist); the dry run checks the rest"
-else
-  echo "error: the training check needs MNIST digits offline (datasets/raw/mnist)" >&2; exit 2
-fi
+stage_train() {
+  echo "== training (${TRAIN[*]})"
+  if "$PY" -c "from sesn.data.sources import load_digits; load_digits('mnist')" 2>/dev/null; then
+    "$PY" -m sesn reproduce "${TRAIN[@]}" --results "$OUT/$SLUG-train"
+  elif [ "$DRY" = 1 ]; then
+    echo "skipping the training step: no MNIST digits offline (datasets/raw/mnist); the dry run checks the rest"
+  else
+    echo "error: the training check needs MNIST digits offline (datasets/raw/mnist)" >&2; exit 2
+  fi
+}
+
+stage_frontier() {
+  local models=${FRONTIER_MODELS:-mnist_cnn_28 mnist_ses_scalar_28 mnist_disco_scalar_28 mnist_sesr_scalar_28 mnist_sesw_scalar_28}
+  local reals=${FRONTIER_REALIZATIONS:-0 1} n=${FRONTIER_SHARDS:-10} res=${FRONTIER_RESULTS:-results/fashion_mnist_scale}
+  local args=(--dataset fashion-mnist-scale --profile paper --columns 28 --models $models --realizations $reals)
+  if [ "$DRY" = 1 ]; then  # the plumbing on CPU: smoke profile, one epoch, the 1,000 test digits as source
+    export SESN_FASHION_MNIST_DIR=${SESN_FASHION_MNIST_DIR:-tests/data/mnist}
+    res="$OUT/frontier" n=2
+    args=(--dataset fashion-mnist-scale --profile smoke --columns 28 --models mnist_cnn_28 test_ses_scalar --realizations 0)
+  fi
+  echo "== frontier: sesn reproduce ${args[*]} ($n processes) -> $res"
+  local dev=cuda; [ "$DRY" = 1 ] && dev=cpu
+  # each realization is built once, by the first shard that needs it (a file lock)
+  local pids=() k
+  for ((k = 0; k < n; k++)); do
+    OMP_NUM_THREADS=1 "$PY" -m sesn reproduce "${args[@]}" --results "$res" --device "$dev" --shard "$k/$n" --no-table \
+      > "$OUT/frontier-shard$k.log" 2>&1 &
+    pids+=($!)
+  done
+  local failed=0
+  for k in "${!pids[@]}"; do wait "${pids[$k]}" || { failed=1; echo "shard $k failed:"; tail -5 "$OUT/frontier-shard$k.log"; }; done
+  "$PY" -m sesn reproduce table --results "$res"
+  "$PY" -m sesn report trained-equivariance --results "$res" --device "$dev"
+  [ "$failed" = 0 ]
+}
+
+for stage in ${STAGES//,/ }; do "stage_$stage"; done
 
 echo "== summary ($SLUG, $(( $(date +%s) - start )) s)"
 "$PY" - "$OUT" "$SLUG" <<'PYEOF'
 import json, sys
 from pathlib import Path
 out, slug = Path(sys.argv[1]), sys.argv[2]
-bench = json.loads((out / f"{slug}.json").read_text())["benchmarks"]
-peak = max((b["extra_info"].get("peak_memory_bytes") or 0) for b in bench)
-print(f"benchmarks: {len(bench)} cases, largest peak memory {peak / 2**20:.0f} MiB; table: {out / (slug + '.md')}")
+path = out / f"{slug}.json"
+bench = json.loads(path.read_text())["benchmarks"] if path.exists() else []
+if bench:
+    peak = max((b["extra_info"].get("peak_memory_bytes") or 0) for b in bench)
+    print(f"benchmarks: {len(bench)} cases, largest peak memory {peak / 2**20:.0f} MiB; table: {out / (slug + '.md')}")
 mem = [b for b in bench if b["extra_info"].get("case") == "memory"]
 if mem:
     print("training memory (one step at the paper batch; tracked tensor peak / CUDA max allocated, GiB):")

@@ -42,6 +42,12 @@ def _report_frontier(argv):
     return frontier.main(frontier.get_args_parser().parse_args(argv))
 
 
+def _report_trained(argv):
+    from sesn.report import trained_equivariance
+
+    return trained_equivariance.main(trained_equivariance.get_args_parser().parse_args(argv))
+
+
 def _report_bench(argv):
     from sesn.report import bench
 
@@ -80,6 +86,10 @@ COMMANDS = {
     ("report", "frontier"): (
         _report_frontier,
         "equivariance vs test error for each basis of one model, Pareto front marked",
+    ),
+    ("report", "trained-equivariance"): (
+        _report_trained,
+        "the trained models' own Delta on their test data (a reproduce results folder)",
     ),
     ("reproduce", None): (
         _reproduce,

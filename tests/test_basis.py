@@ -181,7 +181,7 @@ def test_basis_r_span_dilation_cache_key_and_validation(tmp_path, monkeypatch):
     at_sigma0 = make_spec(15, 7, scales, "R", mult=1.5, span_sigma=1.0)
     assert optimized._key(at_sigma0) != optimized._key(spec)
     assert not np.allclose(optimized.solve(at_sigma0), a)
-    with pytest.raises(ValueError, match="span_sigma applies to basis 'R' only"):
+    with pytest.raises(ValueError, match="span_sigma applies to basis 'R' or 'W' only"):
         make_spec(15, 7, scales, "D", span_sigma=1.9)
     with pytest.raises(ValueError, match="span_sigma must be positive"):
         make_spec(15, 7, scales, "R", span_sigma=-1.0)
@@ -278,3 +278,33 @@ def test_disco_basis_file_errors(tmp_path, monkeypatch):
     torch.save(torch.zeros(9, 4, 15, 15), tmp_path / file_name(spec))
     with pytest.raises(DiscoBasisError, match="expected a tensor of shape"):
         basis_array(spec)
+
+
+@pytest.mark.parametrize("scales", [(1.7, 2.45, 3.54, 5.1), (1.0, 1.26, 1.59, 2.0)])
+def test_basis_w_is_r_mixed_by_one_matrix_at_every_scale(scales):
+    """W_s = M R_s with the same M at every scale (so every W kernel is the R kernel with the
+    same weights mixed, and keeps R's equivariance), and M re-weights R's scale-0 singular
+    values sigma_i to sigma_i ** (1 - p) (up to one constant)."""
+    from sesn.basis import optimized
+    from sesn.basis.whitened import mixing_matrix, whitened_basis
+
+    r = optimized.optimized_basis(make_spec(15, 7, scales, "R", mult=1.5))
+    for p in (0.0, 0.5, 1.0):
+        w = whitened_basis(make_spec(15, 7, scales, "W", mult=1.5, whiten=p))
+        m = mixing_matrix(r[:, 0], p)
+        for j in range(len(scales)):  # one M for all scales: W_s = M R_s
+            np.testing.assert_allclose(w[:, j], np.einsum("ij,jkl->ikl", m, r[:, j]), atol=1e-12)
+        s_r = np.linalg.svd(r[:, 0].reshape(49, -1), compute_uv=False)
+        s_w = np.linalg.svd(w[:, 0].reshape(49, -1), compute_uv=False)
+        keep = s_r > 1e-9 * s_r[0]
+        ratio = s_w[keep] / (s_r[keep] / s_r[0]) ** (1 - p)
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-6)
+    # whiten=None is the default power; W at power 0 is R up to one constant
+    default = whitened_basis(make_spec(15, 7, scales, "W", mult=1.5))
+    np.testing.assert_array_equal(default, whitened_basis(make_spec(15, 7, scales, "W", mult=1.5, whiten=0.5)))
+    w0 = whitened_basis(make_spec(15, 7, scales, "W", mult=1.5, whiten=0.0))
+    np.testing.assert_allclose(w0 / (w0**2).sum() ** 0.5, r / (r**2).sum() ** 0.5, atol=1e-12)
+    with pytest.raises(ValueError, match="whiten must be in"):
+        make_spec(15, 7, scales, "W", whiten=1.5)
+    with pytest.raises(ValueError, match="whiten applies to basis 'W' only"):
+        make_spec(15, 7, scales, "R", whiten=0.5)

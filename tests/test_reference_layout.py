@@ -18,7 +18,7 @@ import sesn.models as m
 from sesn.baselines.dss import BesselConv2d
 from sesn.nn.steerable import SteerableConvBase
 
-OTHER_PREFIXES = ("test_", "mnist_disco_", "mnist_sesr_", "disco_", "stir_")  # not the authors' models
+OTHER_PREFIXES = ("test_", "mnist_disco_", "mnist_sesr_", "mnist_sesw_", "disco_", "stir_")  # not the authors' models
 PAPER_MODELS = [n for n in m.list_models() if not n.startswith(OTHER_PREFIXES)]
 # buffer elements of the authors' checkpoints (docs/baselines.md)
 REFERENCE_BUFFERS = {

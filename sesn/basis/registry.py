@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-SPEC_FIELDS = ("mult", "max_order", "dilate_integer", "disco_sigma", "span_sigma")
+SPEC_FIELDS = ("mult", "max_order", "dilate_integer", "disco_sigma", "span_sigma", "whiten")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +139,15 @@ register_basis(
         "Hermite B functions at span_sigma, fitted on rectified smooth noise",
         arguments=("mult", "max_order", "span_sigma"),
         measured=True,
+    )
+)
+register_basis(
+    BasisKind(
+        "W",
+        _lazy("sesn.basis.whitened", "whitened_basis"),
+        "basis R with its span re-weighted towards its sharper directions (power whiten; same kernels, "
+        "another parametrisation)",
+        arguments=("mult", "max_order", "span_sigma", "whiten"),
     )
 )
 register_basis(BasisKind(

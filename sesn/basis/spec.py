@@ -47,10 +47,13 @@ class BasisSpec:
             use the scale-0 functions dilated by d (taps on every d-th pixel), which is
             exactly equivariant to decimation by d on the grid, instead of solving.
             (Basis "R" always does.)
-        span_sigma: basis "R" only: the sigma of the Hermite "B" functions (sub-scales
+        span_sigma: basis "R" (and "W") only: the sigma of the Hermite "B" functions (sub-scales
             ``span_sigma / mult**j``, orders ``nx + ny <= max_order``) that span the smallest
             scale; None (default) means ``R_SPAN_RATIO * sigma_0`` (1.9 sigma_0: DISCO's
             Hermite sigma_min relative to its smallest scale).
+        whiten: basis "W" only: the power p that re-weights R's span towards its sharper
+            directions (:mod:`sesn.basis.whitened`; 0 is R, 1 fully whitened); None (default)
+            means 0.5.
     """
 
     kernel_size: int
@@ -62,6 +65,7 @@ class BasisSpec:
     dilate_integer: bool = False  # basis "D": dilate (not solve) at integer ratios to sigma_0
     disco_sigma: float = 1.9  # basis "DISCO": smallest sigma of its Hermite coefficient matrix
     span_sigma: float | None = None  # basis "R": sigma of its scale-0 Hermite B span (None: 1.9 sigma_0)
+    whiten: float | None = None  # basis "W": power of the re-weighting of R's span (None: 0.5)
 
     def __post_init__(self) -> None:
         # normalise types so equal specs hash equally (lists -> tuple, ints -> floats)
@@ -71,6 +75,11 @@ class BasisSpec:
         object.__setattr__(self, "scales", tuple(float(s) for s in scales))
         object.__setattr__(self, "basis_type", str(self.basis_type).upper())
         object.__setattr__(self, "mult", float(self.mult))
+        if self.whiten is not None:
+            try:
+                object.__setattr__(self, "whiten", float(self.whiten))
+            except (TypeError, ValueError):
+                raise ValueError(f"whiten must be a number in [0, 1] or None, got {self.whiten!r}") from None
         if self.span_sigma is not None:
             try:
                 object.__setattr__(self, "span_sigma", float(self.span_sigma))
@@ -126,6 +135,12 @@ class BasisSpec:
                 raise ValueError(f"span_sigma applies to basis {takers} only, not {self.basis_type!r}")
             if not math.isfinite(self.span_sigma) or self.span_sigma <= 0:
                 raise ValueError(f"span_sigma must be positive and finite, got {self.span_sigma}")
+        if self.whiten is not None:
+            if "whiten" not in kind.arguments:
+                takers = " or ".join(repr(n) for n, k in BASES.items() if "whiten" in k.arguments)
+                raise ValueError(f"whiten applies to basis {takers} only, not {self.basis_type!r}")
+            if not 0.0 <= self.whiten <= 1.0:
+                raise ValueError(f"whiten must be in [0, 1], got {self.whiten}")
         if "mult" in kind.arguments:
             if self.mult <= 1.0:
                 raise ValueError(f"mult must be > 1 for basis 'B', got {self.mult}")

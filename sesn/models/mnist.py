@@ -168,13 +168,14 @@ def _register_cnn(name: str, upsample: bool) -> None:
     )
 
 
-OPTIMISED_PREFIX = {"D": "_disco_", "R": "_sesr_"}  # model name infix of each optimised basis
+OPTIMISED_PREFIX = {"D": "_disco_", "R": "_sesr_", "W": "_sesw_"}  # model name infix of each optimised basis
 
 
 def _register_ses(name: str, optimised: str | None = None) -> None:
-    """A paper SESN model; ``optimised="D"`` (or ``"R"``) registers the same model with that
-    optimised basis (DISCO-style, sesn.basis.optimized) as ``mnist_disco_*`` (``mnist_sesr_*``),
-    asked for by name in ``sesn reproduce``, not in a profile's default sweep."""
+    """A paper SESN model; ``optimised="D"`` (``"R"``, ``"W"``) registers the same model with
+    that optimised basis (sesn.basis.optimized, sesn.basis.whitened) as ``mnist_disco_*``
+    (``mnist_sesr_*``, ``mnist_sesw_*``), asked for by name in ``sesn reproduce``, not in a
+    profile's default sweep."""
     cfg = MNIST_SES_CONFIGS[name]
     if optimised:
         cfg = dataclasses.replace(cfg, name=name.replace("_ses_", OPTIMISED_PREFIX[optimised]), basis_type=optimised)
@@ -190,7 +191,7 @@ def _register_ses(name: str, optimised: str | None = None) -> None:
     if optimised:
         meta = dict(
             row=f"SESN {kind} (basis {optimised})",
-            family=f"disco_{kind}" if optimised == "D" else f"sesr_{kind}",
+            family=f"{OPTIMISED_PREFIX[optimised].strip('_')}_{kind}",
             note=f"{name} with basis_type={optimised!r} (scales, kernel, effective size unchanged)",
         )
     meta.update(
@@ -210,3 +211,4 @@ for _name in MNIST_SES_CONFIGS:
     _register_ses(_name)
     _register_ses(_name, optimised="D")
     _register_ses(_name, optimised="R")
+    _register_ses(_name, optimised="W")

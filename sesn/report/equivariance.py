@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from sesn.basis.registry import basis_kind, measured_bases
 from sesn.basis.spec import R_SPAN_RATIO
+from sesn.basis.whitened import W_DEFAULT_POWER
 from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, scale_equivariance
 from sesn.errors import InputError
 from sesn.models.method_layers import describe as describe_methods
@@ -215,6 +216,7 @@ def stack_bases(include_disco: bool = True) -> dict:
             "optimised D": (cfg, "D"),
             f"optimised R (span_sigma {R_SPAN_RATIO * cfg.scales[0]:.3g}{r_note})": (cfg, "R"),
             f"optimised R, span_sigma {cfg.scales[0]:g} (sigma_0)": (at_sigma0(cfg), "R"),
+            f"optimised W (whiten {W_DEFAULT_POWER:g}, R's span)": (cfg, "W"),
         }
 
     at_disco = rows(disco, "", ", as DISCO's")

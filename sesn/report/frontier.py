@@ -23,6 +23,10 @@ import re
 from pathlib import Path
 
 from sesn.errors import InputError, MissingInputError
+from sesn.report import trained_equivariance
+
+# the trained models' own numbers (sesn report trained-equivariance), when the folder has them
+TRAINED = ("logit Delta", "flips (%)", "T->H Delta (ours)")
 
 STACKS = ("T->H", "T->ReLU->H", "4 layers, ReLU")
 FRONT_STACK = "T->ReLU->H"
@@ -39,6 +43,8 @@ def basis_of_label(label: str) -> str | None:
         return "D"
     if re.match(r"optimised R \(span_sigma", label):
         return "R"
+    if re.match(r"optimised W \(whiten", label):
+        return "W"
     if label.startswith("DISCO"):
         return "DISCO"
     return None
@@ -77,6 +83,15 @@ def load_training(folder: Path):
     df = pd.read_csv(csv)
     df["basis"] = [get_model_info(m).basis for m in df.model]
     df["protocol"] = folder.name
+    trained = trained_equivariance.load(folder)
+    for c in TRAINED:
+        df[f"trained: {c}"] = math.nan
+    if trained is not None:  # mean over the realizations of the same model and settings group
+        means = trained.groupby(["model", "group"])[list(TRAINED)].mean()
+        for i, r in df.iterrows():
+            if (r.model, r.group) in means.index:
+                for c in TRAINED:
+                    df.loc[i, f"trained: {c}"] = means.loc[(r.model, r.group), c]
     return df[df.basis != ""]
 
 
@@ -91,15 +106,18 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
 
 def config_of_model(model: str) -> str:
     """The paper configuration a registered MNIST SESN model is built on (its optimised-basis
-    variants share it: mnist_disco_scalar_28 and mnist_sesr_scalar_28 -> mnist_ses_scalar_28)."""
-    return re.sub(r"^mnist_(disco|sesr)_", "mnist_ses_", model)
+    variants share it: mnist_disco_scalar_28, mnist_sesr_scalar_28 -> mnist_ses_scalar_28)."""
+    from sesn.models.mnist import OPTIMISED_PREFIX
+
+    infixes = "|".join(p.strip("_") for p in OPTIMISED_PREFIX.values())
+    return re.sub(rf"^mnist_({infixes})_", "mnist_ses_", model)
 
 
 def frontier_table(training, equivariance: dict, config: str | None = None):
     import pandas as pd
 
     recs = []
-    for r in training.itertuples():
+    for _, r in training.iterrows():
         eq = equivariance.get(r.basis)
         if eq is None or (config is not None and config_of_model(r.model) != config):
             continue  # no stacks measured for this basis, or the model has other scales
@@ -116,6 +134,8 @@ def frontier_table(training, equivariance: dict, config: str | None = None):
         for protocol in ("ours", "independent"):
             for stack in STACKS:
                 rec[f"{stack} ({protocol})"] = eq.get((protocol, stack), float("nan"))
+        for c in TRAINED:
+            rec[f"trained: {c}"] = float(r.get(f"trained: {c}", float("nan")))
         recs.append(rec)
     df = pd.DataFrame(recs)
     if df.empty:
@@ -145,8 +165,9 @@ def write(df, out: Path, sources: list[str]) -> Path:
     ]
     shown = shown.drop(columns=["std", "settings"])
     for c in shown.columns:
-        if "(ours)" in c or "(independent)" in c:
-            shown[c] = shown[c].map(lambda v: f"{v:.2g}")
+        if "(ours)" in c or "(independent)" in c or c.startswith("trained: "):
+            shown[c] = shown[c].map(lambda v: "" if v != v else f"{v:.2g}")
+    shown = shown.drop(columns=[c for c in shown.columns if c.startswith("trained: ") and (df[c] != df[c]).all()])
     shown["on front"] = shown["on front"].map(lambda v: "**yes**" if v else "")
     md = [
         "# Equivariance–accuracy frontier",
@@ -156,7 +177,10 @@ def write(df, out: Path, sources: list[str]) -> Path:
         "normalised equivariance error of the layer stack with that basis at the model's scales "
         "(`sesn report equivariance`, section Stacks; `ours` = this project's rescale protocol, "
         f"`independent` = F.interpolate on other inputs). Front: no other basis of the same protocol "
-        f"and column has both a lower test error and a lower {FRONT_STACK} Delta (ours).",
+        f"and column has both a lower test error and a lower {FRONT_STACK} Delta (ours). `trained:` columns "
+        "(where the folder has them, `sesn report trained-equivariance`): the trained models' own numbers on "
+        "their test images, mean over realizations: logit Delta and the share of predictions that flip under a "
+        "rescale by 2^-1/2 about the centre, and the trained first layer's T->H Delta.",
         "",
         dataframe_to_markdown(shown),
     ]
