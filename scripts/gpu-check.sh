@@ -18,10 +18,16 @@
 #             reproduce --profile paper --dataset fashion-mnist-scale --columns 28` for the
 #             models in $FRONTIER_MODELS (default: CNN and SESN scalar with bases B, D, R and W),
 #             realizations $FRONTIER_REALIZATIONS (default "0 1"), $FRONTIER_SHARDS processes
-#             sharing the GPU (default 10; the sweep resumes), then `sesn report
+#             sharing the GPU (default 10; logs in <results>/logs), each stopped after
+#             $FRONTIER_SWEEP_TIMEOUT s if set (the sweep resumes), then `sesn report
 #             trained-equivariance` on the trained models; results in $FRONTIER_RESULTS
 #             (default results/fashion_mnist_scale). Needs Fashion-MNIST's IDX files
 #             (apt-get install dataset-fashion-mnist, or datasets/raw/fashion-mnist).
+#   frontier-quick  the same models and two ablations (scripts/frontier_ablations.py) on the
+#             quick MNIST-scale profile (6 epochs, 6,000 training images), realizations
+#             $FRONTIER_QUICK_REALIZATIONS (default 0-4), $FRONTIER_QUICK_SHARDS processes (6), in
+#             $FRONTIER_QUICK_RESULTS (default results/frontier_quick). Needs the 10,000 MNIST
+#             test digits offline (datasets/raw/mnist).
 #
 # Uses the current environment's python (set PYTHON=...); installs nothing.
 set -euo pipefail
@@ -34,13 +40,16 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --stages) STAGES="$2"; shift ;;
     --stages=*) STAGES="${1#--stages=}" ;;
-    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,train,frontier]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,train,frontier,frontier-quick]" >&2; exit 2 ;;
   esac
   shift
 done
-[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,train,frontier || STAGES=bench,train; }
+[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,train,frontier,frontier-quick || STAGES=bench,train; }
 for stage in ${STAGES//,/ }; do
-  case "$stage" in bench|train|frontier) ;; *) echo "error: unknown stage '$stage' (bench, train, frontier)" >&2; exit 2 ;; esac
+  case "$stage" in
+    bench|train|frontier|frontier-quick) ;;
+    *) echo "error: unknown stage '$stage' (bench, train, frontier, frontier-quick)" >&2; exit 2 ;;
+  esac
 done
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
 start=$(date +%s)
@@ -78,29 +87,53 @@ stage_train() {
   fi
 }
 
-stage_frontier() {
-  local models=${FRONTIER_MODELS:-mnist_cnn_28 mnist_ses_scalar_28 mnist_disco_scalar_28 mnist_sesr_scalar_28 mnist_sesw_scalar_28}
-  local reals=${FRONTIER_REALIZATIONS:-0 1} n=${FRONTIER_SHARDS:-10} res=${FRONTIER_RESULTS:-results/fashion_mnist_scale}
-  local args=(--dataset fashion-mnist-scale --profile paper --columns 28 --models $models --realizations $reals)
-  if [ "$DRY" = 1 ]; then  # the plumbing on CPU: smoke profile, one epoch, the 1,000 test digits as source
-    export SESN_FASHION_MNIST_DIR=${SESN_FASHION_MNIST_DIR:-tests/data/mnist}
-    res="$OUT/frontier" n=2
-    args=(--dataset fashion-mnist-scale --profile smoke --columns 28 --models mnist_cnn_28 test_ses_scalar --realizations 0)
-  fi
-  echo "== frontier: sesn reproduce ${args[*]} ($n processes) -> $res"
-  local dev=cuda; [ "$DRY" = 1 ] && dev=cpu
-  # each realization is built once, by the first shard that needs it (a file lock)
-  local pids=() k
+# sharded_sweep RESULTS SHARDS DEVICE ARGS...: `sesn reproduce ARGS` as SHARDS processes sharing
+# the device (each realization is built once, by the first shard that needs it: a file lock),
+# each stopped after $FRONTIER_SWEEP_TIMEOUT s if set (the sweep resumes); then the table and
+# the trained models' own equivariance.
+sharded_sweep() {
+  local res=$1 n=$2 dev=$3; shift 3
+  echo "== sesn reproduce $* ($n processes on $dev) -> $res"
+  local pids=() k limit=${FRONTIER_SWEEP_TIMEOUT:-0} failed=0
+  mkdir -p "$res/logs"
   for ((k = 0; k < n; k++)); do
-    OMP_NUM_THREADS=1 "$PY" -m sesn reproduce "${args[@]}" --results "$res" --device "$dev" --shard "$k/$n" --no-table \
-      > "$OUT/frontier-shard$k.log" 2>&1 &
+    OMP_NUM_THREADS=1 timeout "$limit" "$PY" -m sesn reproduce "$@" --results "$res" --device "$dev" \
+      --shard "$k/$n" --no-table > "$res/logs/shard$k-of-$n.log" 2>&1 &
     pids+=($!)
   done
-  local failed=0
-  for k in "${!pids[@]}"; do wait "${pids[$k]}" || { failed=1; echo "shard $k failed:"; tail -5 "$OUT/frontier-shard$k.log"; }; done
+  for k in "${!pids[@]}"; do wait "${pids[$k]}" || { failed=1; echo "shard $k failed:"; tail -5 "$res/logs/shard$k-of-$n.log"; }; done
   "$PY" -m sesn reproduce table --results "$res"
   "$PY" -m sesn report trained-equivariance --results "$res" --device "$dev"
-  [ "$failed" = 0 ]
+  return $failed
+}
+
+FRONTIER_DEFAULT_MODELS="mnist_cnn_28 mnist_ses_scalar_28 mnist_disco_scalar_28 mnist_sesr_scalar_28 mnist_sesw_scalar_28"
+
+stage_frontier() {
+  local models=${FRONTIER_MODELS:-$FRONTIER_DEFAULT_MODELS}
+  local reals=${FRONTIER_REALIZATIONS:-0 1} n=${FRONTIER_SHARDS:-10} res=${FRONTIER_RESULTS:-results/fashion_mnist_scale}
+  if [ "$DRY" = 1 ]; then  # the plumbing on CPU: smoke profile, one epoch, the 1,000 test digits as source
+    export SESN_FASHION_MNIST_DIR=${SESN_FASHION_MNIST_DIR:-tests/data/mnist}
+    sharded_sweep "$OUT/frontier" 2 cpu --dataset fashion-mnist-scale --profile smoke --columns 28 \
+      --models mnist_cnn_28 test_ses_scalar --realizations 0
+  else
+    sharded_sweep "$res" "$n" cuda --dataset fashion-mnist-scale --profile paper --columns 28 --models $models \
+      --realizations $reals
+  fi
+}
+
+stage_frontier-quick() {
+  # the frontier's models and two ablations (scripts/frontier_ablations.py, a plug-in)
+  local models=${FRONTIER_QUICK_MODELS:-$FRONTIER_DEFAULT_MODELS mnist_ablation_disco_dilated_scalar_28 mnist_ablation_sesr_span14_scalar_28}
+  if [ "$DRY" = 1 ]; then
+    models="mnist_cnn_28 test_ses_scalar mnist_ablation_disco_dilated_scalar_28"
+    SESN_IMPORT=frontier_ablations PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" sharded_sweep \
+      "$OUT/frontier-quick" 2 cpu --profile smoke --columns 28 --models $models --realizations 0 --epochs 1
+  else
+    SESN_IMPORT=frontier_ablations PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" sharded_sweep \
+      "${FRONTIER_QUICK_RESULTS:-results/frontier_quick}" "${FRONTIER_QUICK_SHARDS:-6}" cuda \
+      --profile quick --columns 28 --models $models --realizations ${FRONTIER_QUICK_REALIZATIONS:-0 1 2 3 4}
+  fi
 }
 
 for stage in ${STAGES//,/ }; do "stage_$stage"; done
