@@ -1,7 +1,8 @@
 """The equivariance–accuracy frontier: for each basis in the same model, its equivariance
 error against the test error its model trains to, with the Pareto front marked.
 
-    sesn report frontier [--training results/basis_r_quick] [--equivariance results/equivariance]
+    sesn report frontier [--training results/fashion_mnist_scale results/frontier_quick]
+                         [--equivariance results/equivariance]
                          [--config mnist_ses_scalar_28] [--out results/frontier]
 
 Training side: the ``table.csv`` of a reproduce results folder (``sesn reproduce table``),
@@ -81,7 +82,18 @@ def load_training(folder: Path):
     if not csv.exists():
         raise MissingInputError(f"{csv}: not found; run `sesn reproduce table --results {folder}` first")
     df = pd.read_csv(csv)
-    df["basis"] = [get_model_info(m).basis for m in df.model]
+
+    def basis(model: str) -> str | None:  # None: a model this process has not registered (a plug-in's)
+        try:
+            return get_model_info(model).basis
+        except ValueError:
+            return None
+
+    df["basis"] = [basis(m) for m in df.model]
+    unknown = sorted(set(df.model[df.basis.isna()]))
+    if unknown:
+        print(f"{folder}: skipping models not registered here (load their plug-in with --import): {', '.join(unknown)}")
+    df = df[df.basis.notna()].copy()
     df["protocol"] = folder.name
     trained = trained_equivariance.load(folder)
     for c in TRAINED:
@@ -92,7 +104,7 @@ def load_training(folder: Path):
             if (r.model, r.group) in means.index:
                 for c in TRAINED:
                     df.loc[i, f"trained: {c}"] = means.loc[(r.model, r.group), c]
-    return df[df.basis != ""]
+    return df
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
@@ -117,7 +129,7 @@ def frontier_table(training, equivariance: dict, config: str | None = None):
     import pandas as pd
 
     recs = []
-    for _, r in training.iterrows():
+    for _, r in training[training.basis != ""].iterrows():
         eq = equivariance.get(r.basis)
         if eq is None or (config is not None and config_of_model(r.model) != config):
             continue  # no stacks measured for this basis, or the model has other scales
@@ -147,7 +159,15 @@ def frontier_table(training, equivariance: dict, config: str | None = None):
     return df
 
 
-def write(df, out: Path, sources: list[str]) -> Path:
+def references(training):
+    """The trained models without a steerable basis (the CNN) of each protocol and column:
+    not on the front, shown beside it."""
+    refs = training[training.basis == ""]
+    cols = ["protocol", "model", "column", "n", "ours_mean", "ours_std"] + [f"trained: {c}" for c in TRAINED]
+    return refs[[c for c in cols if c in refs.columns]].reset_index(drop=True)
+
+
+def write(df, out: Path, sources: list[str], refs=None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,20 +204,39 @@ def write(df, out: Path, sources: list[str]) -> Path:
         "",
         dataframe_to_markdown(shown),
     ]
+    refs = refs if refs is not None and len(refs) else None
+    if refs is not None:
+        ref_shown = refs.rename(columns={"ours_mean": "test error (%)"}).copy()
+        ref_shown["test error (%)"] = [
+            f"{m:.2f} ± {s:.2f} (n={n})" if n > 1 else f"{m:.2f} (n=1)"
+            for m, s, n in zip(refs.ours_mean, refs.ours_std, refs.n)
+        ]
+        ref_shown = ref_shown.drop(columns=["ours_std", "n"])
+        for c in ref_shown.columns:
+            if c.startswith("trained: "):
+                ref_shown[c] = ref_shown[c].map(lambda v: "" if v != v else f"{v:.2g}")
+        md += ["", "Beside the front, models without a steerable basis (no stack Delta; dotted line in the plot):",
+               "", dataframe_to_markdown(ref_shown)]  # fmt: skip
     atomic_write_text(out / "frontier.md", "\n".join(md) + "\n")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (protocol, column), g in df.groupby(["protocol", "column"]):
+    groups = list(df.groupby(["protocol", "column"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
+    for ax, ((protocol, column), g) in zip(axes[0], groups):
         x, y = g[f"{FRONT_STACK} (ours)"], g["test error (%)"]
-        ax.errorbar(x, y, yerr=g["std"].fillna(0), fmt="o", capsize=3, label=f"{protocol}, {column}")
+        ax.errorbar(x, y, yerr=g["std"].fillna(0), fmt="o", capsize=3)
         for xi, yi, b in zip(x, y, g.basis):
             ax.annotate(b, (xi, yi), textcoords="offset points", xytext=(5, 4))
         front = g[g["on front"]].sort_values(f"{FRONT_STACK} (ours)")
         ax.plot(front[f"{FRONT_STACK} (ours)"], front["test error (%)"], "--", color="gray", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{FRONT_STACK} Delta (this project's protocol)")
-    ax.set_ylabel("test error (%)")
-    ax.set_title("Equivariance vs accuracy (dashed: Pareto front)")
-    ax.legend(fontsize=7)
+        if refs is not None:
+            for r in refs[(refs.protocol == protocol) & (refs.column == column)].itertuples():
+                ax.axhline(r.ours_mean, ls=":", color="k", lw=1)
+                ax.annotate(r.model, (x.min(), r.ours_mean), textcoords="offset points", xytext=(0, 3), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{FRONT_STACK} Delta (this project's protocol)")
+        ax.set_ylabel("test error (%)")
+        ax.set_title(f"{protocol}, column {column}", fontsize=9)
+    fig.suptitle("Equivariance vs accuracy (dashed: Pareto front; error bars: std over realizations)", fontsize=9)
+    fig.tight_layout()
     save_figure(fig, out / "frontier.png")
     plt.close(fig)
     return out / "frontier.md"
@@ -208,7 +247,8 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
         "sesn report frontier", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=add_help,
     )  # fmt: skip
-    p.add_argument("--training", type=Path, nargs="+", default=[Path("results/basis_r_quick")],
+    p.add_argument("--training", type=Path, nargs="+",
+                   default=[Path("results/fashion_mnist_scale"), Path("results/frontier_quick")],
                    help="reproduce results folders (each with table.csv; each is its own protocol)")  # fmt: skip
     p.add_argument("--equivariance", type=Path, default=Path("results/equivariance"),
                    help="folder (or file) with equivariance_stacks.csv")  # fmt: skip
@@ -225,6 +265,6 @@ def main(args) -> int:
     df = frontier_table(training, equivariance, args.config)
     if df.empty:
         raise InputError(f"no trained model of {[str(f) for f in args.training]} has a basis with measured stacks")
-    path = write(df, args.out, [str(f) for f in args.training] + [str(args.equivariance)])
+    path = write(df, args.out, [str(f) for f in args.training] + [str(args.equivariance)], references(training))
     print(path.read_text())
     return 0
