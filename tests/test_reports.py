@@ -153,9 +153,16 @@ def test_frontier_report_marks_the_pareto_front_and_never_merges_settings(tmp_pa
             ("SESN scalar (basis R)", "28", "mnist_sesr_scalar_28", 1, 2.0, None, "g4"),  # other settings: own row
             ("CNN", "28", "mnist_cnn_28", 2, 2.0, 0.1, "g5"),  # no basis: not a point
             ("SESN scalar", "28", "mnist_ses_scalar_56", 2, 1.0, 0.1, "g6"),  # other scales: not a point
+            ("Plug-in", "28", "mnist_not_registered_here", 2, 1.0, 0.1, "g7"),  # a plug-in not loaded: skipped
         ],
         columns=cols,
     ).to_csv(runs / "table.csv", index=False)
+    # the trained models' own numbers: averaged per (model, settings group), never across groups
+    trained = [("mnist_disco_scalar_28", "g2", 0, 0.1, 10.0, 0.01), ("mnist_disco_scalar_28", "g2", 1, 0.3, 30.0, 0.03),
+               ("mnist_sesr_scalar_28", "g4", 0, 9.0, 90.0, 0.9)]  # fmt: skip
+    pd.DataFrame(
+        trained, columns=["model", "group", "realization", "logit Delta", "flips (%)", "T->H Delta (ours)"]
+    ).to_csv(runs / "trained_equivariance.csv", index=False)
     eq = tmp_path / "equivariance_stacks.csv"
     labels = [("Hermite B (mult 1.5, the paper's)", 1e-2), ("optimised D", 1e-3),
               ("optimised R (span_sigma 3.23)", 1e-4), ("optimised R, span_sigma 1.7 (sigma_0)", 1e-9)]  # fmt: skip
@@ -170,6 +177,11 @@ def test_frontier_report_marks_the_pareto_front_and_never_merges_settings(tmp_pa
     # front on (T->ReLU->H Delta, error): B (1e-2, 3.1) is dominated by D (1e-3, 2.9); D by R/g4 (1e-4, 2.0)
     assert list(df["on front"]) == [False, False, False, True]
     assert (df["T->ReLU->H (ours)"] == [1e-2, 1e-3, 1e-4, 1e-4]).all()  # the sigma_0 ablation row is not R
+    assert df["trained: logit Delta"].tolist()[1:] == pytest.approx([0.2, float("nan"), 9.0], nan_ok=True)
+    assert math.isnan(df["trained: flips (%)"][0]) and df["trained: flips (%)"][1] == pytest.approx(20.0)
+    md = (tmp_path / "f" / "frontier.md").read_text()
+    assert "| quick | mnist_cnn_28 | 28 | 2.00 ± 0.10 (n=2) |" in md  # the CNN: a reference beside the front
+    assert "mnist_not_registered_here" in capsys.readouterr().out
     assert imread(tmp_path / "f" / "frontier.png").ndim == 3
     assert main(["report", "frontier", "--training", str(tmp_path / "none"), "--equivariance", str(eq)]) == 2
     assert "table.csv: not found" in capsys.readouterr().err

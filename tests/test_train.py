@@ -384,6 +384,16 @@ def test_fashion_profile_has_own_data_folder_and_table_never_averaged_with_mnist
     assert len(summary) == 2 and (summary.n == 1).all()
     errors = sorted(json.loads(p.read_text())["test_error"] for p in res.glob("runs/**/record.json"))
     assert sorted(summary.ours_mean) == pytest.approx(errors, rel=1e-12)
+    # the trained models' own equivariance: one row per run, with its table group; a second call reuses it
+    from sesn.report import trained_equivariance as te
+
+    df = te.measure_results(res, images=32)
+    assert len(df) == 2 and set(df.group) == set(summary.group) and (df.images == 32).all()
+    assert df["T->H Delta (ours)"].isna().all()  # the CNN has no steerable layer
+    assert ((df["flips (%)"] >= 0) & (df["flips (%)"] <= 100)).all() and (df["logit Delta"] > 0).all()
+    monkeypatch.setattr(te, "measure_run", lambda *a, **k: pytest.fail("measured again"))
+    again = te.measure_results(res, images=32)
+    assert again[list(te.COLUMNS)].equals(df[list(te.COLUMNS)])
 
 
 def test_fashion_paper_profile_needs_all_70000_images(tmp_path, monkeypatch):
