@@ -298,8 +298,8 @@ def _build_realization(args, profile: Profile, r: int, source: str, folder: Path
                 f"{digits.folder}"
             )
         print(
-            f"building {args.dataset} realization {r} from {len(digits.labels)} images in {digits.folder}: "
-            + (f"splits {splits} (reduced protocol)" if reduced else "the paper's splits")
+            f"building the {profile.name} realization {r} of {args.dataset} from {len(digits.labels)} images in "
+            f"{digits.folder}: " + (f"splits {splits} (reduced protocol)" if reduced else "the paper's splits")
         )
         return ms.generate(digits, r, folder, splits=splits, reduced=reduced, progress=not reduced, overwrite=True)
 

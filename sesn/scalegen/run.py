@@ -14,22 +14,23 @@ import copy
 import dataclasses
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
 
 from sesn.allocator import allocator_state, announce
 from sesn.scalegen.measure import size_equivariance
 from sesn.scalegen.profiles import Profile
+from sesn.train import faults
 from sesn.train.checkpoint import (
     RunLock,
-    SettingsMismatch,
     atomic_torch_save,
     atomic_write_json,
+    check_resume,
     rng_state,
     set_rng_state,
 )
+from sesn.train.loop import evaluate, train_epoch
 from sesn.train.record import code_version, settings_id, versions
 
 
@@ -64,6 +65,10 @@ def run_settings(run: Run, profile: Profile, data, device: torch.device) -> dict
         "data_rebuilt": data.rebuilt,
         "device_type": device.type,
     }
+
+
+def _batches(x, y, batch: int = 128):
+    return ((x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch))
 
 
 def _accuracy(model, x, y, batch: int = 128) -> torch.Tensor:
@@ -109,20 +114,12 @@ def train_and_evaluate(
 
         torch.manual_seed(run.seed)
         model = stir_model(run.model, data.channels, data.num_classes).to(device)
+        loop_args = SimpleNamespace(epochs=profile.max_epochs, amp=False, channels_last=False)
         optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
         start, best_val, best_state, stale, history = 0, -1.0, None, 0, []
         if ckpt_path.exists():
             ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-            if ckpt.get("settings") != settings:
-                diff = [
-                    f"{k}: checkpoint {ckpt.get('settings', {}).get(k)!r}, now {v!r}"
-                    for k, v in settings.items()
-                    if ckpt.get("settings", {}).get(k) != v
-                ]
-                raise SettingsMismatch(
-                    f"{out}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); "
-                    "pass --restart to start over"
-                )
+            check_resume(ckpt.get("settings"), settings, out, keys=None)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             set_rng_state(ckpt["rng"])
@@ -137,30 +134,18 @@ def train_and_evaluate(
             if stale >= profile.patience:
                 break
             t0 = time.perf_counter()
-            model.train()
+            # the epoch itself is the training loop's (sesn.train.loop): forward, loss, the
+            # non-finite check and the test-only fault seam; batches from this run's own order
             g = torch.Generator().manual_seed(run.seed * 1_000_003 + epoch)
             order = torch.randperm(len(xtr), generator=g).to(device)
-            total = 0.0
-            batches = range(0, len(order), profile.batch_size)
-            for i in tqdm(
-                batches,
-                desc=f"{run.key} epoch {epoch + 1}/{profile.max_epochs}",
-                leave=False,
-                disable=not progress,
-                unit="batch",
-            ):
-                idx = order[i : i + profile.batch_size]
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-                if not torch.isfinite(loss):
-                    raise RuntimeError(f"{run.key}: non-finite loss at epoch {epoch + 1}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-            model.eval()
-            val = float(_accuracy(model, xva, yva).float().mean())
+            batches = (
+                (xtr[order[i : i + profile.batch_size]], ytr[order[i : i + profile.batch_size]])
+                for i in range(0, len(order), profile.batch_size)
+            )
+            loss, _ = train_epoch(model, batches, optimizer, device, loop_args, epoch, None, progress)
+            val = evaluate(model, _batches(xva, yva), device, loop_args)
             seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch + 1, "loss": total / len(xtr), "val_acc": val, "seconds": seconds})
+            history.append({"epoch": epoch + 1, "loss": loss, "val_acc": val, "seconds": seconds})
             if val > best_val:
                 best_val, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
             else:
@@ -171,6 +156,7 @@ def train_and_evaluate(
                  "settings": settings},
                 ckpt_path,
             )  # fmt: skip
+            faults.kill_point(epoch + 1)  # the training loop's test-only seam (sesn.train.faults)
         model.load_state_dict(best_state)
         model.eval()
         t0 = time.perf_counter()

@@ -45,14 +45,18 @@ class SettingsMismatch(ValueError):
     """A checkpoint was made with other settings than the run asked for now."""
 
 
-def check_resume(saved: dict | None, now: dict, folder: Path) -> None:
-    """Refuse to resume a checkpoint whose settings differ (code version excepted: printed)."""
+def check_resume(saved: dict | None, now: dict, folder: Path, keys=SETTINGS) -> None:
+    """Refuse to resume a checkpoint whose settings differ: on ``keys`` (default the training
+    settings, so the code version is not compared: the caller prints it), or on every key of
+    either dict when ``keys`` is None (the generalization benchmark's settings)."""
+    if keys is None:
+        keys = sorted(set(saved or {}) | set(now))
     if saved is None:
         raise SettingsMismatch(
             f"{folder}: the checkpoint records no settings (made by an older version); "
             "pass --restart to train from scratch"
         )
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in SETTINGS if saved.get(k) != now.get(k)]
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
     if diff:
         raise SettingsMismatch(
             f"{folder}: cannot resume, the checkpoint was made with other settings ({'; '.join(diff)}); "
