@@ -71,7 +71,7 @@ def _train(argv):
 
 
 def _bench_generalization(argv):
-    from sesn.scalegen.cli import cli
+    from sesn.generalization.cli import cli
 
     return cli(argv)
 

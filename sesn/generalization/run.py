@@ -19,8 +19,8 @@ from types import SimpleNamespace
 import torch
 
 from sesn.allocator import allocator_state, announce
-from sesn.scalegen.measure import size_equivariance
-from sesn.scalegen.profiles import Profile
+from sesn.generalization.measure import size_equivariance
+from sesn.generalization.profiles import Profile
 from sesn.train import faults
 from sesn.train.checkpoint import (
     RunLock,

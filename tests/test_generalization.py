@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from sesn.data.npz import npz_bytes
+from sesn.generalization import cli, run
+from sesn.generalization.measure import size_equivariance
+from sesn.generalization.profiles import PROFILES
 from sesn.models import get_model
 from sesn.models.registry import count_parameters
 from sesn.models.stir import STIR_MODELS, stir_model
-from sesn.scalegen import cli, run
-from sesn.scalegen.measure import size_equivariance
-from sesn.scalegen.profiles import PROFILES
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "tests" / "data" / "mnist"

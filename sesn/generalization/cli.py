@@ -32,7 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sesn.scalegen.profiles import PROFILES
+from sesn.generalization.profiles import PROFILES
 from sesn.sweep import run_sweep, shard
 
 
@@ -68,8 +68,8 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
 
 
 def plan(args, profile):
+    from sesn.generalization.run import Run
     from sesn.models.stir import stir_model
-    from sesn.scalegen.run import Run
 
     models = args.models if args.models else profile.models
     for name in models:
@@ -100,7 +100,7 @@ def sweep_id(profile, data) -> str:
 def main(args) -> int:
     import torch
 
-    from sesn.scalegen.run import train_and_evaluate
+    from sesn.generalization.run import train_and_evaluate
     from sesn.train.record import code_version
 
     code_version()  # fixed now, at start: what this process runs
@@ -132,9 +132,9 @@ def main(args) -> int:
     run_sweep(runs, args.results, sweep, lambda run: {"sweep": sweep, "model": run.model, "scenario": run.scenario,
               "seed": run.seed}, train_one, restart=args.restart)  # fmt: skip
     if not args.no_table:
-        from sesn.report import scalegen
+        from sesn.report import generalization as generalization_report
 
-        scalegen.write_tables(args.results)
+        generalization_report.write_tables(args.results)
     return 0
 
 
@@ -145,9 +145,9 @@ def table_main(argv) -> int:
     )
     p.add_argument("--results", type=Path, default=Path("results/generalization/reduced"))
     args = p.parse_args(argv)
-    from sesn.report import scalegen
+    from sesn.report import generalization as generalization_report
 
-    return 0 if scalegen.write_tables(args.results) else 1
+    return 0 if generalization_report.write_tables(args.results) else 1
 
 
 def cli(argv) -> int:
