@@ -357,6 +357,16 @@ def test_command_line_and_config_describe_the_same_run(tmp_path):
     assert direct.resolved().epochs == 60 and direct.resolved().select == "best-val"
     with pytest.raises(ValueError, match="--epochs must be a positive integer"):
         TrainConfig(model="test_cnn", data=tmp_path, epochs=0).resolved()
+    # one declaration per field: options parse into the same config, and the settings are the declared ones
+    from sesn.train.record import RUN_SETTINGS, SETTINGS
+
+    argv = ["--model", "test_cnn", "--data", str(tmp_path), "--lr", "0.1", "--lr-steps", "3", "5", "--augment",
+            "--workers", "2", "--meta", '{"row": "x"}', "--memory-saving", "layers"]  # fmt: skip
+    cfg = TrainConfig.from_namespace(parser.parse_args(argv))
+    assert (cfg.lr, cfg.lr_steps, cfg.augment, cfg.workers, cfg.meta) == (0.1, [3, 5], True, 2, {"row": "x"})
+    declared = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["setting"]}
+    assert set(SETTINGS) == declared | set(RUN_SETTINGS)
+    assert {"lr", "seed", "augment", "model"} <= declared and not {"memory_saving", "quiet", "output_dir"} & declared
 
 
 @pytest.mark.skipif(not (REPO / "tests" / "data" / "mnist").is_dir(), reason="real MNIST digits not available")

@@ -7,7 +7,9 @@ which also checks the values.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -41,47 +43,91 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def option(default=None, *, help: str = "", setting: bool = False, cli: bool = True, factory=None, **argparse_kwargs):
+    """A :class:`TrainConfig` field with everything the other views of it need: its
+    ``sesn train`` option (``--name-with-dashes``; ``help``, and argparse's ``type``,
+    ``choices``, ``nargs``, ``metavar``, ``required``; a bool is a flag; ``cli=False``: no
+    option; ``help=argparse.SUPPRESS``: hidden), and whether it determines the run's result
+    (``setting``: in the record's settings, the settings id and the resume check)."""
+    meta = {"help": help, "setting": setting, "cli": cli, "argparse": argparse_kwargs}
+    if argparse_kwargs.get("required"):  # no default: a required argument of the dataclass too
+        return dataclasses.field(metadata=meta)
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+_HIDDEN = argparse.SUPPRESS
+_MEMORY_SAVING_HELP = (
+    "activation memory saving (same results): 'layers' recomputes batch-norm/ReLU outputs in backward instead of "
+    "keeping them; 'blocks' keeps only each residual block's input and recomputes the block (one more forward of its "
+    "convolutions); 'blocks:K' recomputes the first K blocks (the largest maps), 'layers' for the others. Models with "
+    "pre-activation blocks (WRN-16-8 family)"
+)
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything ``sesn train`` takes (see ``sesn train --help`` for each field)."""
+    """Everything ``sesn train`` takes: one declaration per field, from which the command
+    line (:func:`sesn.train.train.get_args_parser`) and the settings that determine a result
+    (:data:`sesn.train.record.SETTINGS`) are derived."""
 
-    model: str
-    data: Path
-    dataset: str = "mnist-scale"
-    output_dir: Path | None = None
-    augment: bool = False
-    epochs: int | None = None
-    lr: float | None = None
-    lr_steps: list[int] | None = None
-    lr_gamma: float | None = None
-    batch_size: int | None = None
-    optimizer: str | None = None
-    weight_decay: float | None = None
-    seed: int = 0
-    deterministic: bool = False
-    device: str = dataclasses.field(default_factory=_default_device)
-    amp: bool = False
-    channels_last: bool = False
-    workers: int = 0
-    test_only: bool = False
-    weights: Path | None = None
-    stl10_verify: str = "md5"
-    meta: dict = dataclasses.field(default_factory=dict)  # extra fields for the record (sweeps)
-    quiet: bool = False
-    debug: bool = False
-    restart: bool = False
-    select: str | None = None  # "best-val" or "last": set from the dataset's protocol
-    # memory (docs/memory.md): none of these changes the result, so none is in the settings id
-    memory_saving: str = "off"
-    fit_memory: str | None = None  # e.g. "12GB": the cheapest memory_saving level that fits
-    memory_factor: float | None = None  # auto's memory rule (default: the layers' 1.25)
-    memory_allowance: str | None = None  # e.g. "512MiB" (default: the layers')
-    show_dispatch: bool = False
+    model: str = option(required=True, help="registered model (see sesn.models.list_models())", setting=True)
+    data: Path = option(type=Path, required=True, help="MNIST-scale realization folder, or the STL-10 data root")
+    dataset: str = option("mnist-scale", choices=sorted(DEFAULTS), setting=True)
+    output_dir: Path | None = option(type=Path, help="run folder (checkpoint, record); required unless --test-only")
+    augment: bool = option(False, help='MNIST-scale "+" training augmentation (random rescale 0.5-2.0)', setting=True)
+    epochs: int | None = option(type=int, setting=True)
+    lr: float | None = option(type=float, setting=True)
+    lr_steps: list[int] | None = option(type=int, nargs="*", help="epochs at which lr is multiplied by --lr-gamma",
+                                        setting=True)  # fmt: skip
+    lr_gamma: float | None = option(type=float, setting=True)
+    batch_size: int | None = option(type=int, help="global batch size (split over DDP processes)", setting=True)
+    optimizer: str | None = option(choices=["adam", "sgd"], setting=True)
+    weight_decay: float | None = option(type=float, setting=True)
+    seed: int = option(0, type=int, setting=True)
+    deterministic: bool = option(False, help="torch.use_deterministic_algorithms(True)", setting=True)
+    device: str = option(factory=_default_device)  # in the settings as its type (record.RUN_SETTINGS)
+    amp: bool = option(False, help="mixed precision (CUDA only)", setting=True)
+    channels_last: bool = option(False, help="channels_last memory format (CUDA)", setting=True)
+    workers: int = option(0, type=int, help="data loader workers", setting=True)
+    test_only: bool = option(False, help="only evaluate --weights on the test set")
+    weights: Path | None = option(type=Path, help="state_dict or checkpoint to evaluate with --test-only")
+    stl10_verify: str = option("md5", choices=["md5", "layout"], help=_HIDDEN)
+    meta: dict = option(factory=dict, type=json.loads, help=_HIDDEN)  # extra fields for the record (sweeps)
+    quiet: bool = option(False, help="no progress bars")
+    debug: bool = option(False, help="show the traceback of an error instead of one line")
+    restart: bool = option(False, help="discard an existing checkpoint in --output-dir and train from scratch "
+                           "(a checkpoint made with other settings is otherwise refused)")  # fmt: skip
+    select: str | None = option(cli=False)  # "best-val" or "last": set from the dataset's protocol
+    # memory (docs/memory.md): none of these changes the result, so none is a setting
+    memory_saving: str = option("off", metavar="{off,layers,blocks,blocks:K}", help=_MEMORY_SAVING_HELP)
+    fit_memory: str | None = option(
+        metavar="SIZE",
+        help="pick the cheapest --memory-saving level (off, layers, blocks:1, blocks:2, ...) whose training peak "
+        "(measured on the meta device at this batch, before training) fits SIZE, e.g. 12GB or 11GiB; error if none "
+        "does",
+    )
+    memory_factor: float | None = option(
+        type=float,
+        help="auto's memory rule: no compute path keeping more than this x the leanest path's activations "
+        "(default 1.25; inf: fastest path regardless of memory)",
+    )
+    memory_allowance: str | None = option(
+        metavar="SIZE",
+        help="auto's memory rule: a path's peak may also exceed the leanest path's by this much (default 512MiB)",
+    )
+    show_dispatch: bool = option(False, help="print what auto picked per layer (time, memory, reason)")
 
     @classmethod
     def from_namespace(cls, ns) -> "TrainConfig":
         """From ``sesn train``'s parsed arguments (unknown attributes are an error)."""
         return cls(**vars(ns))
+
+    @staticmethod
+    def settings_fields() -> tuple[str, ...]:
+        """The fields that determine a run's result (declaration order)."""
+        return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("setting"))
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -11,6 +11,7 @@ import torch
 
 import sesn
 from sesn import provenance
+from sesn.train.config import TrainConfig
 
 
 def versions() -> dict:
@@ -18,11 +19,11 @@ def versions() -> dict:
     return provenance.versions("sesn", "torch", "torchvision", "numpy", "python", "cuda")
 
 
-# What determines a run's result. A checkpoint made with other values is not resumed, and
+# What determines a run's result: the TrainConfig fields declared ``setting=True`` and three
+# values known when the run starts. A checkpoint made with other values is not resumed, and
 # the reproduction table only averages runs whose values agree (except the seed and data).
-SETTINGS = ("model", "dataset", "data_sha256", "augment", "epochs", "lr", "lr_steps", "lr_gamma", "batch_size",
-            "optimizer", "weight_decay", "seed", "amp", "channels_last", "deterministic", "world_size",
-            "workers", "device_type")  # fmt: skip
+RUN_SETTINGS = ("data_sha256", "world_size", "device_type")  # the data's checksum, DDP processes, cpu/cuda
+SETTINGS = TrainConfig.settings_fields() + RUN_SETTINGS
 
 
 @functools.lru_cache(maxsize=1)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
+import dataclasses
 import os
 import sys
 import time
@@ -51,7 +51,7 @@ from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors call
     rng_state,
     set_rng_state,
 )
-from sesn.train.config import DEFAULTS, TrainConfig
+from sesn.train.config import TrainConfig
 from sesn.train.distributed import init_distributed, replica_check
 from sesn.train.loop import (
     TrainingDiverged,
@@ -66,80 +66,25 @@ from sesn.train.record import code_version, run_settings, settings_id, versions 
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """``sesn train``'s options: one per :class:`TrainConfig` field, from its declaration."""
     p = argparse.ArgumentParser(
         "sesn train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help
     )
-    p.add_argument("--dataset", choices=sorted(DEFAULTS), default="mnist-scale")
-    p.add_argument("--model", required=True, help=f"registered model, one of: {', '.join(list_models())}")
-    p.add_argument("--data", type=Path, required=True, help="MNIST-scale realization folder, or the STL-10 data root")
-    p.add_argument(
-        "--output-dir", type=Path, default=None, help="run folder (checkpoint, record); required unless --test-only"
-    )
-    p.add_argument(
-        "--augment", action="store_true", help='MNIST-scale "+" training augmentation (random rescale 0.5-2.0)'
-    )
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument(
-        "--lr-steps", type=int, nargs="*", default=None, help="epochs at which lr is multiplied by --lr-gamma"
-    )
-    p.add_argument("--lr-gamma", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (split over DDP processes)")
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (CUDA)")
-    p.add_argument("--workers", type=int, default=0, help="data loader workers")
-    p.add_argument("--test-only", action="store_true", help="only evaluate --weights on the test set")
-    p.add_argument("--weights", type=Path, default=None, help="state_dict or checkpoint to evaluate with --test-only")
-    p.add_argument("--stl10-verify", choices=["md5", "layout"], default="md5", help=argparse.SUPPRESS)
-    p.add_argument(
-        "--meta", type=json.loads, default={}, help=argparse.SUPPRESS
-    )  # extra fields for the record (sweeps)
-    p.add_argument(
-        "--memory-saving",
-        default="off",
-        metavar="{off,layers,blocks,blocks:K}",
-        help="activation memory saving (same results): 'layers' recomputes batch-norm/ReLU outputs in backward "
-        "instead of keeping them; 'blocks' keeps only each residual block's input and recomputes the block "
-        "(one more forward of its convolutions); 'blocks:K' recomputes the first K blocks (the largest maps), "
-        "'layers' for the others. Models with pre-activation blocks (WRN-16-8 family)",
-    )
-    p.add_argument(
-        "--fit-memory",
-        default=None,
-        metavar="SIZE",
-        help="pick the cheapest --memory-saving level (off, layers, blocks:1, blocks:2, ...) whose training peak "
-        "(measured on the meta device at this batch, before training) fits SIZE, e.g. 12GB or 11GiB; error if "
-        "none does",
-    )
-    p.add_argument(
-        "--memory-factor",
-        type=float,
-        default=None,
-        help="auto's memory rule: no compute path keeping more than this x the leanest path's activations "
-        "(default 1.25; inf: fastest path regardless of memory)",
-    )
-    p.add_argument(
-        "--memory-allowance",
-        default=None,
-        metavar="SIZE",
-        help="auto's memory rule: a path's peak may also exceed the leanest path's by this much (default 512MiB)",
-    )
-    p.add_argument(
-        "--show-dispatch", action="store_true", help="print what auto picked per layer (time, memory, reason)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
-    p.add_argument(
-        "--restart",
-        action="store_true",
-        help="discard an existing checkpoint in --output-dir and train from scratch "
-        "(a checkpoint made with other settings is otherwise refused)",
-    )
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        kwargs = dict(meta.get("argparse", {}))
+        help_text = meta.get("help") or None
+        if f.name == "model":  # the registered names, read when the parser is built (plug-ins included)
+            help_text = f"registered model, one of: {', '.join(list_models())}"
+        if f.default is not dataclasses.MISSING:
+            kwargs["default"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            kwargs["default"] = f.default_factory()
+        if f.default is False:  # a bool field is a flag
+            kwargs["action"] = "store_true"
+        p.add_argument(f"--{f.name.replace('_', '-')}", help=help_text, **kwargs)
     return p
 
 
