@@ -215,3 +215,31 @@ def test_dss_delta_init_is_block_identity():
     on = expected > 0
     torch.testing.assert_close(centre[on], expected[on])
     assert centre[~on].abs().max() <= 0.01
+
+
+@pytest.mark.parametrize("pool", ["pixel", "slice", "energy"])
+def test_pixel_pool_rules_pick_what_stir_defines(pool):
+    """pixel: max over the sizes per pixel; slice / energy: per sample and channel, the whole
+    response of the size whose response has the largest value / sum (checked against a loop)."""
+    from sesn.baselines.pixel_pool import PixelPoolConv2d
+
+    torch.manual_seed(0)
+    layer = PixelPoolConv2d(2, 3, 5, [5, 7, 9], pool=pool).double()
+    x = torch.randn(4, 2, 21, 21, dtype=torch.float64)
+    y = layer(x)
+    ys = [torch.nn.functional.conv2d(x, w, padding=w.shape[-1] // 2) for w in layer.kernels()]
+    bias = layer.bias.view(1, -1, 1, 1)
+    if pool == "pixel":
+        torch.testing.assert_close(y, torch.stack(ys).amax(0) + bias, rtol=0, atol=0)
+        return
+    for b in range(4):
+        for c in range(3):
+            scores = [float(r[b, c].max() if pool == "slice" else r[b, c].sum()) for r in ys]
+            best = max(range(len(ys)), key=lambda m: scores[m])
+            torch.testing.assert_close(y[b, c], ys[best][b, c] + layer.bias[c], rtol=0, atol=0)
+    # the rule differs from the pixel max (a whole slice is kept), and gradients reach the weight
+    assert not torch.equal(y, torch.stack(ys).amax(0) + bias)
+    y.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="pool must be one of"):
+        PixelPoolConv2d(1, 1, 5, pool="max")

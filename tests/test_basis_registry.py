@@ -44,7 +44,7 @@ def test_a_registered_basis_builds_layers_and_models(toy):
 
 
 def test_a_basis_refuses_arguments_it_does_not_read(toy):
-    with pytest.raises(ValueError, match="span_sigma applies to basis 'R' only, not 'TOY'"):
+    with pytest.raises(ValueError, match="span_sigma applies to basis 'R' or 'W' only, not 'TOY'"):
         BasisSpec(15, 7, (1.0, 2.0), "TOY", span_sigma=2.0)
     with pytest.raises(ValueError, match="unknown spec arguments"):
         BasisKind("BAD", _toy, "x", arguments=("sigma",))

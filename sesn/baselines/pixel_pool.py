@@ -1,6 +1,9 @@
 """Pixel pool (STIR's strongest single model, docs/scale-generalization.md): one shared
 k x k kernel per channel pair, resized to several odd sizes, each response computed with
-"same" padding, then a max over the sizes at every pixel.
+"same" padding, then a max over the sizes at every pixel. STIR's two other pooling rules over
+the same responses are options (``pool``): *slice* pooling keeps, per sample and output
+channel, the whole response (slice) that holds the largest activation; *energy* pooling the
+slice with the largest sum.
 
 The kernel resized to size m is multiplied by k^2 / m^2 so that responses at different
 sizes stay comparable (the kernel's sum is roughly kept). STIR resizes to every odd size
@@ -22,17 +25,24 @@ from sesn.nn.base import ScaleEquivariantModule
 
 
 class PixelPoolConv2d(ScaleEquivariantModule):
-    """``y = max_m conv2d(x, resize(w, m) * k^2 / m^2, padding=m // 2) + b``.
+    """``y = pool_m conv2d(x, resize(w, m) * k^2 / m^2, padding=m // 2) + b``.
 
     Args: in_channels, out_channels, kernel_size k (odd), sizes (odd, >= k; default k only),
-    mode: interpolation of the kernel ("bilinear", "bicubic", "nearest", "area"), bias.
-    Shape: ``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``.
+    mode: interpolation of the kernel ("bilinear", "bicubic", "nearest", "area"), bias,
+    pool: "pixel" (max over the sizes at every pixel), "slice" (per sample and channel, the
+    response of the size whose response holds the largest value) or "energy" (the size whose
+    response has the largest sum). Shape: ``[B, C_in, H, W]`` -> ``[B, C_out, H, W]``.
     """
 
     input_kind, output_kind = "T", "T"
 
-    def __init__(self, in_channels, out_channels, kernel_size=7, sizes=None, mode="bilinear", bias=True):
+    POOLS = ("pixel", "slice", "energy")
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, sizes=None, mode="bilinear", bias=True, pool="pixel"):
         super().__init__()
+        if pool not in self.POOLS:
+            raise ValueError(f"PixelPoolConv2d: pool must be one of {self.POOLS}, got {pool!r}")
+        self.pool = pool
         sizes = [kernel_size] if sizes is None else sorted(int(m) for m in sizes)
         if kernel_size % 2 == 0 or any(m % 2 == 0 or m < kernel_size for m in sizes):
             raise ValueError(
@@ -60,8 +70,13 @@ class PixelPoolConv2d(ScaleEquivariantModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"PixelPoolConv2d: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
-        ys = [F.conv2d(x, w, padding=w.shape[-1] // 2) for w in self.kernels()]
-        y = torch.stack(ys, 0).amax(0)
+        ys = torch.stack([F.conv2d(x, w, padding=w.shape[-1] // 2) for w in self.kernels()], 0)  # [M, B, C, H, W]
+        if self.pool == "pixel":
+            y = ys.amax(0)
+        else:  # one whole slice per (sample, channel): the one with the largest value / sum
+            score = ys.flatten(3).amax(3) if self.pool == "slice" else ys.flatten(3).sum(3)  # [M, B, C]
+            pick = score.argmax(0)  # [B, C]
+            y = ys.gather(0, pick[None, :, :, None, None].expand(1, *ys.shape[1:]))[0]
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
@@ -71,5 +86,5 @@ class PixelPoolConv2d(ScaleEquivariantModule):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"sizes={self.sizes}, mode={self.mode!r}"
+            f"sizes={self.sizes}, mode={self.mode!r}, pool={self.pool!r}"
         )

@@ -140,6 +140,12 @@ def _pixel_pool(c_in, c_out, first):
     return PixelPoolConv2d(c_in, c_out, 7, PIXEL_POOL_SIZES)
 
 
+def _slice_pool(c_in, c_out, first):
+    from sesn.baselines.pixel_pool import PixelPoolConv2d
+
+    return PixelPoolConv2d(c_in, c_out, 7, PIXEL_POOL_SIZES, pool="slice")
+
+
 register_method_layer("CNN", _cnn, "7x7 conv")
 register_method_layer("SI-ConvNet", _si_convnet, "7x7 conv over a 7-level image pyramid, max over levels")
 register_method_layer(
@@ -153,6 +159,14 @@ register_method_layer(
     _pixel_pool,
     f"7x7 kernel resized to {PIXEL_POOL_SIZES[0]}..{PIXEL_POOL_SIZES[-1]} px ({len(PIXEL_POOL_SIZES)} sizes), "
     "max per pixel",
+)
+
+
+register_method_layer(
+    "slice pool",
+    _slice_pool,
+    f"the pixel pool's {len(PIXEL_POOL_SIZES)} resized 7x7 kernels; per sample and channel the whole response "
+    "of the size holding the largest value",
 )
 
 

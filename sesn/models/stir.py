@@ -143,6 +143,7 @@ _register("stir_dss", "DSS", stir_method_net, "DSS")
 _register("stir_sevf", "SEVF scalar", stir_method_net, "SEVF scalar")
 _register("stir_ss_cnn", "SS-CNN", stir_method_net, "SS-CNN")
 _register("stir_pixel_pool", "pixel pool", stir_method_net, "pixel pool")
+_register("stir_slice_pool", "slice pool", stir_method_net, "slice pool")
 _register("stir_pyramid", "image-pyramid ensemble", stir_pyramid)
 
 
