@@ -34,6 +34,9 @@ def test_every_method_has_the_stir_design_and_budget(name):
         assert model.features(x).shape == (1, 32, 64, 64)
     # comparable budgets: within 15 % of the CNN's 26,250 parameters
     assert abs(count_parameters(model) - 26_250) / 26_250 < 0.15
+    if name == "stir_disco":  # DISCO's published basis at its own scales, in both layers
+        layers = [m for m in model.modules() if hasattr(m, "basis_type")]
+        assert len(layers) == 2 and all(m.basis_type == "DISCO" and m.scales == [1.0, 1.26, 1.59, 2.0] for m in layers)
     if name in ("stir_cnn", "stir_pyramid"):
         colour = get_model(name, in_channels=3, num_classes=5)
         assert colour(torch.rand(1, 3, 64, 64)).shape == (1, 5)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.basis.registry import keep_arguments
+from sesn.basis.registry import basis_kind, keep_arguments
 from sesn.models.method_layers import METHOD_LAYERS
 from sesn.models.registry import register
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
@@ -116,12 +116,13 @@ def stir_pyramid(
 STIR_MODELS: dict[str, str] = {}
 
 
-def _register(name: str, label: str, factory, *args) -> None:
+def _register(name: str, label: str, factory, *args, **kwargs) -> None:
     STIR_MODELS[name] = label
     register(
         name,
         factory,
         *args,
+        **kwargs,
         metadata=dict(
             dataset="stir",
             input_shape=(1, STIR_INPUT, STIR_INPUT),
@@ -137,6 +138,11 @@ _register("stir_sesn_b", "SESN (Hermite B)", stir_sesn, "B")
 _register("stir_sesn_a", "SESN (Hermite A)", stir_sesn, "A")
 _register("stir_sesn_d", "SESN (basis D)", stir_sesn, "D")
 _register("stir_sesn_r", "SESN (basis R)", stir_sesn, "R")
+# DISCO in STIR: its published MNIST basis at its own scales [1, 1.26, 1.59, 2] (kernel 15,
+# effective size 7, Hermite sigma_min 1.9), the file read from $SESN_DISCO_DIR or datasets/disco
+# (a missing file is a DiscoBasisError naming where it looked)
+_DISCO = basis_kind("DISCO").configurations["mnist"]
+_register("stir_disco", "DISCO", stir_sesn, "DISCO", **{**_DISCO, "scales": list(_DISCO["scales"])})
 _register("stir_si_convnet", "SI-ConvNet", stir_method_net, "SI-ConvNet")
 _register("stir_sicnn", "SiCNN", stir_method_net, "SiCNN")
 _register("stir_dss", "DSS", stir_method_net, "DSS")
