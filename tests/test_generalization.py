@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -115,6 +117,10 @@ def test_smoke_sweep_writes_records_table_and_plot_and_skips_finished_runs(tiny_
     md = (res / "table.md").read_text()
     assert "SMOKE profile" in md and "rebuilt" in md and "| CNN |" in md and "63.4" in md  # STIR's number beside ours
     assert (res / "accuracy_vs_size.png").stat().st_size > 0 and (res / "per_size.csv").exists()
+    # the CNN covers one scale: its Delta is all "beyond its range", none inside
+    cnn = pd.read_csv(res / "table.csv").query("method == 'CNN'").iloc[0]
+    assert cnn.scale_ratio == 1.0 and math.isnan(cnn.size_equivariance_inside)
+    assert cnn.size_equivariance_beyond == pytest.approx(cnn.size_equivariance)
     capsys.readouterr()
     assert cli.main(_smoke_args(tiny_set, res)) == 0
     assert "0 run(s) trained, 2 already finished" in capsys.readouterr().out
@@ -158,3 +164,20 @@ def test_stir_model_by_catalogue_name_and_unknown():
     with pytest.raises(ValueError, match="known: "):
         stir_model("nope")
     assert np.isfinite(count_parameters(net))
+
+
+def test_size_equivariance_is_split_at_the_models_scale_range():
+    from sesn.generalization.measure import scale_ratio, split_by_range
+
+    # b/a = 0.5, 1, 2 from a = 32: inside a range of 2 all three; inside 1.5 only b = a
+    assert split_by_range({16: 0.1, 32: 0.2, 64: 0.5}, 32, 2.0) == pytest.approx((0.8 / 3, float("nan")), nan_ok=True)
+    assert split_by_range({"16": 0.1, "32": 0.2, "64": 0.5}, 32, 1.5) == pytest.approx((0.2, 0.3))
+    assert scale_ratio(stir_model("stir_cnn")) == 1.0  # one scale: every other size is beyond
+    assert scale_ratio(stir_model("stir_pyramid")) == 1.0  # its features are the CNN's on the input as it is
+    assert scale_ratio(stir_model("stir_sesn_b")) == pytest.approx(2.0)  # scales 2 ... 4
+    assert scale_ratio(stir_model("stir_pixel_pool")) == pytest.approx(29 / 7)  # kernel sizes 7 ... 29
+
+    class Declared(torch.nn.Module):  # a plug-in layer declares its range
+        scale_ratio = 3.0
+
+    assert scale_ratio(torch.nn.Sequential(Declared(), torch.nn.Conv2d(1, 1, 3))) == 3.0

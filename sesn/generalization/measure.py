@@ -40,3 +40,48 @@ def size_equivariance(model, x_a, box_a, x_b, box_b, batch: int = 64) -> float:
             num += float((cb.double() - ra).pow(2).sum())
             den += float(cb.double().pow(2).sum())
     return num / den if den else float("nan")
+
+
+def scale_ratio(model) -> float:
+    """The ratio of the largest to the smallest scale a model's layers cover (1.0: one scale,
+    e.g. a plain CNN). Delta(a -> b) can only speak of equivariance for test sizes b with
+    max(b/a, a/b) within it; beyond, a model has no channel for that size and the ratio says
+    nothing about equivariance (docs/scale-generalization.md).
+
+    Read from the layers: a ``scale_ratio`` attribute (a plug-in's layer may declare one),
+    steerable layers' ``scales`` (SESN, DISCO, SI-ConvNet, SiCNN), the pixel/slice pool's kernel
+    ``sizes``, SS-CNN's kernel size range, DSS's Bessel scale space (base^(n_scales - 1))
+    and SEVF's filter scales; the largest over the model's modules. The image-pyramid ensemble
+    counts 1: the features the measure reads are its CNN's on the input as it is (the pyramid
+    acts on the logits only)."""
+    from sesn.baselines.dss import BesselConv2d
+    from sesn.baselines.sevf import SCALES as SEVF_SCALES
+    from sesn.baselines.sevf import ScaleConvScalar
+
+    ratios = [1.0]
+    for m in model.modules():
+        r = getattr(m, "scale_ratio", None)
+        if isinstance(r, (int, float)):
+            ratios.append(float(r))
+        elif isinstance(getattr(m, "scales", None), (list, tuple)) and len(m.scales) > 1:
+            ratios.append(max(m.scales) / min(m.scales))
+        elif isinstance(getattr(m, "sizes", None), (list, tuple)) and len(m.sizes) > 1:
+            ratios.append(max(m.sizes) / min(m.sizes))
+        elif isinstance(getattr(m, "ker_size_range", None), (list, tuple)) and len(m.ker_size_range) > 1:
+            ratios.append(max(m.ker_size_range) / min(m.ker_size_range))
+        elif isinstance(m, BesselConv2d):
+            ratios.append(float(m.base) ** (m.n_scales - 1))
+        elif isinstance(m, ScaleConvScalar):
+            ratios.append(max(SEVF_SCALES) / min(SEVF_SCALES))
+    return max(ratios)
+
+
+def split_by_range(per_size: dict, reference: int, ratio: float) -> tuple[float, float]:
+    """Mean Delta(a -> b) over the test sizes b inside ``max(b/a, a/b) <= ratio`` and beyond it
+    (NaN where there are none)."""
+    inside, beyond = [], []
+    for b, d in per_size.items():
+        r = max(int(b) / reference, reference / int(b))
+        (inside if r <= ratio * (1 + 1e-9) else beyond).append(float(d))
+    mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
+    return mean(inside), mean(beyond)

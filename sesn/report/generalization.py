@@ -14,6 +14,7 @@ import json
 import math
 from pathlib import Path
 
+from sesn.generalization.measure import split_by_range
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 
 # STIR's published mean test accuracy % (mnist domain; its repository's results file),
@@ -39,6 +40,7 @@ def load_records(results: Path):
     from sesn.report.reproduce_table import group_id
 
     rows, sizes = [], []
+    ratios: dict = {}  # model name -> the scale ratio its layers cover (built once per model)
     for path in sorted(Path(results).glob("runs/**/record.json")):
         rec = read_json(path)
         if rec.get("status") != "done":
@@ -53,12 +55,19 @@ def load_records(results: Path):
             profile=rec["profile"],
             group=gid,
         )
+        eq = rec["size_equivariance"]
+        if rec["model"] not in ratios:
+            ratios[rec["model"]] = model_scale_ratio(rec["model"])
+        inside, beyond = split_by_range(eq["per_size"], eq["reference_size"], ratios[rec["model"]])
         rows.append(
             dict(
                 base,
                 test_acc=100 * rec["test_acc"],
                 val_acc=100 * rec["val_acc"],
-                size_equivariance=rec["size_equivariance"]["mean"],
+                size_equivariance=eq["mean"],
+                scale_ratio=ratios[rec["model"]],
+                size_equivariance_inside=inside,
+                size_equivariance_beyond=beyond,
                 seconds_per_epoch=rec["seconds_per_epoch"],
                 epochs_run=rec["epochs_run"],
                 params=rec["params"],
@@ -76,6 +85,18 @@ def load_records(results: Path):
             )
             sizes.append(dict(base, size=int(size), test_acc=100 * acc, size_equivariance=eq))
     return pd.DataFrame(rows), pd.DataFrame(sizes)
+
+
+def model_scale_ratio(name: str) -> float:
+    """:func:`sesn.generalization.measure.scale_ratio` of a benchmark model by name; NaN for
+    one this process cannot build (a plug-in not loaded, DISCO's file missing)."""
+    from sesn.generalization.measure import scale_ratio
+    from sesn.models.stir import stir_model
+
+    try:
+        return scale_ratio(stir_model(name))
+    except Exception:  # noqa: BLE001  (any failure to build: the ratio is unknown, the table says so)
+        return math.nan
 
 
 def summarise(runs):
@@ -96,6 +117,9 @@ def summarise(runs):
                 test_acc_std=g.test_acc.std(ddof=0),
                 stir_published=pub if pub is not None else math.nan,
                 size_equivariance=g.size_equivariance.mean(),
+                scale_ratio=g.scale_ratio.iloc[0],
+                size_equivariance_inside=g.size_equivariance_inside.mean(),
+                size_equivariance_beyond=g.size_equivariance_beyond.mean(),
                 seconds_per_epoch=g.seconds_per_epoch.mean(),
                 epochs_run=g.epochs_run.mean(),
                 params=int(g.params.iloc[0]),
@@ -134,7 +158,10 @@ def markdown(summary, runs) -> str:
         "Size equivariance: Delta = ||F_b - resize(F_a)||² / ||F_b||² "
         "of the model's own features on the object's box, from the middle training size a "
         "to every test size b, averaged "
-        "(0 = perfectly equivariant). s/epoch: training time per epoch on the run's device.",
+        "(0 = perfectly equivariant); split into the test sizes inside the model's scale range (max(b/a, a/b) "
+        "within the ratio of the largest to the smallest scale its layers cover, column 'range') and beyond "
+        "it, where a model has no channel for the size and Delta says nothing about equivariance (a CNN's "
+        "range is 1: every other size is beyond). s/epoch: training time per epoch on the run's device.",
         "",
     ]
     for scenario in sorted(set(summary.scenario)):
@@ -150,6 +177,9 @@ def markdown(summary, runs) -> str:
                     f"{p:.1f}" if p == p else "" for p in s.stir_published
                 ],
                 "size equivariance Delta": [f"{v:.3f}" for v in s.size_equivariance],
+                "range": ["" if v != v else f"{v:.2g}" for v in s.scale_ratio],
+                "Delta inside range": ["–" if v != v else f"{v:.3f}" for v in s.size_equivariance_inside],
+                "Delta beyond range": ["–" if v != v else f"{v:.3f}" for v in s.size_equivariance_beyond],
                 "s/epoch": [f"{v:.1f}" for v in s.seconds_per_epoch],
                 "epochs": [f"{v:.0f}" for v in s.epochs_run],
                 "params": s.params,
