@@ -125,7 +125,8 @@ stage_frontier() {
 stage_frontier-quick() {
   # the frontier's models and two ablations (scripts/frontier_ablations.py, a plug-in)
   local models=${FRONTIER_QUICK_MODELS:-$FRONTIER_DEFAULT_MODELS mnist_ablation_disco_dilated_scalar_28 mnist_ablation_sesr_span14_scalar_28}
-  if [ "$DRY" = 1 ]; then
+  if [ "$DRY" = 1 ]; then  # the plumbing on CPU: the 1,000 test digits stand in for the 10,000
+    export SESN_MNIST_DIR=${SESN_MNIST_DIR:-tests/data/mnist}
     models="mnist_cnn_28 test_ses_scalar mnist_ablation_disco_dilated_scalar_28"
     SESN_IMPORT=frontier_ablations PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" sharded_sweep \
       "$OUT/frontier-quick" 2 cpu --profile smoke --columns 28 --models $models --realizations 0 --epochs 1
