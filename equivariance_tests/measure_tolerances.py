@@ -81,7 +81,9 @@ RESCALE_MUTANTS = (
 )
 
 
-def draw_parameters(key: str, seed: int, draws: int, corner_draws: int = None) -> list[dict]:
+def draw_parameters(
+    key: str, seed: int, draws: int, corner_draws: int = None, sharp_corner: bool = False
+) -> list[dict]:
     """The random draws of one configuration: a function of (key, seed, corner_draws) only, so
     the result does not depend on the order or the number of worker processes.
 
@@ -90,7 +92,12 @@ def draw_parameters(key: str, seed: int, draws: int, corner_draws: int = None) -
     rescaling moves most content across the border), each with its own weights and input. For
     the most equivariant layers Delta is set by the canvas, not the layer: it grows by orders
     of magnitude towards that corner and spreads widely over weights and inputs there, so one
-    corner draw can sit low in that spread (measured: docs/equivariance-tests.md, "Margin")."""
+    corner draw can sit low in that spread (measured: docs/equivariance-tests.md, "Margin").
+
+    ``sharp_corner`` (basis R's rows): every second corner draw takes the *sharpest* blur
+    instead: R's solved scales carry high frequencies that only sharp inputs excite, and its
+    largest Delta sits there (a fresh draw at size 40, blur 1.5 came out at 6x the table's
+    largest of 12 one-sided draws)."""
     if corner_draws is None:
         corner_draws = CORNER_DRAWS
     h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
@@ -105,8 +112,8 @@ def draw_parameters(key: str, seed: int, draws: int, corner_draws: int = None) -
         )
         for _ in range(draws)
     ]
-    for d in out[:corner_draws]:
-        d.update(size=min(IMAGE_SIZES), blur=max(BLURS))
+    for k, d in enumerate(out[:corner_draws]):
+        d.update(size=min(IMAGE_SIZES), blur=min(BLURS) if sharp_corner and k % 2 else max(BLURS))
     return out
 
 
@@ -117,7 +124,7 @@ def measure_config(task) -> tuple[list[dict], list[dict]]:
     torch.set_num_threads(1)
     rows, mrows = [], []
     for kind in RESCALE_KINDS:
-        params = draw_parameters(f"{name}:{kind}", seed, draws, corner_draws)
+        params = draw_parameters(f"{name}:{kind}", seed, draws, corner_draws, sharp_corner=cfg.basis_type == "R")
         # mutants: the first corner draw and the first random ones
         mutant_params = (params[:1] + params[corner_draws:])[:mutant_draws] if mutant_draws else []
         steps = range(1, len(cfg.scales))
