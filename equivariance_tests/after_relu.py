@@ -17,8 +17,7 @@ with both numbers per (configuration, protocol) in ``after_relu_tolerances.csv``
 over the draws, rounded down to one decimal; rows whose ratio would be below 1.5 are not
 tested against D). The first ``--corner-draws`` draws of each row sit at the corner of the
 tests' draw space (fewest channels, smallest canvas, sharpest inputs), where Delta_R spreads
-widest: with 12 uniform draws, a draw there later came out at 3.2x the largest measured
-Delta_R and at 1/2.9 of the smallest D/R ratio (docs/equivariance-tests.md).
+widest (the measurement behind this: docs/optimised-basis.md).
 """
 
 from __future__ import annotations

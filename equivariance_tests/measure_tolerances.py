@@ -96,8 +96,8 @@ def draw_parameters(
 
     ``sharp_corner`` (basis R's rows): every second corner draw takes the *sharpest* blur
     instead: R's solved scales carry high frequencies that only sharp inputs excite, and its
-    largest Delta sits there (a fresh draw at size 40, blur 1.5 came out at 6x the table's
-    largest of 12 one-sided draws)."""
+    largest Delta sits there (measured: docs/equivariance-tests.md, "Basis R has a second
+    corner")."""
     if corner_draws is None:
         corner_draws = CORNER_DRAWS
     h = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")

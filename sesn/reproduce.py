@@ -264,8 +264,7 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
                 "Offline, use --profile quick (real digits, reduced protocol) or smoke."
             )
         return folder
-    prefix = "mnist" if source == "mnist" else source
-    folder = args.results / "data" / f"{prefix}_{profile.name}_seed{r}"
+    folder = args.results / "data" / f"{source}_{profile.name}_seed{r}"
     return _build_realization(args, profile, r, source, folder, dict(profile.splits))
 
 

@@ -3,7 +3,7 @@
 Basis R (:mod:`sesn.basis.optimized`) spans its smallest scale with smooth, strongly collinear
 Hermite functions: with N_b = 49 functions on a 5- or 7-pixel window, a layer's random
 initial kernels are dominated by the few smoothest directions of the span, and the sharper
-ones (singular values down to 1e-3 of the largest) start near zero. Basis W mixes R's
+ones (small singular values: docs/optimised-basis.md) start near zero. Basis W mixes R's
 functions by one matrix, the same at every scale,
 
     W_s = c * U diag((sigma_i / sigma_0) ** -p) U^T R_s,    R_0 = U diag(sigma) V^T (thin SVD),

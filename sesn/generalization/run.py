@@ -73,11 +73,8 @@ def _batches(x, y, batch: int = 128):
 
 def _accuracy(model, x, y, batch: int = 128) -> torch.Tensor:
     """Per-sample correctness (bool [N])."""
-    out = []
     with torch.no_grad():
-        for i in range(0, len(x), batch):
-            out.append(model(x[i : i + batch]).argmax(1) == y[i : i + batch])
-    return torch.cat(out)
+        return torch.cat([model(xb).argmax(1) == yb for xb, yb in _batches(x, y, batch)])
 
 
 def train_and_evaluate(

@@ -96,15 +96,12 @@ def load_training(folder: Path):
     df = df[df.basis.notna()].copy()
     df["protocol"] = folder.name
     trained = trained_equivariance.load(folder)
-    for c in TRAINED:
-        df[f"trained: {c}"] = math.nan
-    if trained is not None:  # mean over the realizations of the same model and settings group
-        means = trained.groupby(["model", "group"])[list(TRAINED)].mean()
-        for i, r in df.iterrows():
-            if (r.model, r.group) in means.index:
-                for c in TRAINED:
-                    df.loc[i, f"trained: {c}"] = means.loc[(r.model, r.group), c]
-    return df
+    if trained is None:
+        return df.assign(**{f"trained: {c}": math.nan for c in TRAINED})
+    # mean over the realizations of the same model and settings group (never across groups)
+    means = trained.groupby(["model", "group"])[list(TRAINED)].mean().add_prefix("trained: ").reset_index()
+    df["group"], means["group"] = df.group.astype(str), means.group.astype(str)  # hex ids may parse as numbers
+    return df.merge(means, on=["model", "group"], how="left")
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[bool]:

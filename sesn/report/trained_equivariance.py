@@ -28,6 +28,7 @@ factor is not measured again.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import math
 from pathlib import Path
@@ -88,8 +89,6 @@ def measure_run(folder: Path, images: int = IMAGES, factor: float = FACTOR, devi
         out["T->H Delta (ours)"] = math.nan
     else:
         # the layer in float64 on the images as the model sees them (a copy: the model keeps its dtype)
-        import copy
-
         front = x
         for m in model:
             if m is layer:
