@@ -131,7 +131,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_set, tmp_path,
 
     data = load_stir(tiny_set)
     profile = dataclasses.replace(PROFILES["smoke"], max_epochs=3, patience=5)
-    r = run.Run("stir_cnn", 1, 0)
+    r = run.Run("stir_cnn", 1, 0, 3e-3)
     whole = run.train_and_evaluate(r, profile, data, tmp_path / "whole", torch.device("cpu"), progress=False)
     real = run.atomic_torch_save
     calls = []
@@ -151,11 +151,12 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_set, tmp_path,
     assert resumed["test_acc_per_size"] == whole["test_acc_per_size"]
     # a checkpoint made with other settings is refused, not silently resumed
     (tmp_path / "cut" / "record.json").unlink()
-    other = dataclasses.replace(profile, lr=0.01)
     from sesn.train.checkpoint import SettingsMismatch
 
     with pytest.raises(SettingsMismatch, match="lr"):
-        run.train_and_evaluate(r, other, data, tmp_path / "cut", torch.device("cpu"), progress=False)
+        run.train_and_evaluate(
+            dataclasses.replace(r, lr=0.01), profile, data, tmp_path / "cut", torch.device("cpu"), progress=False
+        )
 
 
 def test_stir_model_by_catalogue_name_and_unknown():
@@ -181,3 +182,47 @@ def test_size_equivariance_is_split_at_the_models_scale_range():
         scale_ratio = 3.0
 
     assert scale_ratio(torch.nn.Sequential(Declared(), torch.nn.Conv2d(1, 1, 3))) == 3.0
+
+
+def _runs(rows):
+    """A runs table as load_records makes it, from (method, scenario, lr, seed, val, test)."""
+    base = dict(group="g", group_settings=json.dumps({"lrs": [0.01, 0.001]}), domain="mnist", profile="cpu",
+                rebuilt=True, size_equivariance=0.1, scale_ratio=2.0, size_equivariance_inside=0.1,
+                size_equivariance_beyond=0.2, seconds_per_epoch=1.0, epochs_run=5, params=10, model="m")  # fmt: skip
+    cols = ("method", "scenario", "lr", "seed", "val_acc", "test_acc")
+    return pd.DataFrame([dict(base, **dict(zip(cols, r))) for r in rows])
+
+
+def test_learning_rate_is_chosen_by_median_validation_accuracy_not_test():
+    from sesn.report.generalization import summarise
+
+    # lr 1e-2: median val 80 (one lucky seed at 99), the best test; lr 1e-3: median val 85
+    rows = [("A", 1, 0.01, s, v, t) for s, v, t in [(0, 99, 90), (1, 80, 91), (2, 79, 92)]]
+    rows += [("A", 1, 0.001, s, v, t) for s, v, t in [(0, 85, 60), (1, 86, 61), (2, 84, 62)]]
+    summary, _ = summarise(_runs(rows))
+    line = summary.iloc[0]
+    assert line.lr == 0.001 and line.test_acc == pytest.approx(61) and line.n_seeds == 3
+    assert bool(line.lr_selection_complete)
+    # one rate of the grid missing a seed: the choice is flagged as provisional
+    summary, _ = summarise(_runs(rows[:-1]))
+    assert not bool(summary.iloc[0].lr_selection_complete)
+
+
+def test_intervals_and_significance_against_the_best():
+    from scipy import stats
+
+    from sesn.report.generalization import summarise
+
+    rows = [("best", 1, 0.01, s, 50, t) for s, t in enumerate([90, 91, 92])]
+    rows += [("close", 1, 0.01, s, 50, t) for s, t in enumerate([88, 90.5, 92])]
+    rows += [("far", 1, 0.01, s, 50, t) for s, t in enumerate([60, 61, 62])]
+    summary, pairs = summarise(_runs(rows))
+    by = summary.set_index("method")
+    # half-width of the 95 % t interval: t(0.975, 2) * sd / sqrt(3), sd = 1
+    assert by.loc["best", "test_acc_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) / math.sqrt(3))
+    assert by.loc["best", "vs_best"] == "best"
+    assert by.loc["close", "vs_best"] == "not distinguishable"
+    assert by.loc["far", "vs_best"] == "below" and by.loc["far", "vs_best_p"] < 0.05
+    assert len(pairs) == 3 and set(pairs.significant) == {True, False}
+    # Holm: the adjusted p-values are never below the raw ones
+    assert (pairs.p_holm >= pairs.p - 1e-12).all()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
+from sesn.nn.large_kernel import FFT_MIN_KERNEL, conv2d
 
 
 class PixelPoolConv2d(ScaleEquivariantModule):
@@ -70,7 +71,13 @@ class PixelPoolConv2d(ScaleEquivariantModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"PixelPoolConv2d: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
-        ys = torch.stack([F.conv2d(x, w, padding=w.shape[-1] // 2) for w in self.kernels()], 0)  # [M, B, C, H, W]
+        ks, big = self.kernels(), max(self.sizes)
+        if big >= FFT_MIN_KERNEL:
+            # every size's kernel centred in the largest one's support: one (spectral) convolution
+            w = torch.cat([F.pad(k, ((big - k.shape[-1]) // 2,) * 4) for k in ks], 0)
+            ys = conv2d(x, w, padding=big // 2).unflatten(1, (len(ks), self.out_channels)).transpose(0, 1)
+        else:
+            ys = torch.stack([F.conv2d(x, w, padding=w.shape[-1] // 2) for w in ks], 0)  # [M, B, C, H, W]
         if self.pool == "pixel":
             y = ys.amax(0)
         else:  # one whole slice per (sample, channel): the one with the largest value / sum

@@ -20,6 +20,7 @@ from torch import nn
 from sesn.baselines.common import pad_or_crop
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import conv_output_size
+from sesn.nn.large_kernel import conv2d
 
 
 class SiCNNConv2d(ScaleEquivariantModule):
@@ -81,7 +82,7 @@ class SiCNNConv2d(ScaleEquivariantModule):
         expected = self.in_channels * self.num_input_scales
         if x.dim() != 4 or x.shape[1] != expected:
             raise ValueError(f"SiCNNConv2d: expected [B, {expected}, H, W], got {list(x.shape)}")
-        return F.conv2d(x, self.kernels(), stride=self.stride, padding=self.padding, groups=self.num_input_scales)
+        return conv2d(x, self.kernels(), stride=self.stride, padding=self.padding, groups=self.num_input_scales)
 
 
 class ColumnMax(ScaleEquivariantModule):

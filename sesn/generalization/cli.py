@@ -48,6 +48,9 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p.add_argument("--scenarios", type=int, nargs="*", default=None, choices=[1, 2, 3, 4])
     p.add_argument("--seeds", type=int, nargs="*", default=None)
     p.add_argument(
+        "--lrs", type=float, nargs="*", default=None, help="learning rates to train (default: the profile's grid)"
+    )
+    p.add_argument(
         "--data", type=Path, default=None, help="a STIR npz file (default: the rebuilt mnist domain under --root)"
     )
     p.add_argument(
@@ -76,7 +79,9 @@ def plan(args, profile):
         stir_model(name)  # ValueError naming the known models
     scenarios = args.scenarios or profile.scenarios
     seeds = args.seeds if args.seeds is not None else profile.seeds
-    return [Run(m, s, seed) for s in scenarios for m in models for seed in seeds]
+    lrs = args.lrs or profile.lrs
+    # seed-major within a scenario: a partial sweep holds whole seeds of every method and rate
+    return [Run(m, s, seed, lr) for s in scenarios for seed in seeds for m in models for lr in lrs]
 
 
 def load_data(args):
@@ -130,7 +135,7 @@ def main(args) -> int:
 
     # a finished record of the same run: same sweep (profile settings + data) and run identity
     run_sweep(runs, args.results, sweep, lambda run: {"sweep": sweep, "model": run.model, "scenario": run.scenario,
-              "seed": run.seed}, train_one, restart=args.restart)  # fmt: skip
+              "seed": run.seed, "lr": run.lr}, train_one, restart=args.restart)  # fmt: skip
     if not args.no_table:
         from sesn.report import generalization as generalization_report
 

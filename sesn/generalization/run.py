@@ -39,13 +39,17 @@ class Run:
     model: str
     scenario: int
     seed: int
+    lr: float
 
     @property
     def key(self) -> str:
-        return f"s{self.scenario}/{self.model}/seed{self.seed}"
+        return f"s{self.scenario}/{self.model}/lr{self.lr:g}/seed{self.seed}"
 
     def folder(self, results: Path, sweep: str) -> Path:
-        return Path(results) / "runs" / f"scenario{self.scenario}" / self.model / sweep / f"seed{self.seed}"
+        return (
+            Path(results) / "runs" / f"scenario{self.scenario}" / self.model / sweep / f"lr{self.lr:g}"
+            / f"seed{self.seed}"
+        )  # fmt: skip
 
 
 def stride_sizes(sizes, stride: int) -> list[int]:
@@ -60,6 +64,7 @@ def run_settings(run: Run, profile: Profile, data, device: torch.device) -> dict
         "model": run.model,
         "scenario": run.scenario,
         "seed": run.seed,
+        "lr": run.lr,
         "data_sha256": data.sha256,
         "data_domain": data.domain,
         "data_rebuilt": data.rebuilt,
@@ -112,7 +117,7 @@ def train_and_evaluate(
         torch.manual_seed(run.seed)
         model = stir_model(run.model, data.channels, data.num_classes).to(device)
         loop_args = SimpleNamespace(epochs=profile.max_epochs, amp=False, channels_last=False)
-        optimizer = torch.optim.Adam(model.parameters(), lr=profile.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=run.lr)
         start, best_val, best_state, stale, history = 0, -1.0, None, 0, []
         if ckpt_path.exists():
             ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -166,6 +171,7 @@ def train_and_evaluate(
             "method": stir_label(run.model),
             "scenario": run.scenario,
             "seed": run.seed,
+            "lr": run.lr,
             "profile": profile.name,
             "profile_note": profile.note,
             "train_sizes": train_sizes,

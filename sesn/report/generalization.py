@@ -1,11 +1,18 @@
 """Tables and the plot of the scale-generalization benchmark, from its run records.
 
-Writes into the results folder: ``table.md`` / ``table.csv`` (mean test accuracy ± seed
-spread per method and scenario, STIR's published number beside ours where it exists,
-size equivariance of the features, time per epoch), ``per_size.csv`` (accuracy per test
-size, every run) and ``accuracy_vs_size.png`` (accuracy vs object size per scenario, the
-training sizes shaded). Only runs with identical settings (profile, data, everything but
-the seed) are averaged; a method with runs of several settings gets one line per setting.
+Writes into the results folder: ``table.md`` / ``table.csv`` (per method and scenario: the
+learning rate chosen by STIR's rule, mean test accuracy with its 95 % confidence interval
+over seeds, whether it differs significantly from the scenario's best, STIR's published
+number beside ours where it exists, size equivariance of the features, time per epoch),
+``significance.csv`` (every pair of methods in a scenario: Welch's t-test), ``per_size.csv``
+(accuracy per test size, every run) and ``accuracy_vs_size.png`` (accuracy vs object size per
+scenario, the training sizes shaded). Only runs with identical settings (profile, data,
+everything but the seed and the learning rate) are compared; a method with runs of several
+settings gets one line per setting.
+
+Learning rate (STIR's rule): of a method's runs in one scenario and settings group, the rate
+whose runs have the best *median validation* accuracy over seeds is kept (ties: the first in
+the grid's order), and only its runs are reported. The test set never enters the choice.
 """
 
 from __future__ import annotations
@@ -45,13 +52,16 @@ def load_records(results: Path):
         rec = read_json(path)
         if rec.get("status") != "done":
             continue
-        group = {k: v for k, v in rec["settings"].items() if k not in ("seed", "code_version")}
+        # the learning rate is chosen within a group (select_lr): not part of it
+        group = {k: v for k, v in rec["settings"].items() if k not in ("seed", "code_version", "lr")}
+        lr = rec.get("lr", rec["settings"].get("lr"))
         gid = group_id(group)
         base = dict(
             method=rec["method"],
             model=rec["model"],
             scenario=rec["scenario"],
             seed=rec["seed"],
+            lr=float(lr),
             profile=rec["profile"],
             group=gid,
         )
@@ -99,22 +109,68 @@ def model_scale_ratio(name: str) -> float:
         return math.nan
 
 
+def select_lr(g) -> tuple[float, dict]:
+    """STIR's rule on one method's runs (one scenario, one settings group): the learning rate
+    with the best median validation accuracy over its seeds (ties: the first in the grid's
+    order, else ascending). Returns it and ``{lr: (median val %, number of seeds)}``."""
+    grid = json.loads(g.group_settings.iloc[0]).get("lrs") or sorted(set(g.lr))
+    order = [float(v) for v in grid] + sorted(set(g.lr) - {float(v) for v in grid})
+    stats = {lr: (float(h.val_acc.median()), len(h)) for lr in order for h in [g[g.lr == lr]] if len(h)}
+    best = max(stats, key=lambda lr: (stats[lr][0], -order.index(lr)))
+    return best, stats
+
+
+def interval(values, level: float = 0.95) -> float:
+    """Half-width of the two-sided Student-t confidence interval of the mean (NaN for n < 2)."""
+    from scipy import stats
+
+    n = len(values)
+    if n < 2:
+        return math.nan
+    sd = float(values.std(ddof=1))
+    return float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+
+
+def welch_p(a, b) -> float:
+    """Two-sided p-value of Welch's t-test of equal means (NaN when either has < 2 runs; 1 when
+    both are constant and equal)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    if float(a.std()) == 0 and float(b.std()) == 0:
+        return 1.0 if float(a.mean()) == float(b.mean()) else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
 def summarise(runs):
-    """One line per (method, scenario, settings group): mean ± std over seeds."""
+    """One line per (method, scenario, settings group): the chosen learning rate's runs, mean
+    ± 95 % interval over seeds; and each line's comparison with the scenario's best line."""
     import pandas as pd
 
-    lines = []
+    lines, chosen = [], []
     multi = runs.groupby(["method", "scenario"]).group.nunique()
     for (method, scenario, group), g in runs.groupby(["method", "scenario", "group"], sort=False):
         label = method if multi[(method, scenario)] == 1 else f"{method} [{group}]"
         pub = PUBLISHED.get((method, scenario)) if g.domain.iloc[0] == "mnist" else None
+        lr, lr_stats = select_lr(g)
+        grid = json.loads(g.group_settings.iloc[0]).get("lrs") or [lr]
+        counts = {n for _, n in lr_stats.values()}
+        g = g[g.lr == lr]
+        chosen.append(g.assign(label=label))
         lines.append(
             dict(
                 method=label,
+                base_method=method,
                 scenario=scenario,
+                lr=lr,
+                lr_median_val=json.dumps({f"{k:g}": round(v, 2) for k, (v, _) in lr_stats.items()}),
+                # the rule saw every rate of the grid with the same seeds
+                lr_selection_complete=len(lr_stats) == len(grid) and len(counts) == 1,
                 n_seeds=len(g),
                 test_acc=g.test_acc.mean(),
-                test_acc_std=g.test_acc.std(ddof=0),
+                test_acc_std=g.test_acc.std(ddof=1) if len(g) > 1 else math.nan,
+                test_acc_ci95=interval(g.test_acc),
                 stir_published=pub if pub is not None else math.nan,
                 size_equivariance=g.size_equivariance.mean(),
                 scale_ratio=g.scale_ratio.iloc[0],
@@ -128,7 +184,47 @@ def summarise(runs):
                 group=group,
             )
         )
-    return pd.DataFrame(lines)
+    summary = pd.DataFrame(lines)
+    kept = pd.concat(chosen) if chosen else runs.iloc[:0]
+    pairs = significance(summary, kept)
+    summary["vs_best_p"], summary["vs_best"] = math.nan, ""
+    for scenario, s in summary.groupby("scenario"):
+        best = s.test_acc.idxmax()
+        for i in s.index:
+            if i == best:
+                summary.loc[i, "vs_best"] = "best"
+                continue
+            hit = pairs[(pairs.scenario == scenario) & (pairs.a == s.method[best]) & (pairs.b == s.method[i])]
+            p = float(hit.p_holm.iloc[0]) if len(hit) else math.nan
+            summary.loc[i, "vs_best_p"] = p
+            summary.loc[i, "vs_best"] = "n/a" if p != p else ("below" if p < 0.05 else "not distinguishable")
+    return summary, pairs
+
+
+def significance(summary, kept):
+    """Every pair of lines of a scenario: difference of mean test accuracy, Welch's two-sided
+    p-value, and the p-value Holm-adjusted over the scenario's pairs (the family that one
+    table reads), with ``significant`` at 0.05 after adjustment."""
+    import pandas as pd
+
+    rows = []
+    for scenario, s in summary.groupby("scenario"):
+        order = s.sort_values("test_acc", ascending=False).method.tolist()
+        acc = {m: kept[(kept.scenario == scenario) & (kept.label == m)].test_acc for m in order}
+        for i, a in enumerate(order):
+            for b in order[i + 1 :]:
+                rows.append(dict(scenario=scenario, a=a, b=b, diff=acc[a].mean() - acc[b].mean(),
+                                 p=welch_p(acc[a], acc[b])))  # fmt: skip
+    pairs = pd.DataFrame(rows, columns=["scenario", "a", "b", "diff", "p"])
+    pairs["p_holm"] = math.nan
+    for _, s in pairs.groupby("scenario"):
+        valid = s[s.p == s.p].sort_values("p")
+        m, running = len(valid), 0.0
+        for rank, (i, p) in enumerate(valid.p.items()):
+            running = max(running, min(1.0, (m - rank) * p))  # Holm: monotone step-down
+            pairs.loc[i, "p_holm"] = running
+    pairs["significant"] = pairs.p_holm < 0.05
+    return pairs
 
 
 def markdown(summary, runs) -> str:
@@ -154,7 +250,12 @@ def markdown(summary, runs) -> str:
             "",
         ]
     md += [
-        "Accuracy: top-1 % on the test sizes (mean ± std over seeds). "
+        "Accuracy: top-1 % on the test sizes, mean ± half-width of the 95 % Student-t interval over seeds "
+        "(n = seeds), of the learning rate chosen by STIR's rule (column 'lr': the best median validation "
+        "accuracy over seeds; '*' after it: not every rate of the grid had the same seeds yet, the choice may "
+        "change). 'vs best': Welch's t-test against the scenario's best line, Holm-adjusted over all pairs of "
+        "the scenario (every pair in significance.csv): 'below' = significantly lower at 0.05, "
+        "'not distinguishable' = not. "
         "Size equivariance: Delta = ||F_b - resize(F_a)||² / ||F_b||² "
         "of the model's own features on the object's box, from the middle training size a "
         "to every test size b, averaged "
@@ -165,14 +266,17 @@ def markdown(summary, runs) -> str:
         "",
     ]
     for scenario in sorted(set(summary.scenario)):
-        s = summary[summary.scenario == scenario]
+        s = summary[summary.scenario == scenario].sort_values("test_acc", ascending=False)
         train = json.loads(runs[runs.scenario == scenario].train_sizes.iloc[0])
         t = pd.DataFrame(
             {
                 "method": s.method,
+                "lr": [f"{lr:g}" + ("" if done else "*") for lr, done in zip(s.lr, s.lr_selection_complete)],
                 "test acc % (ours)": [
-                    f"{m:.1f} ± {sd:.1f} (n={n})" for m, sd, n in zip(s.test_acc, s.test_acc_std, s.n_seeds)
+                    f"{m:.1f}" + (f" ± {ci:.1f}" if ci == ci else "") + f" (n={n})"
+                    for m, ci, n in zip(s.test_acc, s.test_acc_ci95, s.n_seeds)
                 ],
+                "vs best": [v if p != p else f"{v} (p={p:.2g})" for v, p in zip(s.vs_best, s.vs_best_p)],
                 "STIR published" + (" (other data)" if rebuilt else ""): [
                     f"{p:.1f}" if p == p else "" for p in s.stir_published
                 ],
@@ -232,12 +336,15 @@ def write_tables(results: Path) -> Path | None:
     if runs.empty:
         print(f"no finished runs under {results}/runs")
         return None
-    summary = summarise(runs)
+    summary, pairs = summarise(runs)
     atomic_write_text(results / "table.csv", summary.to_csv(index=False))
+    atomic_write_text(results / "significance.csv", pairs.to_csv(index=False))
     atomic_write_text(results / "per_size.csv", sizes.to_csv(index=False))
     md = markdown(summary, runs)
     atomic_write_text(results / "table.md", md)
-    plot(sizes, runs, results / "accuracy_vs_size.png")
+    # the curves of the runs the table reports: each method's chosen learning rate
+    keys = summary[["base_method", "scenario", "group", "lr"]].rename(columns={"base_method": "method"})
+    plot(sizes.merge(keys, on=["method", "scenario", "group", "lr"]), runs, results / "accuracy_vs_size.png")
     print(md)
-    print(f"wrote {results}/table.md, table.csv, per_size.csv, accuracy_vs_size.png")
+    print(f"wrote {results}/table.md, table.csv, significance.csv, per_size.csv, accuracy_vs_size.png")
     return results / "table.md"
