@@ -68,9 +68,10 @@ class PixelPoolConv2d(ScaleEquivariantModule):
             out.append(w * (k * k) / (m * m))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def responses(self, x: torch.Tensor) -> torch.Tensor:
+        """The response of every kernel size, ``[M, B, C_out, H, W]`` (no bias)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"PixelPoolConv2d: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
+            raise ValueError(f"{type(self).__name__}: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
         ks, big = self.kernels(), max(self.sizes)
         if big >= FFT_MIN_KERNEL:
             # every size's kernel centred in the largest one's support: one (spectral) convolution
@@ -78,6 +79,10 @@ class PixelPoolConv2d(ScaleEquivariantModule):
             ys = conv2d(x, w, padding=big // 2).unflatten(1, (len(ks), self.out_channels)).transpose(0, 1)
         else:
             ys = torch.stack([F.conv2d(x, w, padding=w.shape[-1] // 2) for w in ks], 0)  # [M, B, C, H, W]
+        return ys
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ys = self.responses(x)
         if self.pool == "pixel":
             y = ys.amax(0)
         else:  # one whole slice per (sample, channel): the one with the largest value / sum

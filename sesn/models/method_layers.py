@@ -43,6 +43,9 @@ class MethodLayer:
     build: Callable[[int, int, bool], nn.Module]
     description: str
     tail: Callable[[], nn.Module] | None = None
+    # a method that acts on the whole stack rather than layer by layer (foveated scale
+    # channels: one shared network run on rescaled copies of the image): wrap(stack) -> T -> T
+    wrap: Callable[[nn.Module], nn.Module] | None = None
 
     def stack(self, depth: int, channels: int, in_channels: int = 1) -> nn.Sequential:
         if depth < 1:
@@ -54,7 +57,7 @@ class MethodLayer:
             layers.append(self.build(in_channels if i == 0 else channels, channels, i == 0))
         if self.tail is not None:
             layers.append(self.tail())
-        return nn.Sequential(*layers)
+        return nn.Sequential(self.wrap(nn.Sequential(*layers))) if self.wrap else nn.Sequential(*layers)
 
     def layer(self, channels: int, in_channels: int = 1) -> nn.Sequential:
         return self.stack(1, channels, in_channels)
@@ -64,12 +67,12 @@ METHOD_LAYERS: dict[str, MethodLayer] = {}
 
 
 def register_method_layer(
-    name: str, build: Callable[[int, int, bool], nn.Module], description: str, tail=None
+    name: str, build: Callable[[int, int, bool], nn.Module], description: str, tail=None, wrap=None
 ) -> MethodLayer:
     """Add a T -> T method to every report that measures methods layer by layer."""
     if name in METHOD_LAYERS:
         raise ValueError(f"method layer {name!r} is already registered")
-    entry = MethodLayer(name, build, description, tail)
+    entry = MethodLayer(name, build, description, tail, wrap)
     METHOD_LAYERS[name] = entry
     return entry
 
@@ -168,6 +171,69 @@ register_method_layer(
     f"the pixel pool's {len(PIXEL_POOL_SIZES)} resized 7x7 kernels; per sample and channel the whole response "
     "of the size holding the largest value",
 )
+
+
+def _conv3d(c_in, c_out, first):
+    from sesn.baselines.conv3d import RescaledKernelLift, ScaleConv3d
+
+    return RescaledKernelLift(c_in, c_out, 7, PIXEL_POOL_SIZES) if first else ScaleConv3d(c_in, c_out, 7, 3)
+
+
+def _scale_max():
+    from sesn.baselines.dss import ScaleMaxProjection
+
+    return ScaleMaxProjection()
+
+
+def _stn(c_in, c_out, first):
+    from sesn.baselines.stn import SpatialTransformer
+
+    conv = nn.Conv2d(c_in, c_out, 7, padding=3)
+    return nn.Sequential(SpatialTransformer(c_in), conv) if first else conv
+
+
+# Gaussian derivative layers: sigma 1 px for the layer that reads the image, 2 px after it
+# (the STIR design has two), times the scale channels' multipliers 0.5 .. 4
+GDN_SIGMAS = (1.0, 2.0)
+
+
+def _gdn(c_in, c_out, first):
+    from sesn.baselines.gaussian_derivative import GDN_MULTIPLIERS, GaussDerConv, GaussDerLift
+
+    if first:
+        return GaussDerLift(c_in, c_out, GDN_SIGMAS[0], GDN_MULTIPLIERS, max_order=2)
+    return GaussDerConv(c_in, c_out, GDN_SIGMAS[1], GDN_MULTIPLIERS, max_order=2)
+
+
+def _fov(pool):
+    def wrap(inner):
+        from sesn.baselines.foveated import FOV_FACTORS, FoveatedScaleChannels
+
+        return FoveatedScaleChannels(inner, FOV_FACTORS, pool)
+
+    return wrap
+
+
+register_method_layer(
+    "conv3d",
+    _conv3d,
+    f"the pixel pool's {len(PIXEL_POOL_SIZES)} resized 7x7 kernels stacked on a size axis, then 3x7x7 convolutions "
+    "over (size, y, x), max over sizes",
+    _scale_max,
+)
+register_method_layer("STN", _stn, "a spatial transformer (learned affine resampling) before 7x7 convs")
+register_method_layer(
+    "Gaussian derivative",
+    _gdn,
+    "scale-normalised Gaussian derivatives up to order 2 (sigma 1, then 2 px) in 7 scale channels "
+    "(x0.5 .. x4), max over channels",
+    _scale_max,
+)
+register_method_layer(
+    "FovMax", _cnn, "7x7 convs run on the image rescaled x0.25 .. x2.83 (8 foveated channels), max over channels",
+    wrap=_fov("max"),
+)  # fmt: skip
+register_method_layer("FovAvg", _cnn, "as FovMax, mean over the channels that see the pixel", wrap=_fov("avg"))
 
 
 def describe() -> list[str]:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.baselines.foveated import FoveatedScaleChannels
 from sesn.basis.registry import basis_kind, keep_arguments
 from sesn.models.method_layers import METHOD_LAYERS
 from sesn.models.registry import register
@@ -58,7 +59,78 @@ def stir_method_net(method: str, in_channels: int = 1, num_classes: int = 10, ch
     layers = [entry.build(in_channels, c1, True), nn.ReLU(), entry.build(c1, c2, False), nn.ReLU()]
     if entry.tail is not None:
         layers.append(entry.tail())
-    return StirNet(nn.Sequential(*layers), c2, num_classes)
+    body = nn.Sequential(*layers)
+    return StirNet(entry.wrap(body) if entry.wrap else body, c2, num_classes)
+
+
+class ScaleChannelNet(nn.Module):
+    """A scale-channel network's read-out, in the papers' order: the body's scale channels
+    ``[B, C, S, H, W]``, the global max over space per channel, then the pool over the channels
+    (max or avg, with scale-channel dropout in training: :class:`ScaleChannelPool`), then the
+    linear head. The body is either a stack of scale-channel layers (Gaussian derivative
+    network) or a :class:`FoveatedScaleChannels` (whose ``channels`` are read here).
+    ``features(x)``: the image-aligned map for the size-equivariance measure (the channels
+    pooled per pixel the same way; foveated channels taken back to the input frame)."""
+
+    def __init__(self, body: nn.Module, channels: int, num_classes: int, pool):
+        super().__init__()
+        self.body, self.pool = body, pool
+        self.head = nn.Linear(channels, num_classes)
+
+    def _channels(self, x):
+        return self.body.channels(x) if isinstance(self.body, FoveatedScaleChannels) else self.body(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.body, FoveatedScaleChannels):
+            return self.body(x)
+        f = self.body(x)
+        return f.amax(2) if self.pool.mode == "max" else f.mean(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self._channels(x).amax((3, 4))))
+
+
+# scale-channel dropout of the Gaussian derivative networks (Perzanowski & Lindeberg 2025)
+GDN_DROPOUT = 0.2
+
+
+# a Gaussian derivative layer has 5 weights per channel pair (derivatives of order 1-2) where a
+# 7 x 7 kernel has 49: widened x2 (less than the CNN's parameter budget; the CPU cost of the
+# 7 scale channels grows with the width: docs/scale-generalization.md)
+GDN_CHANNELS = (32, 64)
+
+
+def stir_gdn(pool: str, in_channels: int = 1, num_classes: int = 10, channels=GDN_CHANNELS) -> ScaleChannelNet:
+    """Gaussian derivative network in the STIR design: two layers of scale-normalised
+    Gaussian derivatives up to order 2 (sigma 1 then 2 px) in 7 scale channels (x0.5 .. x4),
+    32 then 64 channels, ReLU after each, global max over space, max or average over the
+    channels with scale-channel dropout 0.2 in training."""
+    from sesn.baselines.gaussian_derivative import GDN_MULTIPLIERS, GaussDerConv, GaussDerLift
+    from sesn.baselines.scale_channels import ScaleChannelPool
+    from sesn.models.method_layers import GDN_SIGMAS
+
+    c1, c2 = channels
+    body = nn.Sequential(
+        GaussDerLift(in_channels, c1, GDN_SIGMAS[0], GDN_MULTIPLIERS, max_order=2),
+        nn.ReLU(),
+        GaussDerConv(c1, c2, GDN_SIGMAS[1], GDN_MULTIPLIERS, max_order=2),
+        nn.ReLU(),
+    )
+    return ScaleChannelNet(body, c2, num_classes, ScaleChannelPool(pool, GDN_DROPOUT))
+
+
+def stir_fov(pool: str, in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS) -> ScaleChannelNet:
+    """FovMax / FovAvg in the STIR design: the CNN (two 7 x 7 stages) shared by 8 foveated
+    channels (the image rescaled x0.25 .. x2.83, 64 px fovea), global max over space per
+    channel, max or average over the channels."""
+    from sesn.baselines.foveated import FOV_FACTORS
+    from sesn.baselines.scale_channels import ScaleChannelPool
+
+    c1, c2 = channels
+    inner = nn.Sequential(
+        nn.Conv2d(in_channels, c1, 7, padding=3), nn.ReLU(), nn.Conv2d(c1, c2, 7, padding=3), nn.ReLU()
+    )
+    return ScaleChannelNet(FoveatedScaleChannels(inner, FOV_FACTORS, pool), c2, num_classes, ScaleChannelPool(pool))
 
 
 def stir_sesn(
@@ -151,6 +223,12 @@ _register("stir_ss_cnn", "SS-CNN", stir_method_net, "SS-CNN")
 _register("stir_pixel_pool", "pixel pool", stir_method_net, "pixel pool")
 _register("stir_slice_pool", "slice pool", stir_method_net, "slice pool")
 _register("stir_pyramid", "image-pyramid ensemble", stir_pyramid)
+_register("stir_conv3d", "conv3d", stir_method_net, "conv3d")
+_register("stir_stn", "spatial transformer", stir_method_net, "STN")
+_register("stir_gdn_max", "Gaussian derivative (max)", stir_gdn, "max")
+_register("stir_gdn_avg", "Gaussian derivative (avg)", stir_gdn, "avg")
+_register("stir_fovmax", "FovMax", stir_fov, "max")
+_register("stir_fovavg", "FovAvg", stir_fov, "avg")
 
 
 def stir_model(name: str, in_channels: int = 1, num_classes: int = 10) -> nn.Module:

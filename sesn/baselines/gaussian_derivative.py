@@ -1,0 +1,149 @@
+"""Gaussian derivative layers (Lindeberg, JMIV 2022, "Scale-covariant and scale-invariant
+Gaussian derivative networks"; Perzanowski & Lindeberg, JMIV 2025, on STIR) with scale
+channels.
+
+One layer at scale sigma is a learned linear combination of the *scale-normalised*
+derivatives of its input smoothed by a Gaussian of standard deviation sigma, for every
+input channel c and output channel o:
+
+    y_o = b_o + sum_c sum_{1 <= |a| <= N} w_{o,c,a} sigma^{|a|} d^a (T(.; sigma^2) * x_c)
+
+with a = (a_y, a_x) a derivative order of total order |a| = 1 .. N (N = ``max_order``, 2 or 3;
+the zero-order term is the bias, as in Lindeberg's networks). Discretisation (Lindeberg's):
+T(n; t) = e^{-t} I_n(t), the discrete analogue of the Gaussian (modified Bessel functions,
+separable, truncated at 4 ceil(sigma), zero padding), and central differences for the
+derivatives: d_x = (-1/2, 0, 1/2), d_xx = (1, -2, 1), d_xxx = d_x d_xx (likewise in y, mixed
+ones as products).
+
+Scale channels: the same layer is applied at sigma times each of ``multipliers``; the first
+layer (:class:`GaussDerLift`) feeds the image to every channel, ``[B, C, H, W]`` ->
+``[B, C', S, H, W]``; later layers (:class:`GaussDerConv`) apply channel i's scale to slice i.
+Since the derivatives are scale-normalised, rescaling the image by a multiplier ratio maps
+one scale channel onto another (up to the discretisation): the network is scale-covariant,
+and a pool over the channels (:mod:`sesn.baselines.scale_channels`) makes it invariant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sesn.baselines.dss import discrete_gaussian
+from sesn.nn.base import ScaleEquivariantModule
+from sesn.nn.checks import check_scale_feature
+
+D1 = (-0.5, 0.0, 0.5)
+D2 = (1.0, -2.0, 1.0)
+
+
+def derivative_orders(max_order: int) -> list[tuple[int, int]]:
+    """(order in y, order in x) of total order 1 .. max_order."""
+    if max_order not in (1, 2, 3):
+        raise ValueError(f"max_order must be 1, 2 or 3, got {max_order}")
+    return [(k - a, a) for k in range(1, max_order + 1) for a in range(k + 1)]
+
+
+def _matrix(taps, n: int, dtype=torch.float64) -> torch.Tensor:
+    """Correlation with ``taps`` (odd length, centred, zero padding) on length n as an n x n
+    matrix: ``y = M @ x``."""
+    r = len(taps) // 2
+    m = torch.zeros(n, n, dtype=dtype)
+    for j, t in enumerate(taps):
+        o = j - r
+        if abs(o) < n:
+            m += torch.diag(torch.full((n - abs(o),), float(t), dtype=dtype), o)
+    return m
+
+
+def operators(gauss: torch.Tensor, n: int, max_order: int) -> torch.Tensor:
+    """``[max_order + 1, n, n]``: smoothing by the 1-D kernel ``gauss`` followed by the central
+    difference of order k = 0 .. max_order (d_x, d_xx, d_x d_xx), as matrices on length n."""
+    g = _matrix(gauss.tolist(), n)
+    d1, d2 = _matrix(D1, n), _matrix(D2, n)
+    ops = [g, d1 @ g, d2 @ g, d1 @ d2 @ g]
+    return torch.stack(ops[: max_order + 1])
+
+
+class _GaussDer(ScaleEquivariantModule, abstract=True):
+    def __init__(self, in_channels, out_channels, sigma, multipliers, max_order=2, bias=True):
+        super().__init__()
+        if sigma <= 0 or not multipliers or any(m <= 0 for m in multipliers):
+            raise ValueError(f"{type(self).__name__}: sigma and multipliers must be > 0, got {sigma}, {multipliers}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.sigma, self.multipliers, self.max_order = float(sigma), [float(m) for m in multipliers], max_order
+        self.orders = derivative_orders(max_order)
+        self.scales = [self.sigma * m for m in self.multipliers]  # sigma of each scale channel, in px
+        for i, s in enumerate(self.scales):
+            self.register_buffer(f"gauss_{i}", discrete_gaussian(s * s).float(), persistent=False)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, len(self.orders)))
+        nn.init.kaiming_normal_(self.weight.view(out_channels, -1), nonlinearity="relu")
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def _operators(self, i: int, n: int, x: torch.Tensor) -> torch.Tensor:
+        key = (i, n, x.dtype, x.device)
+        cache = self.__dict__.setdefault("_ops", {})
+        if key not in cache:
+            cache[key] = operators(getattr(self, f"gauss_{i}"), n, self.max_order).to(x.dtype).to(x.device)
+        return cache[key]
+
+    def channel(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Scale channel i of the layer on ``x`` [B, C, H, W] -> [B, C_out, H, W]. The separable
+        smoothing and differences are matrix products along each axis (one per derivative order)."""
+        b, c, h, w = x.shape
+        ay_ops, ax_ops = self._operators(i, h, x), self._operators(i, w, x)
+        s = self.scales[i]
+        along_x = [x @ ax_ops[k].T for k in range(self.max_order + 1)]  # order k in x
+        derivs = torch.stack([(ay_ops[ay] @ along_x[ax]) * s ** (ay + ax) for ay, ax in self.orders], 2)
+        y = F.conv2d(derivs.view(b, c * len(self.orders), h, w), self.weight.view(self.out_channels, -1, 1, 1))
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+    @property
+    def scale_ratio(self) -> float:
+        return max(self.multipliers) / min(self.multipliers)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, sigma={self.sigma:g}, "
+            f"multipliers={[round(m, 3) for m in self.multipliers]}, max_order={self.max_order}"
+        )
+
+
+class GaussDerLift(_GaussDer):
+    """T -> H: ``[B, C_in, H, W]`` -> ``[B, C_out, S, H, W]``, slice i the layer at
+    ``sigma * multipliers[i]``."""
+
+    input_kind, output_kind = "T", "H"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"GaussDerLift: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
+        return torch.stack([self.channel(x, i) for i in range(len(self.scales))], 2)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, h, w = input_shape
+        return (b, self.out_channels, len(self.scales), h, w)
+
+
+class GaussDerConv(_GaussDer):
+    """H -> H: slice i of ``[B, C_in, S, H, W]`` through the layer at ``sigma * multipliers[i]``."""
+
+    input_kind, output_kind = "H", "H"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_scale_feature(x, "GaussDerConv", self.in_channels, len(self.scales))
+        return torch.stack([self.channel(x[:, :, i], i) for i in range(len(self.scales))], 2)
+
+    def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        b, _, s, h, w = input_shape
+        return (b, self.out_channels, s, h, w)
+
+
+def geometric(ratio: float, low: int, high: int) -> list[float]:
+    """``ratio ** k`` for k = low .. high."""
+    return [ratio**k for k in range(low, high + 1)]
+
+
+GDN_MULTIPLIERS = geometric(math.sqrt(2), -2, 4)  # 0.5 .. 4, a factor sqrt(2) apart
