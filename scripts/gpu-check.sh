@@ -28,6 +28,15 @@
 #             $FRONTIER_QUICK_REALIZATIONS (default 0-4), $FRONTIER_QUICK_SHARDS processes (6), in
 #             $FRONTIER_QUICK_RESULTS (default results/frontier_quick). Needs the 10,000 MNIST
 #             test digits offline (datasets/raw/mnist).
+#   generalization  the scale-generalization benchmark's full profile (STIR's data volume:
+#             every model, scenarios 1-4, 25 seeds, learning rates 1e-2 and 1e-3, batch 16, up
+#             to 200 epochs with early stopping): `sesn bench generalization --profile full`,
+#             $GEN_SHARDS processes sharing the GPU (default 8), each stopped after
+#             $GEN_SWEEP_TIMEOUT s if set (the sweep resumes; a 15-minute lease holds only a
+#             part of it), scenarios $GEN_SCENARIOS (default "1 2 3 4"), seeds $GEN_SEEDS
+#             (default: the profile's 25), results in $GEN_RESULTS (default
+#             results/generalization/full). Needs the MNIST test digits (the rebuilt set is
+#             built on first use) and, for DISCO, its basis file ($SESN_DISCO_DIR).
 #
 # Uses the current environment's python (set PYTHON=...); installs nothing.
 set -euo pipefail
@@ -40,15 +49,15 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --stages) STAGES="$2"; shift ;;
     --stages=*) STAGES="${1#--stages=}" ;;
-    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,train,frontier,frontier-quick]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,train,frontier,frontier-quick,generalization]" >&2; exit 2 ;;
   esac
   shift
 done
-[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,train,frontier,frontier-quick || STAGES=bench,train; }
+[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,train,frontier,frontier-quick,generalization || STAGES=bench,train; }
 for stage in ${STAGES//,/ }; do
   case "$stage" in
-    bench|train|frontier|frontier-quick) ;;
-    *) echo "error: unknown stage '$stage' (bench, train, frontier, frontier-quick)" >&2; exit 2 ;;
+    bench|train|frontier|frontier-quick|generalization) ;;
+    *) echo "error: unknown stage '$stage' (bench, train, frontier, frontier-quick, generalization)" >&2; exit 2 ;;
   esac
 done
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
@@ -135,6 +144,30 @@ stage_frontier-quick() {
       "${FRONTIER_QUICK_RESULTS:-results/frontier_quick}" "${FRONTIER_QUICK_SHARDS:-6}" cuda \
       --profile quick --columns 28 --models $models --realizations ${FRONTIER_QUICK_REALIZATIONS:-0 1 2 3 4}
   fi
+}
+
+stage_generalization() {
+  local n=${GEN_SHARDS:-8} res=${GEN_RESULTS:-results/generalization/full} pids=() failed=0 k
+  local args=(--profile full --quiet --no-table --scenarios ${GEN_SCENARIOS:-1 2 3 4})
+  [ -n "${GEN_SEEDS:-}" ] && args+=(--seeds $GEN_SEEDS)
+  if [ "$DRY" = 1 ]; then  # the plumbing on CPU: the smoke profile on a set rebuilt from the 1,000 test digits
+    res="$OUT/generalization" n=2
+    SESN_MNIST_DIR=${SESN_MNIST_DIR:-tests/data/mnist} "$PY" -m sesn data stir --instances 3 --root "$OUT/data" >/dev/null
+    args=(--profile smoke --quiet --no-table --data "$(ls "$OUT"/data/stir/*.npz)" --models stir_cnn stir_gdn_max stir_fovmax)
+  fi
+  mkdir -p "$res/logs"
+  for ((k = 0; k < n; k++)); do
+    if [ -n "${GEN_SWEEP_TIMEOUT:-}" ]; then
+      timeout "$GEN_SWEEP_TIMEOUT" "$PY" -m sesn bench generalization "${args[@]}" --results "$res" --shard "$k/$n" \
+        > "$res/logs/shard$k.log" 2>&1 & pids+=($!)
+    else
+      "$PY" -m sesn bench generalization "${args[@]}" --results "$res" --shard "$k/$n" > "$res/logs/shard$k.log" 2>&1 &
+      pids+=($!)
+    fi
+  done
+  for k in "${pids[@]}"; do wait "$k" || failed=1; done
+  "$PY" -m sesn bench generalization table --results "$res"
+  return $failed
 }
 
 for stage in ${STAGES//,/ }; do "stage_$stage"; done

@@ -33,9 +33,17 @@ def test_every_method_has_the_stir_design_and_budget(name):
     x = torch.rand(1, 1, 64, 64)
     with torch.no_grad():
         assert model(x).shape == (1, 10)
-        assert model.features(x).shape == (1, 32, 64, 64)
-    # comparable budgets: within 15 % of the CNN's 26,250 parameters
-    assert abs(count_parameters(model) - 26_250) / 26_250 < 0.15
+        assert model.features(x).shape[1:] == (64 if "gdn" in name else 32, 64, 64)
+    # comparable budgets: within 15 % of the CNN's 26,250 parameters, but for the methods whose
+    # design differs on purpose (docs/scale-generalization.md): conv3d's 3-D kernels (STIR's
+    # own has 175k), the spatial transformer's localisation network, the Gaussian derivative
+    # network's 5 weights per channel pair
+    exceptions = {"stir_conv3d": 76_426, "stir_stn": 37_152, "stir_gdn_max": 11_338, "stir_gdn_avg": 11_338}
+    if name in exceptions:
+        assert count_parameters(model) == exceptions[name]
+    else:
+        assert model.features(x).shape[1] == 32
+        assert abs(count_parameters(model) - 26_250) / 26_250 < 0.15
     if name == "stir_disco":  # DISCO's published basis at its own scales, in both layers
         layers = [m for m in model.modules() if hasattr(m, "basis_type")]
         assert len(layers) == 2 and all(m.basis_type == "DISCO" and m.scales == [1.0, 1.26, 1.59, 2.0] for m in layers)

@@ -67,6 +67,26 @@ def operators(gauss: torch.Tensor, n: int, max_order: int) -> torch.Tensor:
     return torch.stack(ops[: max_order + 1])
 
 
+def _shift_diff(f: torch.Tensor, dim: int, second: bool) -> torch.Tensor:
+    pad = (1, 1) if dim == -1 else (0, 0, 1, 1)
+    fp = F.pad(f, pad)
+    ahead = fp[..., 2:] if dim == -1 else fp[..., 2:, :]
+    behind = fp[..., :-2] if dim == -1 else fp[..., :-2, :]
+    return ahead - 2 * f + behind if second else (ahead - behind) / 2
+
+
+def difference(f: torch.Tensor, order: int, dim: int) -> torch.Tensor:
+    """The central difference of ``order`` 0-3 along ``dim`` (-1: x, -2: y), zero padding:
+    d_x, d_xx, d_x d_xx (the stencils D1, D2)."""
+    if order == 0:
+        return f
+    if order == 1:
+        return _shift_diff(f, dim, False)
+    if order == 2:
+        return _shift_diff(f, dim, True)
+    return _shift_diff(_shift_diff(f, dim, True), dim, False)
+
+
 class _GaussDer(ScaleEquivariantModule, abstract=True):
     def __init__(self, in_channels, out_channels, sigma, multipliers, max_order=2, bias=True):
         super().__init__()
@@ -82,22 +102,22 @@ class _GaussDer(ScaleEquivariantModule, abstract=True):
         nn.init.kaiming_normal_(self.weight.view(out_channels, -1), nonlinearity="relu")
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
-    def _operators(self, i: int, n: int, x: torch.Tensor) -> torch.Tensor:
+    def _smoothing(self, i: int, n: int, x: torch.Tensor) -> torch.Tensor:
         key = (i, n, x.dtype, x.device)
         cache = self.__dict__.setdefault("_ops", {})
         if key not in cache:
-            cache[key] = operators(getattr(self, f"gauss_{i}"), n, self.max_order).to(x.dtype).to(x.device)
+            cache[key] = operators(getattr(self, f"gauss_{i}"), n, 0)[0].to(x.dtype).to(x.device)
         return cache[key]
 
     def channel(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Scale channel i of the layer on ``x`` [B, C, H, W] -> [B, C_out, H, W]. The separable
-        smoothing and differences are matrix products along each axis (one per derivative order)."""
+        """Scale channel i of the layer on ``x`` [B, C, H, W] -> [B, C_out, H, W]: the separable
+        smoothing as two matrix products, then the central differences, then a 1 x 1 mix."""
         b, c, h, w = x.shape
-        ay_ops, ax_ops = self._operators(i, h, x), self._operators(i, w, x)
+        smooth = self._smoothing(i, h, x) @ x @ self._smoothing(i, w, x).T
         s = self.scales[i]
-        along_x = [x @ ax_ops[k].T for k in range(self.max_order + 1)]  # order k in x
-        derivs = torch.stack([(ay_ops[ay] @ along_x[ax]) * s ** (ay + ax) for ay, ax in self.orders], 2)
-        y = F.conv2d(derivs.view(b, c * len(self.orders), h, w), self.weight.view(self.out_channels, -1, 1, 1))
+        along_x = [difference(smooth, k, -1) for k in range(self.max_order + 1)]  # order k in x
+        derivs = torch.stack([difference(along_x[ax], ay, -2) * s ** (ay + ax) for ay, ax in self.orders], 2)
+        y = (self.weight.view(self.out_channels, -1) @ derivs.view(b, c * len(self.orders), h * w)).view(b, -1, h, w)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
     @property
@@ -134,7 +154,8 @@ class GaussDerConv(_GaussDer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "GaussDerConv", self.in_channels, len(self.scales))
-        return torch.stack([self.channel(x[:, :, i], i) for i in range(len(self.scales))], 2)
+        slices = x.transpose(1, 2).contiguous()  # [B, S, C, H, W]: each scale channel contiguous
+        return torch.stack([self.channel(slices[:, i], i) for i in range(len(self.scales))], 2)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
         b, _, s, h, w = input_shape

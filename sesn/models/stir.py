@@ -103,17 +103,22 @@ GDN_CHANNELS = (32, 64)
 def stir_gdn(pool: str, in_channels: int = 1, num_classes: int = 10, channels=GDN_CHANNELS) -> ScaleChannelNet:
     """Gaussian derivative network in the STIR design: two layers of scale-normalised
     Gaussian derivatives up to order 2 (sigma 1 then 2 px) in 7 scale channels (x0.5 .. x4),
-    32 then 64 channels, ReLU after each, global max over space, max or average over the
+    32 then 64 channels, batch normalisation and ReLU after each, global max over space, max or average over the
     channels with scale-channel dropout 0.2 in training."""
     from sesn.baselines.gaussian_derivative import GDN_MULTIPLIERS, GaussDerConv, GaussDerLift
     from sesn.baselines.scale_channels import ScaleChannelPool
     from sesn.models.method_layers import GDN_SIGMAS
 
     c1, c2 = channels
+    # batch normalisation after each layer as in Lindeberg's networks: one mean and variance
+    # per feature channel over batch, scale channels and space (the same for every scale
+    # channel, so the covariance is kept)
     body = nn.Sequential(
         GaussDerLift(in_channels, c1, GDN_SIGMAS[0], GDN_MULTIPLIERS, max_order=2),
+        nn.BatchNorm3d(c1),
         nn.ReLU(),
         GaussDerConv(c1, c2, GDN_SIGMAS[1], GDN_MULTIPLIERS, max_order=2),
+        nn.BatchNorm3d(c2),
         nn.ReLU(),
     )
     return ScaleChannelNet(body, c2, num_classes, ScaleChannelPool(pool, GDN_DROPOUT))

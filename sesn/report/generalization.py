@@ -24,19 +24,49 @@ from pathlib import Path
 from sesn.generalization.measure import split_by_range
 from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 
-# STIR's published mean test accuracy % (mnist domain; its repository's results file),
-# by method label of sesn.models.stir
+# STIR's published test accuracy % (mnist domain, 2-layer nets; its per-run results, mean and
+# sd over 25 seeds), by method label of sesn.models.stir and scenario: (mean, sd)
 PUBLISHED = {
-    ("CNN", 1): 63.4,
-    ("CNN", 2): 76.7,
-    ("SESN (Hermite B)", 1): 74.7,
-    ("SESN (Hermite B)", 2): 84.3,
-    ("DISCO", 1): 77.9,
-    ("DISCO", 2): 83.6,
-    ("pixel pool", 1): 89.3,
-    ("pixel pool", 2): 89.1,
-    ("image-pyramid ensemble", 1): 92.8,
-    ("image-pyramid ensemble", 2): 90.8,
+    ("image-pyramid ensemble", 1): (92.77, 1.33),
+    ("image-pyramid ensemble", 2): (90.84, 1.48),
+    ("image-pyramid ensemble", 3): (84.93, 1.95),
+    ("image-pyramid ensemble", 4): (94.75, 0.73),
+    ("pixel pool", 1): (89.29, 2.33),
+    ("pixel pool", 2): (89.13, 1.20),
+    ("pixel pool", 3): (82.92, 2.81),
+    ("pixel pool", 4): (95.26, 0.65),
+    ("slice pool", 1): (85.67, 2.84),
+    ("slice pool", 2): (89.74, 1.37),
+    ("slice pool", 3): (81.04, 1.84),
+    ("slice pool", 4): (93.94, 1.24),
+    ("DISCO", 1): (77.90, 2.15),
+    ("DISCO", 2): (83.57, 1.62),
+    ("DISCO", 3): (78.58, 0.95),
+    ("DISCO", 4): (90.67, 0.61),
+    ("SESN (Hermite B)", 1): (74.75, 2.75),
+    ("SESN (Hermite B)", 2): (84.33, 1.34),
+    ("SESN (Hermite B)", 3): (79.89, 1.67),
+    ("SESN (Hermite B)", 4): (91.74, 0.60),
+    ("SI-ConvNet", 1): (69.35, 4.19),
+    ("SI-ConvNet", 2): (83.23, 1.36),
+    ("SI-ConvNet", 3): (70.99, 2.31),
+    ("SI-ConvNet", 4): (93.36, 0.96),
+    ("conv3d", 1): (65.91, 4.23),
+    ("conv3d", 2): (83.53, 0.97),
+    ("conv3d", 3): (72.60, 3.06),
+    ("conv3d", 4): (94.66, 0.53),
+    ("CNN", 1): (63.40, 4.35),
+    ("CNN", 2): (76.65, 2.84),
+    ("CNN", 3): (68.50, 2.20),
+    ("CNN", 4): (91.35, 0.95),
+    ("SiCNN", 1): (62.61, 5.17),
+    ("SiCNN", 2): (79.81, 2.13),
+    ("SiCNN", 3): (66.26, 5.92),
+    ("SiCNN", 4): (90.68, 1.01),
+    ("spatial transformer", 1): (35.39, 29.37),
+    ("spatial transformer", 2): (85.30, 4.23),
+    ("spatial transformer", 3): (72.28, 13.43),
+    ("spatial transformer", 4): (94.83, 1.43),
 }
 
 
@@ -152,7 +182,7 @@ def summarise(runs):
     multi = runs.groupby(["method", "scenario"]).group.nunique()
     for (method, scenario, group), g in runs.groupby(["method", "scenario", "group"], sort=False):
         label = method if multi[(method, scenario)] == 1 else f"{method} [{group}]"
-        pub = PUBLISHED.get((method, scenario)) if g.domain.iloc[0] == "mnist" else None
+        pub = PUBLISHED.get((method, scenario), (None, None))[0] if g.domain.iloc[0] == "mnist" else None
         lr, lr_stats = select_lr(g)
         grid = json.loads(g.group_settings.iloc[0]).get("lrs") or [lr]
         counts = {n for _, n in lr_stats.values()}
