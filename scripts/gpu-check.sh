@@ -30,12 +30,14 @@
 #             test digits offline (datasets/raw/mnist).
 #   generalization  the scale-generalization benchmark's full profile (STIR's data volume:
 #             every model, scenarios 1-4, 25 seeds, learning rates 1e-2 and 1e-3, batch 16, up
-#             to 200 epochs with early stopping): `sesn bench generalization --profile full`,
+#             to 200 epochs with early stopping): `sesn bench generalization --profile full`
+#             (GEN_PROFILE=cpu runs the cpu profile's 360 small runs instead, on the GPU: its
+#             records say device cuda and are never averaged with CPU runs),
 #             $GEN_SHARDS processes sharing the GPU (default 8), each stopped after
 #             $GEN_SWEEP_TIMEOUT s if set (the sweep resumes; a 15-minute lease holds only a
 #             part of it), scenarios $GEN_SCENARIOS (default "1 2 3 4"), seeds $GEN_SEEDS
-#             (default: the profile's 25), results in $GEN_RESULTS (default
-#             results/generalization/full). Needs the MNIST test digits (the rebuilt set is
+#             (default: the profile's), results in $GEN_RESULTS (default
+#             results/generalization/<profile>-gpu). Needs the MNIST test digits (the rebuilt set is
 #             built on first use) and, for DISCO, its basis file ($SESN_DISCO_DIR).
 #
 # Uses the current environment's python (set PYTHON=...); installs nothing.
@@ -147,9 +149,11 @@ stage_frontier-quick() {
 }
 
 stage_generalization() {
-  local n=${GEN_SHARDS:-8} res=${GEN_RESULTS:-results/generalization/full} pids=() failed=0 k
-  local args=(--profile full --quiet --no-table --scenarios ${GEN_SCENARIOS:-1 2 3 4})
+  local profile=${GEN_PROFILE:-full} pids=() failed=0 k
+  local n=${GEN_SHARDS:-8} res=${GEN_RESULTS:-results/generalization/$profile-gpu}
+  local args=(--profile "$profile" --quiet --no-table --scenarios ${GEN_SCENARIOS:-1 2 3 4})
   [ -n "${GEN_SEEDS:-}" ] && args+=(--seeds $GEN_SEEDS)
+  export SESN_DISCO_DIR=${SESN_DISCO_DIR:-tests/data/disco}  # DISCO's published MNIST basis (tracked)
   if [ "$DRY" = 1 ]; then  # the plumbing on CPU: the smoke profile on a set rebuilt from the 1,000 test digits
     res="$OUT/generalization" n=2
     SESN_MNIST_DIR=${SESN_MNIST_DIR:-tests/data/mnist} "$PY" -m sesn data stir --instances 3 --root "$OUT/data" >/dev/null
