@@ -32,6 +32,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SESN_COMPUTE_MODE", "", "force one compute path in every steerable layer that supports it "
              "(`auto` or unset: each layer picks)", "sesn.nn",
              ("", "auto", "naive", "direct", "fft", "separable")),
+    Variable("SESN_LARGE_KERNEL", "auto", "how the baselines' large-kernel convolutions (pixel/slice pool, "
+             "conv3d's lift, SiCNN) are computed: by FFT from 15 taps up (`auto`), or always `direct` or `fft`",
+             "sesn.nn.large_kernel", ("auto", "direct", "fft")),
     Variable("SESN_AUTO", "measure", "how `auto` picks a path: time the candidates once per layer shape, or "
              "take the cost model's cheapest without timing", "sesn.nn", ("measure", "cost-model")),
     Variable("SESN_DISPATCH_CACHE", "", "JSON file where `auto` keeps its measured picks per machine "
@@ -115,6 +118,11 @@ def compute_mode() -> str | None:
     """The forced compute path, or None (``auto``)."""
     mode = get("SESN_COMPUTE_MODE")
     return mode if mode and mode != "auto" else None
+
+
+def large_kernel_mode() -> str:
+    """``auto``, ``direct`` or ``fft`` (``SESN_LARGE_KERNEL``)."""
+    return get("SESN_LARGE_KERNEL")
 
 
 def auto_measures() -> bool:

@@ -17,10 +17,10 @@ are where it pays; :func:`conv2d` takes this path from :data:`FFT_MIN_KERNEL` ta
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
+
+from sesn import settings
 
 FFT_MIN_KERNEL = 15
 
@@ -50,9 +50,7 @@ def fft_conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int = 0, groups: 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int = 0, groups: int = 1, stride: int = 1) -> torch.Tensor:
     """``F.conv2d``, by FFT for kernels of :data:`FFT_MIN_KERNEL` taps or more (stride 1)."""
-    mode = os.environ.get("SESN_LARGE_KERNEL", "auto")
-    if mode not in ("auto", "direct", "fft"):
-        raise ValueError(f"SESN_LARGE_KERNEL must be auto, direct or fft, got {mode!r}")
+    mode = settings.large_kernel_mode()  # a value outside auto/direct/fft is a ValueError naming it
     big = min(weight.shape[-2:]) >= FFT_MIN_KERNEL
     if stride == 1 and (mode == "fft" or (mode == "auto" and big)):
         return fft_conv2d(x, weight, padding, groups)
