@@ -1,25 +1,32 @@
 """``sesn bench generalization``: train on some object sizes, test on others (STIR protocol).
 
-    sesn bench generalization [--profile reduced|full|smoke] [--models ...] [--scenarios 1 2]
-                              [--seeds 0 1] [--data FILE.npz] [--root datasets] [--results DIR]
-                              [--shard k/n] [--restart] [--device cpu|cuda]
+    sesn bench generalization [--profile reduced|cpu|full|smoke] [--models ...] [--scenarios 1 2]
+                              [--seeds 0 1] [--lrs 0.01 0.001] [--data FILE.npz] [--root datasets]
+                              [--results DIR] [--shard k/n] [--restart] [--device cpu|cuda]
     sesn bench generalization table [--results DIR]
 
-For each (scenario, model, seed): train with Adam and early stopping on validation accuracy
-(the validation images have the training sizes), keep the best-validation weights, then
-measure top-1 accuracy per test size, the size equivariance of the model's own features
-(Delta from the middle training size to each test size) and time per epoch. Data: STIR's
-own npz file with ``--data`` (any of its four domains), else the mnist domain rebuilt
+For each (scenario, model, learning rate, seed): train with Adam and early stopping on
+validation accuracy (the validation images have the training sizes), keep the best-validation
+weights, then measure top-1 accuracy per test size, the size equivariance of the model's own
+features (Delta from the middle training size to each test size) and time per epoch. Data:
+STIR's own npz file with ``--data`` (any of its four domains), else the mnist domain rebuilt
 offline from local MNIST digits (``sesn data stir``; built on first use).
 
+Each profile has a learning-rate grid; the table keeps, per method and scenario, the rate
+with the best median validation accuracy over seeds (STIR's rule) and reports mean test
+accuracy with its 95 % interval over seeds and which methods are significantly below the
+scenario's best (Welch, Holm-adjusted; every pair in ``significance.csv``).
+
 Profiles: ``reduced`` (the default here: about 30 minutes on 2 CPU cores, 5 models,
-scenarios 1-2, little data, few epochs: said in every output), ``full`` (STIR's protocol, on a
-GPU: every model, scenarios 1-4, all data, up to 200 epochs, 5 seeds), ``smoke`` (CI).
-``--models`` takes registered ``stir_*`` names, any model registered with
+scenarios 1-2, little data, few epochs, one seed: said in every output), ``cpu`` (every method
+of STIR's table and the later scale-channel families, scenarios 1-4, 3 seeds, learning rates
+1e-2 and 1e-3, little data: hours per scenario on 2 cores, run it sharded and resumed),
+``full`` (STIR's protocol, on a GPU: every model, all data, up to 200 epochs, 25 seeds),
+``smoke`` (CI). ``--models`` takes registered ``stir_*`` names, any model registered with
 ``dataset="stir"``, or the name of a T -> T method in the layer catalogue
 (``sesn.models.method_layers``, e.g. one a plug-in registered).
 
-Each run writes ``<results>/runs/scenario<k>/<model>/<profile>-<hash>/seed<s>/record.json``
+Each run writes ``<results>/runs/scenario<k>/<model>/<profile>-<hash>/lr<lr>/seed<s>/record.json``
 (and ``checkpoint.pt``): re-running skips finished runs, resumes interrupted ones, refuses a
 checkpoint made with other settings (``--restart`` starts over). ``--shard k/n`` runs every
 n-th run from k (a Slurm job array: ``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``).
