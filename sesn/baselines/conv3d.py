@@ -10,8 +10,6 @@ pixel pool's 6 sizes (``sesn.models.method_layers.PIXEL_POOL_SIZES``), so the 3-
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -54,7 +52,6 @@ class ScaleConv3d(ScaleEquivariantModule):
             padding=(scale_taps // 2, kernel_size // 2, kernel_size // 2),
             bias=bias,
         )
-        nn.init.kaiming_uniform_(self.conv.weight, a=math.sqrt(5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_scale_feature(x, "ScaleConv3d", self.in_channels, None)

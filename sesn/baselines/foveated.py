@@ -106,6 +106,8 @@ class FoveatedScaleChannels(ScaleEquivariantModule):
         return maps.sum(2) / cover.sum(2).clamp(min=1)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
+        # the inner network is arbitrary: its channel count is read from one forward of a
+        # single zero image (the spatial size is the input's by construction)
         b, _, h, w = input_shape
         p = next(self.inner.parameters(), None)
         like = dict(dtype=p.dtype, device=p.device) if p is not None else {}

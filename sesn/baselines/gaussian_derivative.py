@@ -35,9 +35,6 @@ from sesn.baselines.dss import discrete_gaussian
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import check_scale_feature
 
-D1 = (-0.5, 0.0, 0.5)
-D2 = (1.0, -2.0, 1.0)
-
 
 def derivative_orders(max_order: int) -> list[tuple[int, int]]:
     """(order in y, order in x) of total order 1 .. max_order."""
@@ -46,25 +43,16 @@ def derivative_orders(max_order: int) -> list[tuple[int, int]]:
     return [(k - a, a) for k in range(1, max_order + 1) for a in range(k + 1)]
 
 
-def _matrix(taps, n: int, dtype=torch.float64) -> torch.Tensor:
-    """Correlation with ``taps`` (odd length, centred, zero padding) on length n as an n x n
-    matrix: ``y = M @ x``."""
-    r = len(taps) // 2
-    m = torch.zeros(n, n, dtype=dtype)
-    for j, t in enumerate(taps):
+def smoothing_matrix(gauss: torch.Tensor, n: int) -> torch.Tensor:
+    """Correlation with the 1-D kernel ``gauss`` (odd length, centred, zero padding) on length n
+    as an n x n matrix: ``y = M @ x``."""
+    r = gauss.numel() // 2
+    m = torch.zeros(n, n, dtype=torch.float64)
+    for j, t in enumerate(gauss.tolist()):
         o = j - r
         if abs(o) < n:
-            m += torch.diag(torch.full((n - abs(o),), float(t), dtype=dtype), o)
+            m += torch.diag(torch.full((n - abs(o),), float(t), dtype=torch.float64), o)
     return m
-
-
-def operators(gauss: torch.Tensor, n: int, max_order: int) -> torch.Tensor:
-    """``[max_order + 1, n, n]``: smoothing by the 1-D kernel ``gauss`` followed by the central
-    difference of order k = 0 .. max_order (d_x, d_xx, d_x d_xx), as matrices on length n."""
-    g = _matrix(gauss.tolist(), n)
-    d1, d2 = _matrix(D1, n), _matrix(D2, n)
-    ops = [g, d1 @ g, d2 @ g, d1 @ d2 @ g]
-    return torch.stack(ops[: max_order + 1])
 
 
 def _shift_diff(f: torch.Tensor, dim: int, second: bool) -> torch.Tensor:
@@ -77,7 +65,7 @@ def _shift_diff(f: torch.Tensor, dim: int, second: bool) -> torch.Tensor:
 
 def difference(f: torch.Tensor, order: int, dim: int) -> torch.Tensor:
     """The central difference of ``order`` 0-3 along ``dim`` (-1: x, -2: y), zero padding:
-    d_x, d_xx, d_x d_xx (the stencils D1, D2)."""
+    d_x = (-1/2, 0, 1/2), d_xx = (1, -2, 1), d_xxx = d_x d_xx."""
     if order == 0:
         return f
     if order == 1:
@@ -103,10 +91,10 @@ class _GaussDer(ScaleEquivariantModule, abstract=True):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     def _smoothing(self, i: int, n: int, x: torch.Tensor) -> torch.Tensor:
-        key = (i, n, x.dtype, x.device)
-        cache = self.__dict__.setdefault("_ops", {})
+        key = (i, n, x.dtype, x.device)  # built once per channel, length, dtype and device
+        cache = self.__dict__.setdefault("_smoothing_cache", {})
         if key not in cache:
-            cache[key] = operators(getattr(self, f"gauss_{i}"), n, 0)[0].to(x.dtype).to(x.device)
+            cache[key] = smoothing_matrix(getattr(self, f"gauss_{i}"), n).to(x.dtype).to(x.device)
         return cache[key]
 
     def channel(self, x: torch.Tensor, i: int) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.large_kernel import FFT_MIN_KERNEL, conv2d
+from sesn.nn.large_kernel import conv2d, uses_fft
 
 
 class PixelPoolConv2d(ScaleEquivariantModule):
@@ -73,8 +73,8 @@ class PixelPoolConv2d(ScaleEquivariantModule):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
         ks, big = self.kernels(), max(self.sizes)
-        if big >= FFT_MIN_KERNEL:
-            # every size's kernel centred in the largest one's support: one (spectral) convolution
+        if uses_fft(big):
+            # every size's kernel centred in the largest one's support: one spectral convolution
             w = torch.cat([F.pad(k, ((big - k.shape[-1]) // 2,) * 4) for k in ks], 0)
             ys = conv2d(x, w, padding=big // 2).unflatten(1, (len(ks), self.out_channels)).transpose(0, 1)
         else:

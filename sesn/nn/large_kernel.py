@@ -13,6 +13,10 @@ many sizes (pixel pool, SiCNN: kernels up to 23-29 px on 64 px images in the STI
 are where it pays; :func:`conv2d` takes this path from :data:`FFT_MIN_KERNEL` taps up
 (stride 1), and the environment variable ``SESN_LARGE_KERNEL=direct|fft`` forces one path
 (e.g. to compare them). The two agree to float round-off (``tests/test_large_kernel.py``).
+
+Memory: the spectral path holds the spectra of the padded input and of every output channel
+(complex, on the padded grid) and keeps them for backward, several times what the direct
+path holds; measured per model in docs/scale-generalization.md ("Large kernels by FFT").
 """
 
 from __future__ import annotations
@@ -48,10 +52,16 @@ def fft_conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int = 0, groups: 
     return y[..., : lh - kh + 1, : lw - kw + 1]
 
 
+def uses_fft(kernel_size: int, stride: int = 1) -> bool:
+    """Whether :func:`conv2d` takes the spectral path for this kernel size (``SESN_LARGE_KERNEL``:
+    ``auto`` from :data:`FFT_MIN_KERNEL` taps up; a value outside auto/direct/fft is a
+    ValueError naming it)."""
+    mode = settings.large_kernel_mode()
+    return stride == 1 and (mode == "fft" or (mode == "auto" and kernel_size >= FFT_MIN_KERNEL))
+
+
 def conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int = 0, groups: int = 1, stride: int = 1) -> torch.Tensor:
     """``F.conv2d``, by FFT for kernels of :data:`FFT_MIN_KERNEL` taps or more (stride 1)."""
-    mode = settings.large_kernel_mode()  # a value outside auto/direct/fft is a ValueError naming it
-    big = min(weight.shape[-2:]) >= FFT_MIN_KERNEL
-    if stride == 1 and (mode == "fft" or (mode == "auto" and big)):
+    if uses_fft(min(weight.shape[-2:]), stride):
         return fft_conv2d(x, weight, padding, groups)
     return F.conv2d(x, weight, stride=stride, padding=padding, groups=groups)
