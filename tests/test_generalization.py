@@ -68,6 +68,28 @@ def test_plan_profiles_and_names():
     assert sorted(sum(shards, []), key=lambda r: r.key) == sorted(runs, key=lambda r: r.key)
 
 
+def test_profiles_spread_their_sizes_over_each_range():
+    from sesn.data.stir import SCENARIOS
+
+    assert run.spread_sizes(range(17, 33), 3) == [17, 25, 32]  # ends and middle of 17..32
+    assert run.spread_sizes([5, 1, 3], None) == [1, 3, 5] and run.spread_sizes([1, 3], 4) == [1, 3]
+    with pytest.raises(ValueError, match="at least 2 sizes"):
+        run.spread_sizes(range(10), 1)
+    data = type("D", (), {"scenario": staticmethod(lambda k: SCENARIOS[k])})()
+    cpu = PROFILES["cpu"]
+    for k in (1, 2, 3, 4):
+        train, test = run.scenario_sizes(data, k, cpu)
+        full_train, full_test = (sorted(v) for v in SCENARIOS[k])
+        assert len(train) == 3 and len(test) == 4
+        assert [train[0], train[-1], test[0], test[-1]] == [full_train[0], full_train[-1], full_test[0], full_test[-1]]
+        assert set(train) <= set(full_train) and set(test) <= set(full_test)
+    # scenario 2 tests on both sides of its training range
+    assert run.scenario_sizes(data, 2, cpu)[1] == [17, 27, 54, 64]
+    # the size counts enter the settings only when a profile sets them: older sweeps keep their ids
+    assert "num_train_sizes" not in PROFILES["reduced"].settings()
+    assert cpu.settings()["num_train_sizes"] == 3 and cpu.settings()["num_test_sizes"] == 4
+
+
 class _Identity(torch.nn.Module):
     def features(self, x):
         return x

@@ -58,6 +58,10 @@ class Profile:
     batch_size: int
     equivariance_instances: int  # per class, for the size-equivariance measure
     note: str
+    # how many sizes of the scenario's training / test range to use, evenly spread over the
+    # range, its ends included (None: every size that size_stride keeps)
+    num_train_sizes: int | None = None
+    num_test_sizes: int | None = None
 
     def settings(self) -> dict:
         """What determines a run's result besides model, scenario, seed and data."""
@@ -76,6 +80,9 @@ class Profile:
         for k in keep:
             v = getattr(self, k)
             out[k] = list(v) if isinstance(v, tuple) else v  # as JSON stores it
+        for k in ("num_train_sizes", "num_test_sizes"):  # named only when set: older sweeps keep their ids
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
         return out
 
 
@@ -103,21 +110,24 @@ PROFILES = {
         STIR_TABLE_MODELS,
         (1, 2, 3, 4),
         (0, 1, 2),
-        2,
-        1,
+        6,
         3,
+        16,
         1,
-        10,
+        8,
         3,
         STIR_LRS,
         16,
-        2,
-        "CPU profile (2 cores, hours per scenario: sharded and resumable): every method of STIR's table and the "
-        "two later families, scenarios 1-4, 3 seeds, learning rate 1e-2 or 1e-3 chosen per method and scenario "
-        "by median validation accuracy (STIR's rule); per class and size 2 training instances (320 training "
-        "images for 16 sizes), 1 validation and 3 test instances; batch 16, at most 10 epochs (early stop after "
-        "3 without a validation gain). Far less data and training than STIR: accuracies are lower than STIR's; "
-        "differences are read from the 95% intervals over seeds.",
+        1,
+        "CPU profile (2 cores, about 2 hours per scenario as two 1-thread shards; resumable): every method of "
+        "STIR's table and the two later families, scenarios 1-4, 3 seeds, learning rate 1e-2 or 1e-3 chosen per "
+        "method and scenario by median validation accuracy (STIR's rule). 3 of the training range's sizes (its "
+        "ends and middle) x 6 digits per class (180 training images, 60 digits), 3 validation digits per class at "
+        "those sizes, 4 test sizes spread over the test range x 16 digits per class (640 test images, 160 digits); "
+        "batch 16, at most 8 epochs (early stop after 3 without a validation gain). Far less data and training "
+        "than STIR: accuracies are lower than STIR's; differences are read from the 95% intervals over seeds.",
+        num_train_sizes=3,
+        num_test_sizes=4,
     ),
     "reduced": Profile(
         "reduced",

@@ -57,6 +57,26 @@ def stride_sizes(sizes, stride: int) -> list[int]:
     return sizes[::stride] if stride > 1 else sizes
 
 
+def spread_sizes(sizes, count: int | None) -> list[int]:
+    """``count`` sizes evenly spread over the sorted ``sizes``, first and last included (all
+    of them when ``count`` is None or not smaller)."""
+    sizes = sorted(sizes)
+    if count is None or count >= len(sizes):
+        return sizes
+    if count < 2:
+        raise ValueError(f"need at least 2 sizes of a range, got {count}")
+    return [sizes[round(i * (len(sizes) - 1) / (count - 1))] for i in range(count)]
+
+
+def scenario_sizes(data, scenario: int, profile: Profile) -> tuple[list[int], list[int]]:
+    """The training and test sizes a profile uses for a scenario."""
+    train_sizes, test_sizes = data.scenario(scenario)
+    return (
+        spread_sizes(stride_sizes(train_sizes, profile.size_stride), profile.num_train_sizes),
+        spread_sizes(stride_sizes(test_sizes, profile.size_stride), profile.num_test_sizes),
+    )
+
+
 def run_settings(run: Run, profile: Profile, data, device: torch.device) -> dict:
     """Everything that determines the run's result (the record's settings)."""
     return {
@@ -104,11 +124,7 @@ def train_and_evaluate(
         if restart:
             ckpt_path.unlink(missing_ok=True)
             record_path.unlink(missing_ok=True)
-        train_sizes, test_sizes = data.scenario(run.scenario)
-        train_sizes, test_sizes = (
-            stride_sizes(train_sizes, profile.size_stride),
-            stride_sizes(test_sizes, profile.size_stride),
-        )
+        train_sizes, test_sizes = scenario_sizes(data, run.scenario, profile)
         xtr, ytr, _, _ = data.split("train", train_sizes, profile.train_instances)
         xva, yva, _, _ = data.split("valid", train_sizes, profile.valid_instances)
         xte, yte, ste, _ = data.split("test", test_sizes, profile.test_instances)
