@@ -256,3 +256,25 @@ def test_intervals_and_significance_against_the_best():
     assert len(pairs) == 3 and set(pairs.significant) == {True, False}
     # Holm: the adjusted p-values are never below the raw ones
     assert (pairs.p_holm >= pairs.p - 1e-12).all()
+
+
+def test_ordering_is_compared_with_stirs_published_means():
+    from sesn.report.generalization import PUBLISHED, ordering_agreement, summarise
+
+    stir = {m: v[0] for (m, k), v in PUBLISHED.items() if k == 1}
+    names = sorted(stir, key=stir.get)  # STIR's order, worst first
+    # our accuracies in STIR's order (but on another level), then the pyramid moved to the bottom
+    same = [(m, 1, 0.01, s, 50, 10 + 5 * i + s) for i, m in enumerate(names) for s in range(3)]
+    moved = [(m if m != names[-1] else names[-1], 1, 0.01, s, 50, (0 if m == names[-1] else 10 + 5 * i) + s)
+             for i, m in enumerate(names) for s in range(3)]  # fmt: skip
+    rows_other = [("my method", 1, 0.01, s, 50, 97 + s) for s in range(3)]  # not in STIR's table: left out
+    agree = ordering_agreement(summarise(_runs(same + rows_other))[0]).iloc[0]
+    assert agree.methods == len(names) and agree.spearman_rho == pytest.approx(1)
+    assert agree.kendall_tau == pytest.approx(1) and agree.min_seeds == 3
+    assert not bool(agree.complete)  # only one rate of the grid (1e-2, 1e-3) ran: provisional
+    moved_agree = ordering_agreement(summarise(_runs(moved))[0]).iloc[0]
+    n = len(names)  # the best moved to the worst: Kendall's tau loses (n - 1) of n(n-1)/2 concordant pairs
+    assert moved_agree.kendall_tau == pytest.approx(1 - 4 * (n - 1) / (n * (n - 1)))
+    assert moved_agree.spearman_rho < agree.spearman_rho
+    # fewer than 3 shared methods: no statistic
+    assert math.isnan(ordering_agreement(summarise(_runs(same[:6]))[0]).iloc[0].spearman_rho)

@@ -4,7 +4,9 @@ Writes into the results folder: ``table.md`` / ``table.csv`` (per method and sce
 learning rate chosen by STIR's rule, mean test accuracy with its 95 % confidence interval
 over seeds, whether it differs significantly from the scenario's best, STIR's published
 number beside ours where it exists, size equivariance of the features, time per epoch),
-``significance.csv`` (every pair of methods in a scenario: Welch's t-test), ``per_size.csv``
+``significance.csv`` (every pair of methods in a scenario: Welch's t-test), ``ordering.csv``
+(per scenario: how our ordering of the methods agrees with STIR's published one, Spearman's
+rho and Kendall's tau over the methods both have), ``per_size.csv``
 (accuracy per test size, every run) and ``accuracy_vs_size.png`` (accuracy vs object size per
 scenario, the training sizes shaded). Only runs with identical settings (profile, data,
 everything but the seed and the learning rate) are compared; a method with runs of several
@@ -115,6 +117,7 @@ def load_records(results: Path):
                 domain=rec["settings"].get("data_domain", "mnist"),
                 device=rec.get("device", ""),
                 train_sizes=json.dumps([min(rec["train_sizes"]), max(rec["train_sizes"])]),
+                train_sizes_used=json.dumps(sorted(rec["train_sizes"])),
                 group_settings=json.dumps(group, sort_keys=True),
                 note=rec.get("profile_note", ""),
             )
@@ -257,6 +260,30 @@ def significance(summary, kept):
     return pairs
 
 
+def ordering_agreement(summary):
+    """Per scenario: rank agreement of our mean test accuracies with STIR's published means,
+    over the lines that have both (Spearman's rho and Kendall's tau with their p-values;
+    NaN with fewer than 3 such lines). ``complete``: every one of those lines has its learning
+    rate chosen with every rate of the grid seen on the same seeds."""
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    for scenario, s in summary.groupby("scenario"):
+        both = s[s.stir_published == s.stir_published]
+        row = dict(scenario=scenario, methods=len(both), min_seeds=int(both.n_seeds.min()) if len(both) else 0,
+                   complete=bool(both.lr_selection_complete.all()), spearman_rho=math.nan, spearman_p=math.nan,
+                   kendall_tau=math.nan, kendall_p=math.nan)  # fmt: skip
+        if len(both) >= 3:
+            rho = stats.spearmanr(both.test_acc, both.stir_published)
+            tau = stats.kendalltau(both.test_acc, both.stir_published)
+            row.update(spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue),
+                       kendall_tau=float(tau.statistic), kendall_p=float(tau.pvalue))  # fmt: skip
+        rows.append(row)
+    cols = ["scenario", "methods", "min_seeds", "complete", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def markdown(summary, runs) -> str:
     import pandas as pd
 
@@ -319,7 +346,23 @@ def markdown(summary, runs) -> str:
                 "params": s.params,
             }
         )
-        md += [f"## Scenario {scenario}: train on {train[0]}-{train[1]} px", "", dataframe_to_markdown(t)]
+        used = json.loads(runs[runs.scenario == scenario].train_sizes_used.iloc[0])
+        sizes_note = "" if len(used) == train[1] - train[0] + 1 else f" (sizes {', '.join(map(str, used))})"
+        md += [f"## Scenario {scenario}: train on {train[0]}-{train[1]} px{sizes_note}", "", dataframe_to_markdown(t)]
+        agree = ordering_agreement(summary[summary.scenario == scenario]).iloc[0]
+        if agree.spearman_rho == agree.spearman_rho:
+            md += [
+                f"Ordering vs STIR's published means, over the {agree.methods} methods both have: Spearman's rho "
+                f"{agree.spearman_rho:.2f} (p={agree.spearman_p:.2g}), Kendall's tau {agree.kendall_tau:.2f} "
+                f"(p={agree.kendall_p:.2g})"
+                + (
+                    ""
+                    if agree.complete and agree.min_seeds >= 3
+                    else "; provisional: a learning-rate choice is still incomplete or a method has fewer than 3 seeds"
+                )
+                + ".",
+                "",
+            ]
     devices = ", ".join(sorted(set(runs.device)))
     md += [f"Device(s): {devices}."]
     return "\n".join(md) + "\n"
@@ -369,6 +412,7 @@ def write_tables(results: Path) -> Path | None:
     summary, pairs = summarise(runs)
     atomic_write_text(results / "table.csv", summary.to_csv(index=False))
     atomic_write_text(results / "significance.csv", pairs.to_csv(index=False))
+    atomic_write_text(results / "ordering.csv", ordering_agreement(summary).to_csv(index=False))
     atomic_write_text(results / "per_size.csv", sizes.to_csv(index=False))
     md = markdown(summary, runs)
     atomic_write_text(results / "table.md", md)
@@ -376,5 +420,5 @@ def write_tables(results: Path) -> Path | None:
     keys = summary[["base_method", "scenario", "group", "lr"]].rename(columns={"base_method": "method"})
     plot(sizes.merge(keys, on=["method", "scenario", "group", "lr"]), runs, results / "accuracy_vs_size.png")
     print(md)
-    print(f"wrote {results}/table.md, table.csv, significance.csv, per_size.csv, accuracy_vs_size.png")
+    print(f"wrote {results}/table.md, table.csv, significance.csv, ordering.csv, per_size.csv, accuracy_vs_size.png")
     return results / "table.md"
