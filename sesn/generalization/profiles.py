@@ -36,6 +36,8 @@ STIR_TABLE_MODELS = (
     "stir_gdn_avg",
     "stir_fovmax",
     "stir_fovavg",
+    # this project's attempt at scenario 1's goal (an equivariant model above the pyramid ensemble)
+    "stir_sesn_pyramid",
 )
 # STIR's learning-rate grid: each method's rate is the one with the best median validation
 # accuracy over the seeds (sesn.report.generalization.select_lr)
