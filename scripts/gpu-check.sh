@@ -31,7 +31,7 @@
 #   generalization  the scale-generalization benchmark's full profile (STIR's data volume:
 #             every model, scenarios 1-4, 25 seeds, learning rates 1e-2 and 1e-3, batch 16, up
 #             to 200 epochs with early stopping): `sesn bench generalization --profile full`
-#             (GEN_PROFILE=cpu runs the cpu profile's 360 small runs instead, on the GPU: its
+#             (GEN_PROFILE=cpu runs the cpu profile's 384 small runs instead, on the GPU: its
 #             records say device cuda and are never averaged with CPU runs),
 #             $GEN_SHARDS processes sharing the GPU (default 8), each stopped after
 #             $GEN_SWEEP_TIMEOUT s if set (the sweep resumes; a 15-minute lease holds only a

@@ -75,6 +75,8 @@ def test_profiles_spread_their_sizes_over_each_range():
     assert run.spread_sizes([5, 1, 3], None) == [1, 3, 5] and run.spread_sizes([1, 3], 4) == [1, 3]
     with pytest.raises(ValueError, match="at least 2 sizes"):
         run.spread_sizes(range(10), 1)
+    with pytest.raises(ValueError, match="at least 2 sizes per block"):
+        run.spread_sizes([1, 2, 3, 10, 11, 12], 3)
     data = type("D", (), {"scenario": staticmethod(lambda k: SCENARIOS[k])})()
     cpu = PROFILES["cpu"]
     for k in (1, 2, 3, 4):
@@ -83,8 +85,10 @@ def test_profiles_spread_their_sizes_over_each_range():
         assert len(train) == 3 and len(test) == 4
         assert [train[0], train[-1], test[0], test[-1]] == [full_train[0], full_train[-1], full_test[0], full_test[-1]]
         assert set(train) <= set(full_train) and set(test) <= set(full_test)
-    # scenario 2 tests on both sides of its training range
-    assert run.scenario_sizes(data, 2, cpu)[1] == [17, 27, 54, 64]
+    # scenario 2 tests on both sides of its training range, next to it and far from it
+    assert run.scenario_sizes(data, 2, cpu)[1] == [17, 32, 49, 64]
+    assert run.spread_sizes(list(range(17, 33)) + list(range(49, 65)), 6) == [17, 25, 32, 49, 57, 64]
+    assert run.spread_sizes([1, 2, 3, 4, 5, 6, 7, 8, 20, 21], 5) == [1, 5, 8, 20, 21]  # shares by length
     # the size counts enter the settings only when a profile sets them: older sweeps keep their ids
     assert "num_train_sizes" not in PROFILES["reduced"].settings()
     assert cpu.settings()["num_train_sizes"] == 3 and cpu.settings()["num_test_sizes"] == 4
@@ -263,18 +267,39 @@ def test_ordering_is_compared_with_stirs_published_means():
 
     stir = {m: v[0] for (m, k), v in PUBLISHED.items() if k == 1}
     names = sorted(stir, key=stir.get)  # STIR's order, worst first
-    # our accuracies in STIR's order (but on another level), then the pyramid moved to the bottom
-    same = [(m, 1, 0.01, s, 50, 10 + 5 * i + s) for i, m in enumerate(names) for s in range(3)]
-    moved = [(m if m != names[-1] else names[-1], 1, 0.01, s, 50, (0 if m == names[-1] else 10 + 5 * i) + s)
-             for i, m in enumerate(names) for s in range(3)]  # fmt: skip
-    rows_other = [("my method", 1, 0.01, s, 50, 97 + s) for s in range(3)]  # not in STIR's table: left out
+    # our accuracies in STIR's order (on another level), at both rates of the grid
+    same = [(m, 1, lr, s, 50, 10 + 5 * i + s) for i, m in enumerate(names) for s in range(3) for lr in (0.01, 0.001)]
+    rows_other = [("my method", 1, lr, s, 50, 97 + s) for s in range(3) for lr in (0.01, 0.001)]  # not in STIR's
     agree = ordering_agreement(summarise(_runs(same + rows_other))[0]).iloc[0]
-    assert agree.methods == len(names) and agree.spearman_rho == pytest.approx(1)
-    assert agree.kendall_tau == pytest.approx(1) and agree.min_seeds == 3
-    assert not bool(agree.complete)  # only one rate of the grid (1e-2, 1e-3) ran: provisional
+    assert agree.methods == agree.published == len(names) and agree.min_seeds == 3
+    assert agree.spearman_rho == pytest.approx(1) and agree.kendall_tau == pytest.approx(1)
+    assert bool(agree.final)
+    # the best moved to the worst: Kendall's tau loses (n - 1) of n(n-1)/2 concordant pairs
+    moved = [(m, k, lr, s, v, (0 if m == names[-1] else t)) for m, k, lr, s, v, t in same]
     moved_agree = ordering_agreement(summarise(_runs(moved))[0]).iloc[0]
-    n = len(names)  # the best moved to the worst: Kendall's tau loses (n - 1) of n(n-1)/2 concordant pairs
+    n = len(names)
     assert moved_agree.kendall_tau == pytest.approx(1 - 4 * (n - 1) / (n * (n - 1)))
     assert moved_agree.spearman_rho < agree.spearman_rho
+
+    # provisional: one rate only; a method missing; a method with more seeds than the others
+    # (a sweep half-way through its 4th seed); all with fewer than 3 seeds
+    def final(rows):
+        return bool(ordering_agreement(summarise(_runs(rows))[0]).iloc[0].final)
+
+    assert not final([r for r in same if r[2] == 0.01])
+    assert not final([r for r in same if r[0] != names[0]])
+    assert not final(same + [(names[0], 1, lr, 3, 50, 12) for lr in (0.01, 0.001)])
+    assert not final([r for r in same if r[3] < 2])
     # fewer than 3 shared methods: no statistic
-    assert math.isnan(ordering_agreement(summarise(_runs(same[:6]))[0]).iloc[0].spearman_rho)
+    assert math.isnan(ordering_agreement(summarise(_runs(same[:12]))[0]).iloc[0].spearman_rho)
+
+
+def test_accuracy_curves_break_only_across_the_training_range():
+    from sesn.report.generalization import curve_across_training_range
+
+    # scenario 1's spread test sizes (uneven steps): one line
+    xs, _ = curve_across_training_range([(33, 1), (43, 2), (54, 3), (64, 4)], (17, 32))
+    assert xs == [33, 43, 54, 64]
+    # scenario 2: a break between the sizes below and above the training range
+    xs, ys = curve_across_training_range([(64, 4), (17, 1), (32, 2), (49, 3)], (33, 48))
+    assert xs[:2] == [17, 32] and math.isnan(xs[2]) and xs[3:] == [49, 64] and ys[3:] == [3, 4]

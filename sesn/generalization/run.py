@@ -57,15 +57,39 @@ def stride_sizes(sizes, stride: int) -> list[int]:
     return sizes[::stride] if stride > 1 else sizes
 
 
+def _blocks(sizes: list[int]) -> list[list[int]]:
+    """Sorted sizes cut into runs of equal steps (scenario 2's test sizes: two blocks)."""
+    if len(sizes) < 3:
+        return [sizes]
+    step = min(b - a for a, b in zip(sizes, sizes[1:]))
+    out = [[sizes[0]]]
+    for a, b in zip(sizes, sizes[1:]):
+        out[-1].append(b) if b - a == step else out.append([b])
+    return out
+
+
 def spread_sizes(sizes, count: int | None) -> list[int]:
     """``count`` sizes evenly spread over the sorted ``sizes``, first and last included (all
-    of them when ``count`` is None or not smaller)."""
+    of them when ``count`` is None or not smaller). A range made of separate blocks (scenario
+    2's test sizes, on both sides of the training range) is spread block by block, the count
+    shared in proportion to the blocks' lengths, so that each block keeps both its ends: the
+    sizes next to the training range as well as the far ones."""
     sizes = sorted(sizes)
     if count is None or count >= len(sizes):
         return sizes
-    if count < 2:
-        raise ValueError(f"need at least 2 sizes of a range, got {count}")
-    return [sizes[round(i * (len(sizes) - 1) / (count - 1))] for i in range(count)]
+    blocks = _blocks(sizes)
+    if count < 2 * len(blocks):
+        raise ValueError(f"need at least 2 sizes per block of a range ({len(blocks)} blocks), got {count}")
+    # 2 per block (its ends), the rest shared in proportion to the blocks' inner lengths (largest remainder)
+    extra, inner = count - 2 * len(blocks), [len(b) - 2 for b in blocks]
+    share = [extra * n / max(sum(inner), 1) for n in inner]
+    counts = [2 + int(v) for v in share]
+    for i in sorted(range(len(blocks)), key=lambda i: share[i] - int(share[i]), reverse=True)[: count - sum(counts)]:
+        counts[i] += 1
+    out = []
+    for block, k in zip(blocks, counts):
+        out += block if k >= len(block) else [block[round(i * (len(block) - 1) / (k - 1))] for i in range(k)]
+    return out
 
 
 def scenario_sizes(data, scenario: int, profile: Profile) -> tuple[list[int], list[int]]:

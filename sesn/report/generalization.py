@@ -261,26 +261,33 @@ def significance(summary, kept):
 
 
 def ordering_agreement(summary):
-    """Per scenario: rank agreement of our mean test accuracies with STIR's published means,
-    over the lines that have both (Spearman's rho and Kendall's tau with their p-values;
-    NaN with fewer than 3 such lines). ``complete``: every one of those lines has its learning
-    rate chosen with every rate of the grid seen on the same seeds."""
+    """Per scenario and settings group: rank agreement of our mean test accuracies with STIR's
+    published means, over the lines that have both (Spearman's rho and Kendall's tau with their
+    p-values; NaN with fewer than 3 such lines). ``methods``: how many of STIR's methods the
+    statistic covers (of ``published``). ``final``: every one of STIR's methods is there, each
+    learning rate chosen with every rate of the grid seen on the same seeds, and every line has
+    the same number of seeds, at least 3; otherwise the statistic is provisional."""
     import pandas as pd
     from scipy import stats
 
     rows = []
-    for scenario, s in summary.groupby("scenario"):
+    for (scenario, group), s in summary.groupby(["scenario", "group"], sort=False):
         both = s[s.stir_published == s.stir_published]
-        row = dict(scenario=scenario, methods=len(both), min_seeds=int(both.n_seeds.min()) if len(both) else 0,
-                   complete=bool(both.lr_selection_complete.all()), spearman_rho=math.nan, spearman_p=math.nan,
-                   kendall_tau=math.nan, kendall_p=math.nan)  # fmt: skip
+        published = sum(1 for _, k in PUBLISHED if k == scenario)
+        seeds = set(both.n_seeds)
+        row = dict(scenario=scenario, group=group, methods=len(both), published=published,
+                   min_seeds=min(seeds) if seeds else 0,
+                   final=bool(len(both) == published and both.lr_selection_complete.all() and len(seeds) == 1
+                              and min(seeds) >= 3),
+                   spearman_rho=math.nan, spearman_p=math.nan, kendall_tau=math.nan, kendall_p=math.nan)  # fmt: skip
         if len(both) >= 3:
             rho = stats.spearmanr(both.test_acc, both.stir_published)
             tau = stats.kendalltau(both.test_acc, both.stir_published)
             row.update(spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue),
                        kendall_tau=float(tau.statistic), kendall_p=float(tau.pvalue))  # fmt: skip
         rows.append(row)
-    cols = ["scenario", "methods", "min_seeds", "complete", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"]
+    cols = ["scenario", "group", "methods", "published", "min_seeds", "final", "spearman_rho", "spearman_p",
+            "kendall_tau", "kendall_p"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -349,16 +356,21 @@ def markdown(summary, runs) -> str:
         used = json.loads(runs[runs.scenario == scenario].train_sizes_used.iloc[0])
         sizes_note = "" if len(used) == train[1] - train[0] + 1 else f" (sizes {', '.join(map(str, used))})"
         md += [f"## Scenario {scenario}: train on {train[0]}-{train[1]} px{sizes_note}", "", dataframe_to_markdown(t)]
-        agree = ordering_agreement(summary[summary.scenario == scenario]).iloc[0]
-        if agree.spearman_rho == agree.spearman_rho:
+        agreement = ordering_agreement(summary[summary.scenario == scenario])
+        for _, agree in agreement.iterrows():
+            if agree.spearman_rho != agree.spearman_rho:
+                continue
             md += [
-                f"Ordering vs STIR's published means, over the {agree.methods} methods both have: Spearman's rho "
+                "Ordering vs STIR's published means"
+                + (f" (settings {agree.group})" if len(agreement) > 1 else "")
+                + f", over {agree.methods} of STIR's {agree.published} methods: Spearman's rho "
                 f"{agree.spearman_rho:.2f} (p={agree.spearman_p:.2g}), Kendall's tau {agree.kendall_tau:.2f} "
                 f"(p={agree.kendall_p:.2g})"
                 + (
                     ""
-                    if agree.complete and agree.min_seeds >= 3
-                    else "; provisional: a learning-rate choice is still incomplete or a method has fewer than 3 seeds"
+                    if agree.final
+                    else "; provisional: a method is missing, a learning-rate choice is incomplete "
+                    "or the methods' seeds differ or are fewer than 3"
                 )
                 + ".",
                 "",
@@ -366,6 +378,21 @@ def markdown(summary, runs) -> str:
     devices = ", ".join(sorted(set(runs.device)))
     md += [f"Device(s): {devices}."]
     return "\n".join(md) + "\n"
+
+
+def curve_across_training_range(points, train_range) -> tuple[list[float], list[float]]:
+    """(xs, ys) of a per-size accuracy curve with a break (NaN) where two consecutive test
+    sizes lie on either side of the training range (scenario 2), and nowhere else: test
+    sizes spread unevenly over a range stay one line."""
+    lo, hi = train_range
+    xs, ys = [], []
+    for size, acc in sorted(points):
+        if xs and xs[-1] < lo and size > hi:
+            xs.append(float("nan"))
+            ys.append(float("nan"))
+        xs.append(size)
+        ys.append(acc)
+    return xs, ys
 
 
 def plot(sizes, runs, path: Path) -> None:
@@ -380,16 +407,8 @@ def plot(sizes, runs, path: Path) -> None:
         s = sizes[sizes.scenario == scenario]
         train = json.loads(runs[runs.scenario == scenario].train_sizes.iloc[0])
         ax.axvspan(train[0] - 0.5, train[1] + 0.5, color="0.85", label="training sizes")
-        step = int(min((b - a for a, b in zip(sorted(set(s["size"])), sorted(set(s["size"]))[1:])), default=1))
         for method, g in s.groupby("method", sort=False):
-            curve = g.groupby("size").test_acc.mean()
-            xs, ys = [], []
-            for size, acc in curve.items():
-                if xs and size - xs[-1] > step:  # a gap in the test sizes (the training range): break the line
-                    xs.append(float("nan"))
-                    ys.append(float("nan"))
-                xs.append(size)
-                ys.append(acc)
+            xs, ys = curve_across_training_range(g.groupby("size").test_acc.mean().items(), train)
             ax.plot(xs, ys, marker=".", label=method)
         ax.set_xlim(16, 65)
         ax.set_ylim(0, 100)
