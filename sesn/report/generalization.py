@@ -215,6 +215,9 @@ def summarise(runs):
                 profile=g.profile.iloc[0],
                 rebuilt=bool(g.rebuilt.iloc[0]),
                 group=group,
+                # the settings every method shares (the group's minus the model): what makes
+                # lines comparable across methods (ordering_agreement)
+                family=_family(g.group_settings.iloc[0]),
             )
         )
     summary = pd.DataFrame(lines)
@@ -260,8 +263,15 @@ def significance(summary, kept):
     return pairs
 
 
+def _family(group_settings: str) -> str:
+    from sesn.report.reproduce_table import group_id
+
+    return group_id({k: v for k, v in json.loads(group_settings).items() if k != "model"})
+
+
 def ordering_agreement(summary):
-    """Per scenario and settings group: rank agreement of our mean test accuracies with STIR's
+    """Per scenario and shared settings (``family``: a run's settings but its model, seed and
+    learning rate): rank agreement of our mean test accuracies with STIR's
     published means, over the lines that have both (Spearman's rho and Kendall's tau with their
     p-values; NaN with fewer than 3 such lines). ``methods``: how many of STIR's methods the
     statistic covers (of ``published``). ``final``: every one of STIR's methods is there, each
@@ -271,11 +281,11 @@ def ordering_agreement(summary):
     from scipy import stats
 
     rows = []
-    for (scenario, group), s in summary.groupby(["scenario", "group"], sort=False):
+    for (scenario, family), s in summary.groupby(["scenario", "family"], sort=False):
         both = s[s.stir_published == s.stir_published]
         published = sum(1 for _, k in PUBLISHED if k == scenario)
         seeds = set(both.n_seeds)
-        row = dict(scenario=scenario, group=group, methods=len(both), published=published,
+        row = dict(scenario=scenario, family=family, methods=len(both), published=published,
                    min_seeds=min(seeds) if seeds else 0,
                    final=bool(len(both) == published and both.lr_selection_complete.all() and len(seeds) == 1
                               and min(seeds) >= 3),
@@ -286,7 +296,7 @@ def ordering_agreement(summary):
             row.update(spearman_rho=float(rho.statistic), spearman_p=float(rho.pvalue),
                        kendall_tau=float(tau.statistic), kendall_p=float(tau.pvalue))  # fmt: skip
         rows.append(row)
-    cols = ["scenario", "group", "methods", "published", "min_seeds", "final", "spearman_rho", "spearman_p",
+    cols = ["scenario", "family", "methods", "published", "min_seeds", "final", "spearman_rho", "spearman_p",
             "kendall_tau", "kendall_p"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
@@ -362,7 +372,7 @@ def markdown(summary, runs) -> str:
                 continue
             md += [
                 "Ordering vs STIR's published means"
-                + (f" (settings {agree.group})" if len(agreement) > 1 else "")
+                + (f" (settings {agree.family})" if len(agreement) > 1 else "")
                 + f", over {agree.methods} of STIR's {agree.published} methods: Spearman's rho "
                 f"{agree.spearman_rho:.2f} (p={agree.spearman_p:.2g}), Kendall's tau {agree.kendall_tau:.2f} "
                 f"(p={agree.kendall_p:.2g})"
@@ -402,21 +412,22 @@ def plot(sizes, runs, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     scenarios = sorted(set(sizes.scenario))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(5.2 * len(scenarios), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(5.2 * len(scenarios) + 2.6, 3.8), squeeze=False)
+    styles = ["-", "--", ":", "-."]  # with the 10 default colours: up to 40 methods told apart
     for ax, scenario in zip(axes[0], scenarios):
         s = sizes[sizes.scenario == scenario]
         train = json.loads(runs[runs.scenario == scenario].train_sizes.iloc[0])
         ax.axvspan(train[0] - 0.5, train[1] + 0.5, color="0.85", label="training sizes")
-        for method, g in s.groupby("method", sort=False):
+        for i, (method, g) in enumerate(s.groupby("method", sort=False)):
             xs, ys = curve_across_training_range(g.groupby("size").test_acc.mean().items(), train)
-            ax.plot(xs, ys, marker=".", label=method)
+            ax.plot(xs, ys, marker=".", linestyle=styles[(i // 10) % len(styles)], label=method)
         ax.set_xlim(16, 65)
         ax.set_ylim(0, 100)
         ax.set_xlabel("object size (px)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"scenario {scenario}")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.suptitle(f"Scale generalization, profile(s) {', '.join(sorted(set(runs.profile)))}", fontsize=10)
     save_figure(fig, path)
     plt.close(fig)
