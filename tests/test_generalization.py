@@ -193,6 +193,34 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_set, tmp_path,
         )
 
 
+def test_a_run_resumed_on_other_code_names_both_versions(tiny_set, tmp_path, monkeypatch):
+    """Each epoch records the code that trained it; the report's line lists every version."""
+    from sesn.data.stir import load_stir
+    from sesn.report.generalization import load_records
+
+    data = load_stir(tiny_set)
+    profile = dataclasses.replace(PROFILES["smoke"], max_epochs=2, patience=5)
+    r = run.Run("stir_cnn", 1, 0, 3e-3)
+    real = run.atomic_torch_save
+
+    def save_then_die(obj, path):
+        real(obj, path)
+        raise KeyboardInterrupt("killed after the first checkpoint")
+
+    out = tmp_path / "results" / "runs" / "one"
+    monkeypatch.setattr(run, "code_version", lambda: "0.1.0+gold")
+    monkeypatch.setattr(run, "atomic_torch_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run.train_and_evaluate(r, profile, data, out, torch.device("cpu"), progress=False)
+    monkeypatch.setattr(run, "atomic_torch_save", real)
+    monkeypatch.setattr(run, "code_version", lambda: "0.1.0+gnew")
+    record = run.train_and_evaluate(r, profile, data, out, torch.device("cpu"), progress=False)
+    assert [h["code_version"] for h in record["history"]] == ["0.1.0+gold", "0.1.0+gnew"]
+    assert record["settings"]["code_version"] == "0.1.0+gnew"
+    runs, _ = load_records(tmp_path / "results")
+    assert runs.code_version.tolist() == ["0.1.0+gnew 0.1.0+gold"]
+
+
 def test_stir_model_by_catalogue_name_and_unknown():
     net = stir_model("SiCNN")
     assert net(torch.rand(1, 1, 64, 64)).shape == (1, 10)
@@ -222,7 +250,9 @@ def _runs(rows, per_method_groups: bool = False):
     """A runs table as load_records makes it, from (method, scenario, lr, seed, val, test)."""
     base = dict(group="g", group_settings=json.dumps({"lrs": [0.01, 0.001]}), domain="mnist", profile="cpu",
                 rebuilt=True, size_equivariance=0.1, scale_ratio=2.0, size_equivariance_inside=0.1,
-                size_equivariance_beyond=0.2, seconds_per_epoch=1.0, epochs_run=5, params=10, model="m")  # fmt: skip
+                size_equivariance_beyond=0.2, seconds_per_epoch=1.0, epochs_run=5, params=10, model="m",
+                code_version="0.1.0+gaaaa", device="cpu", train_sizes="[17, 32]", train_sizes_used="[17, 25, 32]",
+                note="")  # fmt: skip
     cols = ("method", "scenario", "lr", "seed", "val_acc", "test_acc")
     out = []
     for r in rows:
@@ -247,6 +277,21 @@ def test_learning_rate_is_chosen_by_median_validation_accuracy_not_test():
     # one rate of the grid missing a seed: the choice is flagged as provisional
     summary, _ = summarise(_runs(rows[:-1]))
     assert not bool(summary.iloc[0].lr_selection_complete)
+
+
+def test_a_line_names_every_code_version_its_runs_ran():
+    from sesn.report.generalization import markdown, summarise
+
+    rows = [("A", 1, 0.01, s, 50, t) for s, t in enumerate([90, 91, 92])]
+    rows += [("B", 1, 0.01, s, 50, t) for s, t in enumerate([80, 81, 82])]
+    runs = _runs(rows)
+    runs.loc[(runs.method == "A") & (runs.seed == 2), "code_version"] = "0.1.0+gbbbb"
+    summary, _ = summarise(runs)
+    by = summary.set_index("method")
+    assert by.loc["A", "code_versions"] == "0.1.0+gaaaa 0.1.0+gbbbb" and by.loc["B", "code_versions"] == "0.1.0+gaaaa"
+    md = markdown(summary, runs)
+    assert "0.1.0+gaaaa, 0.1.0+gbbbb" in md and "column code_versions" in md
+    assert "column code_versions" not in markdown(*summarise(_runs(rows))[:1], _runs(rows))
 
 
 def test_intervals_and_significance_against_the_best():

@@ -60,3 +60,63 @@ def test_sicnn_same_on_both_paths(monkeypatch):
     ref = layer(x)
     monkeypatch.setenv("SESN_LARGE_KERNEL", "fft")
     torch.testing.assert_close(layer(x), ref)
+
+
+def _sicnn_definition(layer, x):
+    """The layer's definition: one (grouped) convolution with every column's full K x K kernel."""
+    return F.conv2d(x, layer.kernels(), stride=layer.stride, padding=layer.padding, groups=layer.num_input_scales)
+
+
+@pytest.mark.parametrize(
+    "c_in,scales,inputs,stride,pad,size",
+    [
+        (2, [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33], 7, 1, True, 40),  # the STIR/MNIST pyramid, columns fed apart
+        (1, [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33], 1, 1, True, 33),  # the first layer: the image feeds all
+        (2, [0.5, 1.0, 2.3], 3, 2, True, 31),  # stride 2
+        (3, [0.4, 1.0, 1.8], 1, 1, False, 29),  # no padding: margins wider than the padding crop the input
+        (2, [0.4, 1.0, 1.8], 3, 2, False, 30),
+    ],
+)
+def test_sicnn_columns_cropped_to_their_support_equal_the_full_kernels(c_in, scales, inputs, stride, pad, size):
+    from sesn.baselines.sicnn import SiCNNConv2d
+
+    torch.manual_seed(0)
+    layer = SiCNNConv2d(c_in, 3, 7, scales, stride=stride, pad_if_needed=pad, num_input_scales=inputs).double()
+    assert any(layer.margins), "no column was cropped: the test would not exercise the cropping"
+    x = torch.randn(2, c_in * inputs, size, size + 2, dtype=torch.float64, requires_grad=True)
+    ref = _sicnn_definition(layer, x)
+    out = layer(x)
+    assert out.shape == ref.shape == (2, 3 * len(scales), *layer.evaluate_output_shape(x.shape)[2:])
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    g_ref = torch.autograd.grad(ref.pow(2).sum(), (x, layer.weight))
+    g_out = torch.autograd.grad(out.pow(2).sum(), (x, layer.weight))
+    for a, b in zip(g_out, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_sicnn_margin_of_the_unit_column_is_the_padding_of_the_weight():
+    """At scale 1 the column's kernel is the 7 x 7 weight centred in the K x K frame
+    (K = 23 for scales up to 3.33): its zero margin is (23 - 7) / 2 = 8; the largest scale fills
+    the frame (margin 0)."""
+    from sesn.baselines.sicnn import SiCNNConv2d
+
+    scales = [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33]
+    layer = SiCNNConv2d(2, 3, 7, scales)
+    assert layer.kernels().shape[-1] == 23
+    assert layer.margins[scales.index(1.0)] == 8 and layer.margins[-1] == 0
+    assert layer.margins == sorted(layer.margins, reverse=True)  # larger scale, wider support
+
+
+@pytest.mark.parametrize("mode", ["auto", "fft"])
+def test_pixel_pool_responses_in_size_order_on_every_path(monkeypatch, mode):
+    """Per kernel size, not only after the pool (a max over sizes hides a swap of two sizes):
+    on the auto path the small sizes are direct and the large ones one spectral convolution."""
+    from sesn.baselines.pixel_pool import PixelPoolConv2d
+
+    torch.manual_seed(0)
+    layer = PixelPoolConv2d(3, 4, 7, sizes=(7, 9, 13, 17, 23, 29)).double()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    monkeypatch.setenv("SESN_LARGE_KERNEL", "direct")
+    ref = layer.responses(x)
+    monkeypatch.setenv("SESN_LARGE_KERNEL", mode)
+    torch.testing.assert_close(layer.responses(x), ref)

@@ -72,13 +72,19 @@ class PixelPoolConv2d(ScaleEquivariantModule):
         """The response of every kernel size, ``[M, B, C_out, H, W]`` (no bias)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected [B, {self.in_channels}, H, W], got {list(x.shape)}")
-        ks, big = self.kernels(), max(self.sizes)
-        if uses_fft(big):
-            # every size's kernel centred in the largest one's support: one spectral convolution
-            w = torch.cat([F.pad(k, ((big - k.shape[-1]) // 2,) * 4) for k in ks], 0)
-            ys = conv2d(x, w, padding=big // 2).unflatten(1, (len(ks), self.out_channels)).transpose(0, 1)
-        else:
-            ys = torch.stack([F.conv2d(x, w, padding=w.shape[-1] // 2) for w in ks], 0)  # [M, B, C, H, W]
+        ks = self.kernels()
+        ys: list = [None] * len(ks)
+        spectral = [i for i, k in enumerate(ks) if uses_fft(k.shape[-1])]
+        for i, w in enumerate(ks):  # the small sizes directly, each with its own kernel
+            if i not in spectral:
+                ys[i] = F.conv2d(x, w, padding=w.shape[-1] // 2)
+        if spectral:  # the large ones centred in the largest one's support: one spectral convolution
+            big = max(ks[i].shape[-1] for i in spectral)
+            w = torch.cat([F.pad(ks[i], ((big - ks[i].shape[-1]) // 2,) * 4) for i in spectral], 0)
+            large = conv2d(x, w, padding=big // 2).unflatten(1, (len(spectral), self.out_channels)).unbind(1)
+            for i, y in zip(spectral, large):
+                ys[i] = y
+        ys = torch.stack(ys, 0)  # [M, B, C, H, W]
         return ys
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,14 @@ max(scales)), resized by s (nearest for s > 1, bilinear align_corners=True for s
 centred to K x K and L1-renormalised to the original filter's L1 norm. Features are laid
 out ``[B, S*C, H, W]``, scale-major. Deliberate deviation: no "rescaled kernel has even
 size" print.
+
+Evaluation: a column's kernel is zero outside a centred box (small scales shrink the 7 x 7
+support inside the K x K frame), so each column is convolved with its kernel cropped to that
+box and the padding reduced by the same margin (or the input cropped where the margin
+exceeds the padding): the same cross-correlation as the one grouped convolution with the
+K x K kernels, without the multiply-adds on the zero rim. The margins are found once, at
+construction, from the kernels of an all-ones weight: resizing is linear with non-negative
+coefficients, so no weight has a tap where the all-ones weight has none.
 """
 
 from __future__ import annotations
@@ -55,12 +63,14 @@ class SiCNNConv2d(ScaleEquivariantModule):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.m = int(kernel_size * max(self.scales))
         self.padding = self.m // 2 if (pad_if_needed and kernel_size > 1) else 0
+        self.margins = self._zero_margins()
 
-    def kernels(self) -> torch.Tensor:
-        w = self.weight
-        s_count = len(self.scales)
+    def column_kernels(self, weight: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The kernel of every column, ``[C_out, C_in, K, K]`` each (``weight``: the layer's own
+        when None)."""
+        w = self.weight if weight is None else weight
         if self.kernel_size == 1:
-            return w.repeat(s_count, 1, 1, 1)
+            return [w] * len(self.scales)
         p = math.ceil((self.m - self.kernel_size) / 2)
         big = self.kernel_size + 2 * p
         w_pad = F.pad(w, (p, p, p, p))
@@ -74,15 +84,46 @@ class SiCNNConv2d(ScaleEquivariantModule):
             else:
                 ws = w_pad
             ws = pad_or_crop(ws, big)
-            ws = ws * n1 / ws.abs().sum((2, 3), keepdim=True)
-            out.append(ws)
-        return torch.cat(out, 0)
+            out.append(ws * n1 / ws.abs().sum((2, 3), keepdim=True))
+        return out
+
+    def kernels(self) -> torch.Tensor:
+        """All columns' kernels, scale-major: ``[S * C_out, C_in, K, K]``."""
+        return torch.cat(self.column_kernels(), 0)
+
+    def _zero_margins(self) -> list[int]:
+        """Per column, how many outer rows and columns (each side) of its kernel are zero for
+        every weight: those of the all-ones weight's kernel."""
+        with torch.no_grad():
+            probe = self.column_kernels(torch.ones(1, 1, self.kernel_size, self.kernel_size, dtype=torch.float64))
+        return [zero_margin(k) for k in probe]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = self.in_channels * self.num_input_scales
         if x.dim() != 4 or x.shape[1] != expected:
             raise ValueError(f"SiCNNConv2d: expected [B, {expected}, H, W], got {list(x.shape)}")
-        return conv2d(x, self.kernels(), stride=self.stride, padding=self.padding, groups=self.num_input_scales)
+        c_in, ys = self.in_channels, []
+        for s, (k, c) in enumerate(zip(self.column_kernels(), self.margins)):
+            xs = x if self.num_input_scales == 1 else x[:, s * c_in : (s + 1) * c_in]
+            if c:
+                k = k[..., c:-c, c:-c]
+            p = self.padding - c
+            if p < 0:  # the zero rim is wider than the padding: crop the input by the rest
+                xs, p = xs[..., -p:p, -p:p], 0
+            ys.append(conv2d(xs, k, stride=self.stride, padding=p))
+        return torch.cat(ys, 1)
+
+
+def zero_margin(kernel: torch.Tensor) -> int:
+    """The largest c such that the outer c rows and columns on every side of ``kernel`` (last
+    two axes, square) are zero, keeping at least one centre tap."""
+    support = kernel.detach().abs().flatten(0, -3).sum(0) != 0  # [K, K]
+    n, c = support.shape[-1], 0
+    while c < (n - 1) // 2 and not (
+        support[c].any() or support[n - 1 - c].any() or support[:, c].any() or support[:, n - 1 - c].any()
+    ):
+        c += 1
+    return c
 
 
 class ColumnMax(ScaleEquivariantModule):

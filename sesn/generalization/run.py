@@ -187,7 +187,10 @@ def train_and_evaluate(
             loss, _ = train_epoch(model, batches, optimizer, device, loop_args, epoch, None, progress)
             val = evaluate(model, _batches(xva, yva), device, loop_args)
             seconds = time.perf_counter() - t0
-            history.append({"epoch": epoch + 1, "loss": loss, "val_acc": val, "seconds": seconds})
+            # the code of each epoch: a run resumed after an update names both versions
+            history.append(
+                {"epoch": epoch + 1, "loss": loss, "val_acc": val, "seconds": seconds, "code_version": code_version()}
+            )
             if val > best_val:
                 best_val, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
             else:

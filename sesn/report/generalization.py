@@ -116,6 +116,13 @@ def load_records(results: Path):
                 rebuilt=rec["settings"].get("data_rebuilt", True),
                 domain=rec["settings"].get("data_domain", "mnist"),
                 device=rec.get("device", ""),
+                # every version that trained the run (an epoch's own, when the history names it)
+                code_version=" ".join(
+                    sorted(
+                        {rec["settings"].get("code_version", "unknown")}
+                        | {h["code_version"] for h in rec.get("history", []) if "code_version" in h}
+                    )
+                ),
                 train_sizes=json.dumps([min(rec["train_sizes"]), max(rec["train_sizes"])]),
                 train_sizes_used=json.dumps(sorted(rec["train_sizes"])),
                 group_settings=json.dumps(group, sort_keys=True),
@@ -215,6 +222,8 @@ def summarise(runs):
                 profile=g.profile.iloc[0],
                 rebuilt=bool(g.rebuilt.iloc[0]),
                 group=group,
+                # the code the line's runs ran (a sweep spread over sessions may span several)
+                code_versions=" ".join(sorted({v for run in g.code_version for v in run.split()})),
                 # the settings every method shares (the group's minus the model): what makes
                 # lines comparable across methods (ordering_agreement)
                 family=_family(g.group_settings.iloc[0]),
@@ -387,6 +396,16 @@ def markdown(summary, runs) -> str:
             ]
     devices = ", ".join(sorted(set(runs.device)))
     md += [f"Device(s): {devices}."]
+    versions = sorted({v for run in runs.code_version for v in run.split()})
+    md += [
+        "",
+        f"Code version(s) of the runs: {', '.join(versions)}"
+        + (
+            " (a sweep resumed over sessions; the lines' own versions are in table.csv, column code_versions)."
+            if len(versions) > 1
+            else "."
+        ),
+    ]
     return "\n".join(md) + "\n"
 
 
