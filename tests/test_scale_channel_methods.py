@@ -91,6 +91,38 @@ def test_gaussian_derivative_layer_is_scale_covariant(normalise, monkeypatch):
         assert err > 0.3, err
 
 
+def _gauss_der_definition(layer, x, i):
+    """Scale channel i by the definition: smoothing, the central differences of every order
+    (zero padding), sigma^|a| times each, then the 1 x 1 mix and the bias."""
+    b, c, h, w = x.shape
+    smooth = layer._smoothing(i, h, x) @ x @ layer._smoothing(i, w, x).T
+    s = layer.scales[i]
+    derivs = torch.stack(
+        [difference(difference(smooth, ax, -1), ay, -2) * s ** (ay + ax) for ay, ax in layer.orders], 2
+    )
+    y = torch.einsum("oca,bcahw->bohw", layer.weight, derivs)
+    return y if layer.bias is None else y + layer.bias.view(1, -1, 1, 1)
+
+
+@pytest.mark.parametrize("max_order", [1, 2, 3])
+def test_gaussian_derivative_channels_equal_their_definition(max_order):
+    """Up to order 2 the layer is one 3 x 3 convolution per channel (derivatives and mix
+    folded into its kernel), order 3 the explicit differences: both equal the definition,
+    border included (the 13 px input is smaller than the coarse channels' Gaussians)."""
+    torch.manual_seed(0)
+    lift = GaussDerLift(2, 3, 1.0, [0.5, 1.0, 2.0], max_order=max_order).double()
+    conv = GaussDerConv(3, 4, 2.0, [0.5, 1.0, 2.0], max_order=max_order).double()
+    for p in (*lift.parameters(), *conv.parameters()):  # a non-zero bias too
+        torch.nn.init.normal_(p)
+    x = torch.randn(2, 2, 13, 15, dtype=torch.float64)
+    h = lift(x)
+    for i in range(3):
+        torch.testing.assert_close(h[:, :, i], _gauss_der_definition(lift, x, i), rtol=1e-10, atol=1e-10)
+    y = conv(h)
+    for i in range(3):
+        torch.testing.assert_close(y[:, :, i], _gauss_der_definition(conv, h[:, :, i], i), rtol=1e-10, atol=1e-10)
+
+
 def test_gaussian_derivative_layers_shapes_and_errors():
     lift = GaussDerLift(1, 3, 1.0, [0.5, 1, 2])
     conv = GaussDerConv(3, 5, 2.0, [0.5, 1, 2], max_order=3)

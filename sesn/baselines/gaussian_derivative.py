@@ -15,6 +15,13 @@ separable, truncated at 4 ceil(sigma), zero padding), and central differences fo
 derivatives: d_x = (-1/2, 0, 1/2), d_xx = (1, -2, 1), d_xxx = d_x d_xx (likewise in y, mixed
 ones as products).
 
+Evaluation: for derivatives up to order 2 every stencil fits in 3 x 3 (d_x d_y included), so
+the differences and the 1 x 1 mix are one 3 x 3 convolution of the smoothed input with
+K_{o,c} = sum_a w_{o,c,a} sigma^{|a|} D^a (D^a the outer product of the two 1-D stencils),
+zero padding 1: the same sums as differences with zero padding then the mix (a difference of
+a zero-padded row is zero), without materialising the derivatives. Order 3 (d_xxx is five
+taps, and its nested zero padding differs at the border) keeps the explicit differences.
+
 Scale channels: the same layer is applied at sigma times each of ``multipliers``; the first
 layer (:class:`GaussDerLift`) feeds the image to every channel, ``[B, C, H, W]`` ->
 ``[B, C', S, H, W]``; later layers (:class:`GaussDerConv`) apply channel i's scale to slice i.
@@ -86,6 +93,12 @@ class _GaussDer(ScaleEquivariantModule, abstract=True):
         self.scales = [self.sigma * m for m in self.multipliers]  # sigma of each scale channel, in px
         for i, s in enumerate(self.scales):
             self.register_buffer(f"gauss_{i}", discrete_gaussian(s * s).float(), persistent=False)
+        if max_order <= 2:  # D^a of each order as a 3 x 3 correlation stencil (see the module docstring)
+            taps = {0: [0.0, 1.0, 0.0], 1: [-0.5, 0.0, 0.5], 2: [1.0, -2.0, 1.0]}
+            stencils = torch.stack(
+                [torch.outer(torch.tensor(taps[ay]), torch.tensor(taps[ax])) for ay, ax in self.orders]
+            )
+            self.register_buffer("stencils", stencils, persistent=False)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, len(self.orders)))
         nn.init.kaiming_normal_(self.weight.view(out_channels, -1), nonlinearity="relu")
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
@@ -99,10 +112,15 @@ class _GaussDer(ScaleEquivariantModule, abstract=True):
 
     def channel(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Scale channel i of the layer on ``x`` [B, C, H, W] -> [B, C_out, H, W]: the separable
-        smoothing as two matrix products, then the central differences, then a 1 x 1 mix."""
+        smoothing as two matrix products, then the central differences and the 1 x 1 mix (one
+        3 x 3 convolution up to order 2)."""
         b, c, h, w = x.shape
         smooth = self._smoothing(i, h, x) @ x @ self._smoothing(i, w, x).T
         s = self.scales[i]
+        if self.max_order <= 2:
+            norm = torch.tensor([s ** (ay + ax) for ay, ax in self.orders], dtype=x.dtype, device=x.device)
+            kernel = torch.einsum("oca,a,akl->ockl", self.weight, norm, self.stencils.to(x.dtype))
+            return F.conv2d(smooth, kernel, self.bias, padding=1)
         along_x = [difference(smooth, k, -1) for k in range(self.max_order + 1)]  # order k in x
         derivs = torch.stack([difference(along_x[ax], ay, -2) * s ** (ay + ax) for ay, ax in self.orders], 2)
         y = (self.weight.view(self.out_channels, -1) @ derivs.view(b, c * len(self.orders), h * w)).view(b, -1, h, w)
