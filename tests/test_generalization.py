@@ -221,6 +221,22 @@ def test_a_run_resumed_on_other_code_names_both_versions(tiny_set, tmp_path, mon
     assert runs.code_version.tolist() == ["0.1.0+gnew 0.1.0+gold"]
 
 
+def test_epochs_from_before_per_epoch_versions_are_unknown_not_dropped():
+    """A checkpoint written before epochs named their code, resumed by code that does: the
+    run's versions say "unknown" for the early epochs; a record with no per-epoch versions at
+    all (older sweeps) names its own version only."""
+    from sesn.report.generalization import run_code_versions
+
+    rec = {
+        "settings": {"code_version": "0.1.0+gnew"},
+        "history": [{"epoch": 1}, {"epoch": 2, "code_version": "0.1.0+gnew"}],
+    }
+    assert run_code_versions(rec) == ["0.1.0+gnew", "unknown"]
+    assert run_code_versions({"settings": {"code_version": "0.1.0+gold"}, "history": [{"epoch": 1}]}) == ["0.1.0+gold"]
+    rec["history"][0]["code_version"] = "0.1.0+gold"
+    assert run_code_versions(rec) == ["0.1.0+gnew", "0.1.0+gold"]
+
+
 def test_stir_model_by_catalogue_name_and_unknown():
     net = stir_model("SiCNN")
     assert net(torch.rand(1, 1, 64, 64)).shape == (1, 10)

@@ -120,3 +120,14 @@ def test_pixel_pool_responses_in_size_order_on_every_path(monkeypatch, mode):
     ref = layer.responses(x)
     monkeypatch.setenv("SESN_LARGE_KERNEL", mode)
     torch.testing.assert_close(layer.responses(x), ref)
+
+
+def test_sicnn_builds_on_the_meta_device():
+    """The support margins are found on the CPU whatever the default device (the memory
+    model builds networks on "meta", where tensors have no values)."""
+    from sesn.baselines.sicnn import SiCNNConv2d
+
+    with torch.device("meta"):
+        layer = SiCNNConv2d(2, 3, 7, [0.5, 1.0, 2.3], num_input_scales=3)
+    assert layer.weight.is_meta and layer.margins == SiCNNConv2d(2, 3, 7, [0.5, 1.0, 2.3]).margins
+    assert layer(torch.empty(2, 6, 30, 30, device="meta")).shape == (2, 9, 30, 30)

@@ -95,7 +95,10 @@ class SiCNNConv2d(ScaleEquivariantModule):
         """Per column, how many outer rows and columns (each side) of its kernel are zero for
         every weight: those of the all-ones weight's kernel."""
         with torch.no_grad():
-            probe = self.column_kernels(torch.ones(1, 1, self.kernel_size, self.kernel_size, dtype=torch.float64))
+            # on the CPU whatever the default device (a model built on "meta" has no values to test)
+            probe = self.column_kernels(
+                torch.ones(1, 1, self.kernel_size, self.kernel_size, dtype=torch.float64, device="cpu")
+            )
         return [zero_margin(k) for k in probe]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

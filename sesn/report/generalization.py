@@ -116,13 +116,7 @@ def load_records(results: Path):
                 rebuilt=rec["settings"].get("data_rebuilt", True),
                 domain=rec["settings"].get("data_domain", "mnist"),
                 device=rec.get("device", ""),
-                # every version that trained the run (an epoch's own, when the history names it)
-                code_version=" ".join(
-                    sorted(
-                        {rec["settings"].get("code_version", "unknown")}
-                        | {h["code_version"] for h in rec.get("history", []) if "code_version" in h}
-                    )
-                ),
+                code_version=" ".join(run_code_versions(rec)),
                 train_sizes=json.dumps([min(rec["train_sizes"]), max(rec["train_sizes"])]),
                 train_sizes_used=json.dumps(sorted(rec["train_sizes"])),
                 group_settings=json.dumps(group, sort_keys=True),
@@ -135,6 +129,16 @@ def load_records(results: Path):
             )
             sizes.append(dict(base, size=int(size), test_acc=100 * acc, size_equivariance=eq))
     return pd.DataFrame(rows), pd.DataFrame(sizes)
+
+
+def run_code_versions(rec: dict) -> list[str]:
+    """Every code version that trained the run: the record's, and each epoch's where the
+    history names it. Epochs without one in a history where others have one were trained
+    before the epochs named their version (a run resumed across that update): "unknown"."""
+    history = rec.get("history", [])
+    named = {h["code_version"] for h in history if "code_version" in h}
+    unnamed = bool(named) and any("code_version" not in h for h in history)
+    return sorted({rec["settings"].get("code_version", "unknown")} | named | ({"unknown"} if unnamed else set()))
 
 
 def model_scale_ratio(name: str) -> float:
