@@ -123,6 +123,14 @@ def test_gaussian_derivative_channels_equal_their_definition(max_order):
         torch.testing.assert_close(y[:, :, i], _gauss_der_definition(conv, h[:, :, i], i), rtol=1e-10, atol=1e-10)
 
 
+def test_gaussian_derivative_network_memory_is_modelled_on_meta():
+    """The memory model runs networks on the meta device (no values): the smoothing matrices
+    come from CPU copies of the Gaussians, not from buffers moved there."""
+    from sesn.memory import training_memory
+
+    assert training_memory("stir_gdn_max", batch=2).peak_bytes > 0
+
+
 def test_gaussian_derivative_layers_shapes_and_errors():
     lift = GaussDerLift(1, 3, 1.0, [0.5, 1, 2])
     conv = GaussDerConv(3, 5, 2.0, [0.5, 1, 2], max_order=3)

@@ -91,8 +91,9 @@ class _GaussDer(ScaleEquivariantModule, abstract=True):
         self.sigma, self.multipliers, self.max_order = float(sigma), [float(m) for m in multipliers], max_order
         self.orders = derivative_orders(max_order)
         self.scales = [self.sigma * m for m in self.multipliers]  # sigma of each scale channel, in px
-        for i, s in enumerate(self.scales):
-            self.register_buffer(f"gauss_{i}", discrete_gaussian(s * s).float(), persistent=False)
+        # each channel's 1-D discrete Gaussian, kept on the CPU (not a buffer): the smoothing
+        # matrices are built from its values, which a model moved to "meta" would not have
+        self.gaussians = [discrete_gaussian(s * s).float() for s in self.scales]
         if max_order <= 2:  # D^a of each order as a 3 x 3 correlation stencil (see the module docstring)
             taps = {0: [0.0, 1.0, 0.0], 1: [-0.5, 0.0, 0.5], 2: [1.0, -2.0, 1.0]}
             stencils = torch.stack(
@@ -107,7 +108,7 @@ class _GaussDer(ScaleEquivariantModule, abstract=True):
         key = (i, n, x.dtype, x.device)  # built once per channel, length, dtype and device
         cache = self.__dict__.setdefault("_smoothing_cache", {})
         if key not in cache:
-            cache[key] = smoothing_matrix(getattr(self, f"gauss_{i}"), n).to(x.dtype).to(x.device)
+            cache[key] = smoothing_matrix(self.gaussians[i], n).to(x.dtype).to(x.device)
         return cache[key]
 
     def channel(self, x: torch.Tensor, i: int) -> torch.Tensor:

@@ -35,7 +35,9 @@ class ScaleChannelPool(nn.Module):
             b, _, s = v.shape
             keep = torch.rand(b, s, device=v.device) >= self.dropout
             none = ~keep.any(1)
-            if none.any():  # keep one channel, drawn at random, where all were dropped
+            # keep one channel, drawn at random, where all were dropped (in place: on "meta",
+            # where the memory model runs without values, there is nothing to draw and no size changes)
+            if not v.is_meta and none.any():
                 keep[none, torch.randint(s, (int(none.sum()),), device=v.device)] = True
             keep = keep[:, None, :]
             if self.mode == "max":
