@@ -293,6 +293,10 @@ def test_learning_rate_is_chosen_by_median_validation_accuracy_not_test():
     # one rate of the grid missing a seed: the choice is flagged as provisional
     summary, _ = summarise(_runs(rows[:-1]))
     assert not bool(summary.iloc[0].lr_selection_complete)
+    # as many seeds per rate but not the same ones (1e-3 has seed 3 where 1e-2 has seed 2)
+    swapped = rows[:-1] + [("A", 1, 0.001, 3, 84, 62)]
+    summary, _ = summarise(_runs(swapped))
+    assert summary.iloc[0].n_seeds == 3 and not bool(summary.iloc[0].lr_selection_complete)
 
 
 def test_a_line_names_every_code_version_its_runs_ran():
