@@ -377,3 +377,25 @@ def test_accuracy_curves_break_only_across_the_training_range():
     # scenario 2: a break between the sizes below and above the training range
     xs, ys = curve_across_training_range([(64, 4), (17, 1), (32, 2), (49, 3)], (33, 48))
     assert xs[:2] == [17, 32] and math.isnan(xs[2]) and xs[3:] == [49, 64] and ys[3:] == [3, 4]
+
+
+def test_the_cpu_profile_still_resumes_its_committed_sweep():
+    """The committed cpu results are a sweep spread over sessions: a change to the profile's
+    settings gives it another sweep id, and the next session would train every run again
+    beside the committed ones instead of resuming them. Change the profile on purpose only
+    (then move or re-run the committed records and update this test)."""
+    root = Path(__file__).resolve().parents[1] / "results" / "generalization" / "cpu" / "runs"
+    records = sorted(root.glob("scenario*/*/*/lr*/seed*/record.json"))
+    if not records:
+        pytest.skip("no committed cpu records")
+    committed = {json.loads(p.read_text())["sweep"] for p in records}
+    assert len(committed) == 1, f"committed cpu records of several sweeps: {sorted(committed)}"
+    (sweep,) = committed
+    assert {p.parts[-4] for p in records} == {sweep}  # the folder is the sweep id
+    sha = {json.loads(p.read_text())["settings"]["data_sha256"] for p in records}
+    assert len(sha) == 1
+    data = type("Data", (), {"sha256": sha.pop()})()
+    assert cli.sweep_id(PROFILES["cpu"], data) == sweep, (
+        "the cpu profile's settings changed: its sweep id no longer matches the committed records "
+        f"({sweep}); the sweep would start over"
+    )

@@ -18,11 +18,12 @@ accuracy with its 95 % interval over seeds and which methods are significantly b
 scenario's best (Welch, Holm-adjusted; every pair in ``significance.csv``).
 
 Profiles: ``reduced`` (the default here: about 30 minutes on 2 CPU cores, 5 models,
-scenarios 1-2, little data, few epochs, one seed: said in every output), ``cpu`` (every method
-of STIR's table and the later scale-channel families, scenarios 1-4, 3 seeds, learning rates
-1e-2 and 1e-3, little data: hours per scenario on a 2-core CPU, measured in
-docs/scale-generalization.md; run it as two 1-thread shards, ``OMP_NUM_THREADS=1 ... --shard 0/2``
-and ``1/2``; it resumes),
+scenarios 1-2, little data, few epochs, one seed: said in every output), ``cpu`` (16 models: every method
+of STIR's table, the later scale-channel families, SESN with basis D and the SESN pyramid
+ensemble; scenarios 1-4, 3 seeds, learning rates 1e-2 and 1e-3, little data: hours per
+scenario on a 2-core CPU, measured in docs/scale-generalization.md; run it as two 1-thread
+shards, ``OMP_NUM_THREADS=1 ... --shard 0/2`` and ``1/2``; it resumes; with
+``SESN_DISPATCH_CACHE=file.json`` a restarted shard reuses its layers' measured path choices),
 ``full`` (STIR's protocol, on a GPU: every model, all data, up to 200 epochs, 25 seeds),
 ``smoke`` (CI). ``--models`` takes registered ``stir_*`` names, any model registered with
 ``dataset="stir"``, or the name of a T -> T method in the layer catalogue
