@@ -385,14 +385,15 @@ def test_the_cpu_profile_still_resumes_its_committed_sweep():
     beside the committed ones instead of resuming them. Change the profile on purpose only
     (then move or re-run the committed records and update this test)."""
     root = Path(__file__).resolve().parents[1] / "results" / "generalization" / "cpu" / "runs"
-    records = sorted(root.glob("scenario*/*/*/lr*/seed*/record.json"))
-    if not records:
+    paths = sorted(root.glob("scenario*/*/*/lr*/seed*/record.json"))
+    if not paths:
         pytest.skip("no committed cpu records")
-    committed = {json.loads(p.read_text())["sweep"] for p in records}
+    records = [json.loads(p.read_text()) for p in paths]
+    committed = {r["sweep"] for r in records}
     assert len(committed) == 1, f"committed cpu records of several sweeps: {sorted(committed)}"
     (sweep,) = committed
-    assert {p.parts[-4] for p in records} == {sweep}  # the folder is the sweep id
-    sha = {json.loads(p.read_text())["settings"]["data_sha256"] for p in records}
+    assert {p.parts[-4] for p in paths} == {sweep}  # the folder is the sweep id
+    sha = {r["settings"]["data_sha256"] for r in records}
     assert len(sha) == 1
     data = type("Data", (), {"sha256": sha.pop()})()
     assert cli.sweep_id(PROFILES["cpu"], data) == sweep, (
