@@ -334,6 +334,30 @@ def test_intervals_and_significance_against_the_best():
     assert (pairs.p_holm >= pairs.p - 1e-12).all()
 
 
+def test_each_method_is_compared_with_the_cnn_holm_adjusted_over_those_comparisons_only():
+    from scipy import stats
+
+    from sesn.report.generalization import summarise
+
+    acc = {"CNN": [50, 51, 52], "good": [60, 61, 62], "bad": [40, 41, 42], "same": [49, 51, 53],
+           "noisy": [30, 60, 90]}  # fmt: skip
+    rows = [(m, 1, 0.01, s, 50, t) for m, ts in acc.items() for s, t in enumerate(ts)]
+    rows += [(m, 2, 0.01, s, 50, t) for m, ts in acc.items() if m != "CNN" for s, t in enumerate(ts)]
+    for per_method_groups in (False, True):  # the CNN found by its settings but the model
+        summary, _ = summarise(_runs(rows, per_method_groups=per_method_groups))
+        by = summary[summary.scenario == 1].set_index("method")
+        assert by.loc["CNN", "vs_cnn"] == "reference"
+        assert by.loc["good", "vs_cnn"] == "above" and by.loc["bad", "vs_cnn"] == "below"
+        assert by.loc["same", "vs_cnn"] == "not distinguishable" and by.loc["noisy", "vs_cnn"] == "not distinguishable"
+        # Holm over the 4 comparisons with the CNN (not the 10 pairs): the smallest raw p times 4
+        raw = {m: stats.ttest_ind(acc[m], acc["CNN"], equal_var=False).pvalue for m in acc if m != "CNN"}
+        smallest = min(raw, key=raw.get)
+        assert by.loc[smallest, "vs_cnn_p"] == pytest.approx(4 * raw[smallest])
+        assert (by.drop("CNN").vs_cnn_p >= pd.Series(raw) - 1e-12).all()
+        # a scenario without a CNN line: nothing to compare with
+        assert set(summary[summary.scenario == 2].vs_cnn) == {"n/a"}
+
+
 def test_ordering_is_compared_with_stirs_published_means():
     from sesn.report.generalization import PUBLISHED, ordering_agreement, summarise
 

@@ -14,8 +14,9 @@ offline from local MNIST digits (``sesn data stir``; built on first use).
 
 Each profile has a learning-rate grid; the table keeps, per method and scenario, the rate
 with the best median validation accuracy over seeds (STIR's rule) and reports mean test
-accuracy with its 95 % interval over seeds and which methods are significantly below the
-scenario's best (Welch, Holm-adjusted; every pair in ``significance.csv``).
+accuracy with its 95 % interval over seeds, which methods are significantly below the
+scenario's best (Welch, Holm-adjusted; every pair in ``significance.csv``) and which are
+significantly above or below the plain CNN (Holm over the comparisons with the CNN).
 
 Profiles: ``reduced`` (the default here: about 30 minutes on 2 CPU cores, 5 models,
 scenarios 1-2, little data, few epochs, one seed: said in every output), ``cpu`` (16 models: every method

@@ -2,8 +2,9 @@
 
 Writes into the results folder: ``table.md`` / ``table.csv`` (per method and scenario: the
 learning rate chosen by STIR's rule, mean test accuracy with its 95 % confidence interval
-over seeds, whether it differs significantly from the scenario's best, STIR's published
-number beside ours where it exists, size equivariance of the features, time per epoch),
+over seeds, whether it differs significantly from the scenario's best and from the plain
+CNN, STIR's published number beside ours where it exists, size equivariance of the
+features, time per epoch),
 ``significance.csv`` (every pair of methods in a scenario: Welch's t-test), ``ordering.csv``
 (per scenario: how our ordering of the methods agrees with STIR's published one, Spearman's
 rho and Kendall's tau over the methods both have), ``per_size.csv``
@@ -249,7 +250,53 @@ def summarise(runs):
             p = float(hit.p_holm.iloc[0]) if len(hit) else math.nan
             summary.loc[i, "vs_best_p"] = p
             summary.loc[i, "vs_best"] = "n/a" if p != p else ("below" if p < 0.05 else "not distinguishable")
+    vs_reference(summary, kept)
     return summary, pairs
+
+
+# the pre-declared reference of the many-to-one comparison: the plain CNN that every method of
+# the field claims to generalise better than
+REFERENCE = "CNN"
+
+
+def holm(ps):
+    """Holm's step-down adjustment of a Series of p-values (one family; NaN stays NaN and is
+    not counted in the family's size)."""
+    adjusted = ps.copy() * math.nan
+    valid = ps[ps == ps].sort_values(kind="stable")
+    m, running = len(valid), 0.0
+    for rank, (i, p) in enumerate(valid.items()):
+        running = max(running, min(1.0, (m - rank) * p))  # monotone step-down
+        adjusted[i] = running
+    return adjusted
+
+
+def vs_reference(summary, kept, reference: str = REFERENCE):
+    """Each line against the plain CNN of its scenario and settings (``family``), a family of
+    comparisons declared before any result: Welch's two-sided t-test, Holm-adjusted over the
+    scenario's k - 1 comparisons with the CNN (far fewer than all k(k-1)/2 pairs, so the
+    question "better than a CNN?" keeps its power). Adds ``vs_cnn_p`` and ``vs_cnn``: "above" /
+    "below" (significant at 0.05 after adjustment), "not distinguishable", "reference" for the
+    CNN itself, "n/a" without exactly one CNN line or with < 2 seeds on either side."""
+    import pandas as pd
+
+    summary["vs_cnn_p"], summary["vs_cnn"] = math.nan, "n/a"
+    for (scenario, _), s in summary.groupby(["scenario", "family"], sort=False):
+        ref = s[s.base_method == reference]
+        if len(ref) != 1:
+            continue
+        r = ref.index[0]
+        summary.loc[r, "vs_cnn"] = "reference"
+
+        def acc(i):
+            return kept[(kept.scenario == scenario) & (kept.label == summary.method[i])].test_acc
+
+        raw = pd.Series({i: welch_p(acc(i), acc(r)) for i in s.index if i != r}, dtype=float)
+        for i, p in holm(raw).items():
+            summary.loc[i, "vs_cnn_p"] = p
+            if p == p:
+                above = summary.test_acc[i] > summary.test_acc[r]
+                summary.loc[i, "vs_cnn"] = ("above" if above else "below") if p < 0.05 else "not distinguishable"
 
 
 def significance(summary, kept):
@@ -269,11 +316,7 @@ def significance(summary, kept):
     pairs = pd.DataFrame(rows, columns=["scenario", "a", "b", "diff", "p"])
     pairs["p_holm"] = math.nan
     for _, s in pairs.groupby("scenario"):
-        valid = s[s.p == s.p].sort_values("p")
-        m, running = len(valid), 0.0
-        for rank, (i, p) in enumerate(valid.p.items()):
-            running = max(running, min(1.0, (m - rank) * p))  # Holm: monotone step-down
-            pairs.loc[i, "p_holm"] = running
+        pairs.loc[s.index, "p_holm"] = holm(s.p)
     pairs["significant"] = pairs.p_holm < 0.05
     return pairs
 
@@ -345,7 +388,9 @@ def markdown(summary, runs) -> str:
         "accuracy over seeds; '*' after it: not every rate of the grid had the same seeds yet, the choice may "
         "change). 'vs best': Welch's t-test against the scenario's best line, Holm-adjusted over all pairs of "
         "the scenario (every pair in significance.csv): 'below' = significantly lower at 0.05, "
-        "'not distinguishable' = not. "
+        "'not distinguishable' = not. 'vs CNN': the comparison declared in advance, each method against the "
+        "plain CNN (Welch, Holm-adjusted over the scenario's comparisons with the CNN only): 'above' / 'below' = "
+        "significantly higher / lower at 0.05. "
         "Size equivariance: Delta = ||F_b - resize(F_a)||² / ||F_b||² "
         "of the model's own features on the object's box, from the middle training size a "
         "to every test size b, averaged "
@@ -367,6 +412,7 @@ def markdown(summary, runs) -> str:
                     for m, ci, n in zip(s.test_acc, s.test_acc_ci95, s.n_seeds)
                 ],
                 "vs best": [v if p != p else f"{v} (p={p:.2g})" for v, p in zip(s.vs_best, s.vs_best_p)],
+                "vs CNN": [v if p != p else f"{v} (p={p:.2g})" for v, p in zip(s.vs_cnn, s.vs_cnn_p)],
                 "STIR published" + (" (other data)" if rebuilt else ""): [
                     f"{p:.1f}" if p == p else "" for p in s.stir_published
                 ],
