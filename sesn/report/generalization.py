@@ -288,10 +288,8 @@ def vs_reference(summary, kept, reference: str = REFERENCE):
         r = ref.index[0]
         summary.loc[r, "vs_cnn"] = "reference"
 
-        def acc(i):
-            return kept[(kept.scenario == scenario) & (kept.label == summary.method[i])].test_acc
-
-        raw = pd.Series({i: welch_p(acc(i), acc(r)) for i in s.index if i != r}, dtype=float)
+        acc = {i: kept[(kept.scenario == scenario) & (kept.label == summary.method[i])].test_acc for i in s.index}
+        raw = pd.Series({i: welch_p(acc[i], acc[r]) for i in s.index if i != r}, dtype=float)
         for i, p in holm(raw).items():
             summary.loc[i, "vs_cnn_p"] = p
             if p == p:
