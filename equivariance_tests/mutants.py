@@ -62,6 +62,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ENV = "SESN_MUTANT"
 WRONG_SIGMA_FACTOR = 1.1  # the wrong_sigma mutant builds the largest scale at 1.1 x sigma
+ODD_SIGMA_FACTOR = 0.9  # sigma_odd_scales builds every odd scale at 0.9 x sigma
 
 
 # --- steering mutants: a broken basis [N_b, S, k, k] ------------------------------------
@@ -121,6 +122,18 @@ def sigma_one_percent(basis: torch.Tensor, spec: BasisSpec) -> torch.Tensor:
     return out
 
 
+def sigma_odd_scales(basis: torch.Tensor, spec: BasisSpec) -> torch.Tensor:
+    """Every odd scale index is built at ODD_SIGMA_FACTOR x its sigma (a consistent bug at every
+    other scale, invisible to a check at even steps only)."""
+    scales = list(spec.scales)
+    for i in range(1, len(scales), 2):
+        scales[i] *= ODD_SIGMA_FACTOR
+    wrong = true_basis_tensor(dataclasses.replace(spec, scales=tuple(scales)), dtype=basis.dtype)
+    out = basis.clone()
+    out[:, 1::2] = wrong[:, 1::2].to(basis.device)
+    return out
+
+
 BASIS_MUTATIONS: dict[str, Callable[[torch.Tensor, BasisSpec], torch.Tensor]] = {
     f.__name__: f
     for f in (
@@ -130,6 +143,7 @@ BASIS_MUTATIONS: dict[str, Callable[[torch.Tensor, BasisSpec], torch.Tensor]] = 
         reversed_scale_order,
         per_scale_renormalisation,
         wrong_sigma,
+        sigma_odd_scales,
         sigma_one_percent,
     )
 }
@@ -493,10 +507,23 @@ PER_EXAMPLE_MIN = 0.9  # every mutant must fail on at least this share of the dr
 LAYER_CHECK_ORDER = ("exact_basis", "structure", "rescale", "kernel_cache", "paths_agree")  # cheap first
 
 
-def per_example_worker(name: str | None, n: int, seed: int, family: str, kinds: tuple) -> dict:
-    """Draw ``n`` cases of ``family`` (seeded) and run every check of the family on each, with
-    mutant ``name`` active (None: the control). A case is killed when a check fails on an
-    assertion (the first such check is recorded); another exception is a crash, not a kill."""
+def per_example_worker(
+    name: str | None,
+    n: int,
+    seed: int,
+    family: str,
+    kinds: tuple,
+    checks: tuple = (),
+    adjacent: bool = True,
+    paths: tuple | None = None,
+) -> dict:
+    """Draw ``n`` cases of ``family`` (seeded) and run every check of the family on each (or only
+    ``checks``), with mutant ``name`` active (None: the control). A case is killed when a check
+    fails on an assertion (the first such check is recorded); another exception is a crash, not a
+    kill. ``adjacent=False``: the rescaling check measures the drawn step alone (the behaviour
+    before every case also checked step 1; for the before/after comparison). ``paths``: draw
+    layer cases on these compute paths only (the steering mutants replace the dense basis, which
+    the separable path does not read)."""
     import pytest
 
     from equivariance_tests import cases as C
@@ -509,15 +536,19 @@ def per_example_worker(name: str | None, n: int, seed: int, family: str, kinds: 
         for i in range(n):
             draws = C.RandomDraws(seed * 1_000_003 + i)
             if family == "layer":
-                case = C.draw_layer_case(draws, kinds=kinds, sources=("grid", "paper"))
-                checks = [(c, C.LAYER_CHECKS[c]) for c in LAYER_CHECK_ORDER]
+                case = C.draw_layer_case(draws, kinds=kinds, sources=("grid", "paper"), paths=paths)
+                run = [(c, C.LAYER_CHECKS[c]) for c in LAYER_CHECK_ORDER]
+                if not adjacent:
+                    run = [(c, (lambda x: C.check_rescale(x, adjacent=False)) if c == "rescale" else f) for c, f in run]
             elif family == "model":
                 case = C.draw_model_case(draws)
-                checks = list(C.MODEL_CHECKS.items())
+                run = list(C.MODEL_CHECKS.items())
             else:
                 case = C.draw_scalewise_case(draws)
-                checks = list(C.SCALEWISE_CHECKS.items())
-            for check_name, check in checks:
+                run = list(C.SCALEWISE_CHECKS.items())
+            if checks:
+                run = [(c, f) for c, f in run if c in checks]
+            for check_name, check in run:
                 try:
                     check(case)
                 except AssertionError as e:
@@ -535,7 +566,7 @@ def per_example_worker(name: str | None, n: int, seed: int, family: str, kinds: 
             "crashed": crashed, "by_check": by_check, "failures": failures[:5]}  # fmt: skip
 
 
-def _run_worker(name, n, seed, family, kinds) -> dict:
+def _run_worker(name, n, seed, family, kinds, checks=(), adjacent=True, paths=None) -> dict:
     import json
 
     cmd = [
@@ -547,6 +578,9 @@ def _run_worker(name, n, seed, family, kinds) -> dict:
         str(n),
         str(seed),
         family,
+        ",".join(checks) or "-",
+        "adjacent" if adjacent else "drawn-step-only",
+        ",".join(paths) if paths else "-",
         *kinds,
     ]
     env = {k: v for k, v in os.environ.items() if k != ENV}
@@ -556,9 +590,13 @@ def _run_worker(name, n, seed, family, kinds) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def per_example(names, n: int, seed: int, out: Path) -> int:
+def per_example(
+    names, n: int, seed: int, out: Path, checks=(), adjacent: bool = True, stem: str = "per_example", paths=None
+) -> int:
     """The per-example kill rate of every mutant over ``n`` drawn cases (same cases for the
-    control, which must pass all of them); writes ``per_example.{md,csv}`` under ``out``."""
+    control, which must pass all of them); writes ``<stem>.{md,csv}`` under ``out``. ``checks``:
+    only these layer checks (e.g. ``("rescale",)``: the rescaling check alone, exact anchors
+    off); ``adjacent=False``: the rescaling check at the drawn step alone."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -569,8 +607,10 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
     records, bad = [], []
     for m in tqdm([MUTANTS[x] for x in names], desc="per-example kill rate", unit="mutant"):
         key = (m.cases, tuple(m.kinds) if m.cases == "layer" else ())
+        if checks and m.cases != "layer":
+            continue  # the chosen checks are layer checks
         if key not in controls:
-            controls[key] = _run_worker(None, n, seed, *key)
+            controls[key] = _run_worker(None, n, seed, *key, checks, adjacent, paths)
             c = controls[key]
             if c["killed"] or c["crashed"]:
                 print(
@@ -578,7 +618,7 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
                 )
                 print("\n".join(c["failures"]), file=sys.stderr)
                 return 1
-        r = _run_worker(m.name, n, seed, *key)
+        r = _run_worker(m.name, n, seed, *key, checks, adjacent, paths)
         rate = r["killed"] / n
         first = sorted(r["by_check"].items(), key=lambda kv: -kv[1])
         records.append({
@@ -586,7 +626,7 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
             "drawn": n, "killed": r["killed"], "crashed": r["crashed"], "kill rate": f"{rate:.2f}",
             "first failing check": ", ".join(f"{k} {v}" for k, v in first),
         })  # fmt: skip
-        if rate < PER_EXAMPLE_MIN:
+        if rate < PER_EXAMPLE_MIN and not checks:
             bad.append(m.name)
             print(f"{m.name}: kill rate {rate:.2f} < {PER_EXAMPLE_MIN}", file=sys.stderr)
     df = pd.DataFrame(records)
@@ -603,17 +643,33 @@ def per_example(names, n: int, seed: int, out: Path) -> int:
         "model, its layers checked against the analytic basis of its configuration. A crash is not a kill. "
         f"Required: every mutant >= {PER_EXAMPLE_MIN}.",
         "",
-        f"Regenerate: `python -m equivariance_tests.mutants --per-example {n} --seed {seed}` "
+        f"Regenerate: `python -m equivariance_tests.mutants --per-example {n} --seed {seed}"
+        f"{_flags(checks, adjacent, paths)}` "
         f"({time.perf_counter() - t0:.0f} s here).",
         "",
     ]
-    write_table(df, out, "per_example", intro)
+    if checks or not adjacent or paths:
+        intro[0] = (
+            f"# Per-example kill rate of the check(s) {', '.join(checks) or 'all'} alone"
+            + ("" if adjacent else ", at the drawn scale step only (the suite before it also checked step 1)")
+            + (f", layer cases on the paths {', '.join(paths)}" if paths else "")
+        )
+        intro[2] = intro[2].split("Required:")[0] + "A diagnostic: no rate is required of one check alone."
+    write_table(df, out, stem, intro)
     print(dataframe_to_markdown(df))
-    print(f"wrote {out / 'per_example.md'}")
+    print(f"wrote {out / (stem + '.md')}")
     if bad:
         print(f"mutants below a kill rate of {PER_EXAMPLE_MIN}: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _flags(checks, adjacent, paths=None) -> str:
+    return (
+        (f" --checks {','.join(checks)}" if checks else "")
+        + ("" if adjacent else " --drawn-step-only")
+        + (f" --paths {','.join(paths)}" if paths else "")
+    )
 
 
 def main(argv=None) -> int:
@@ -621,8 +677,19 @@ def main(argv=None) -> int:
     if argv and argv[0] == "_worker":  # one per-example run in a fresh process (internal)
         import json
 
-        name, n, seed, family, *kinds = argv[1:]
-        print(json.dumps(per_example_worker(None if name == "-" else name, int(n), int(seed), family, tuple(kinds))))
+        name, n, seed, family, checks, adjacency, paths, *kinds = argv[1:]
+        checks = () if checks == "-" else tuple(checks.split(","))
+        result = per_example_worker(
+            None if name == "-" else name,
+            int(n),
+            int(seed),
+            family,
+            tuple(kinds),
+            checks,
+            adjacency == "adjacent",
+            None if paths == "-" else tuple(paths.split(",")),
+        )
+        print(json.dumps(result))
         return 0
     if argv and argv[0].startswith("--per-example"):  # the documented spelling
         argv = ["per-example", *argv[0].split("=")[1:], *argv[1:]]
@@ -637,6 +704,18 @@ def main(argv=None) -> int:
     pe.add_argument("names", nargs="*", help="mutants (default: all)")
     pe.add_argument("--seed", type=int, default=0, help="seed of the case draws")
     pe.add_argument("--out", type=Path, default=REPO / "results" / "mutants", help="folder for per_example.{md,csv}")
+    pe.add_argument(
+        "--checks",
+        default="",
+        help=f"comma-separated layer checks to run alone (of {', '.join(LAYER_CHECK_ORDER)}; default: all); "
+        "writes per_example_<checks>[_drawn_step].{md,csv}",
+    )
+    pe.add_argument("--paths", default="", help="comma-separated compute paths the layer cases are drawn on")
+    pe.add_argument(
+        "--drawn-step-only",
+        action="store_true",
+        help="the rescaling check at the drawn step alone, as before every case also checked step 1",
+    )
     run = sub.add_parser("run", help="run the equivariance tests once per mutant; exit 1 unless every mutant is killed")
     run.add_argument("names", nargs="*", help="mutants to run (default: all)")
     run.add_argument("--matrix", action="store_true", help="run every test (no -x) and write the kill matrix")
@@ -651,7 +730,18 @@ def main(argv=None) -> int:
     if args.command == "per-example":
         for n in args.names:
             get_mutant(n)
-        return per_example(args.names or list(MUTANTS), args.n, args.seed, args.out)
+        checks = tuple(c for c in args.checks.split(",") if c)
+        for c in checks:
+            if c not in LAYER_CHECK_ORDER:
+                p.error(f"unknown check {c!r}; one of {', '.join(LAYER_CHECK_ORDER)}")
+        paths = tuple(x for x in args.paths.split(",") if x) or None
+        stem = (
+            "per_example" + (f"_{'_'.join(checks)}" if checks else "") + ("_drawn_step" if args.drawn_step_only else "")
+        )
+        stem += f"_{'_'.join(paths)}" if paths else ""
+        return per_example(
+            args.names or list(MUTANTS), args.n, args.seed, args.out, checks, not args.drawn_step_only, stem, paths
+        )
     names = args.names or list(MUTANTS)
     for n in names:
         get_mutant(n)

@@ -137,55 +137,34 @@ def test_plugin_in_reproduce_and_generalization(tmp_path):
 
 
 @pytest.mark.slow
-def test_plugin_layer_in_the_property_tests_with_measured_tolerances(tmp_path):
-    res = _run(
-        [
-            "-m",
-            "sesn.testing.plugins",
-            "measure",
-            "--import",
-            "sesn_example_plugin",
-            "--out",
-            str(tmp_path / "tol.csv"),
-        ],
-        tmp_path,
-    )
+def test_plugin_layer_in_the_property_tests_of_the_pytest_plugin(tmp_path):
+    """``pytest --sesn-import MODULE`` collects the plug-in's case (the package's pytest11 plug-in):
+    the example lift passes the reference verdict, its broken copy (scale axis reversed) fails
+    naming the scale pair; the regression level reads the self-measured tolerances only when a
+    case claims it, and without them fails with the command that measures them."""
+    env = {"SESN_HYPOTHESIS_PROFILE": "ci"}
+    args = ["-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-o", "addopts=",
+            "--sesn-import", "sesn_example_plugin", "--sesn-examples", "3", str(tmp_path)]  # fmt: skip
+    res = _run(args + ["-k", "th"], tmp_path, env)
+    assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout[-3000:]
+    assert "p0: example lift (T->H, level reference:2)" in res.stdout
+    res = _run(args, tmp_path, {**env, "SESN_EXAMPLE_BROKEN": "1"})
+    assert res.returncode == 1 and "1 failed, 1 passed" in res.stdout, res.stdout[-3000:]
+    assert "FAILS at step 1, scale pair (" in res.stdout and "x the worst reference" in res.stdout
+    # -k hh selects no T->H case
+    res = _run(args + ["-k", "hh"], tmp_path, env)
+    assert res.returncode == 5 and "deselected" in res.stdout, res.stdout[-2000:]
+    # the regression level: without a tolerance file, the command that measures one
+    regression = {**env, "SESN_EXAMPLE_REGRESSION": "1", "SESN_PLUGIN_TOLERANCES": str(tmp_path / "tol.csv")}
+    res = _run(args, tmp_path, regression)
+    assert res.returncode == 1 and "python -m sesn.testing.plugins measure" in res.stdout, res.stdout[-3000:]
+    res = _run(["-m", "sesn.testing.plugins", "measure", "--import", "sesn_example_plugin", "--out",
+                str(tmp_path / "tol.csv"), "--draws", "3"], tmp_path, regression)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     tol = pd.read_csv(tmp_path / "tol.csv")
-    assert set(tol.case) == {"example lift"} and (tol.tolerance < tol.plain_min).all()
-    env = {
-        "SESN_IMPORT": "sesn_example_plugin",
-        "SESN_PLUGIN_TOLERANCES": str(tmp_path / "tol.csv"),
-        "SESN_HYPOTHESIS_PROFILE": "ci",
-    }
-    test = str(REPO / "equivariance_tests" / "test_plugins.py")
-    res = _run(["-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-k", "th"], tmp_path, env)
-    assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout[-2000:]
-    # a broken plug-in layer (scale axis reversed) fails, whatever tolerances it was measured with
-    broken = {**env, "SESN_EXAMPLE_BROKEN": "1", "SESN_HYPOTHESIS_PROFILE": "mutant"}
-    res = _run(
-        [
-            "-m",
-            "sesn.testing.plugins",
-            "measure",
-            "--import",
-            "sesn_example_plugin",
-            "--out",
-            str(tmp_path / "tol.csv"),
-        ],
-        tmp_path,
-        broken,
-    )
-    assert res.returncode == 0 and "not below a plain conv" in res.stdout
-    res = _run(["-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-k", "th"], tmp_path, broken)
-    assert res.returncode == 1 and "1 failed, 1 passed" in res.stdout, res.stdout[-2000:]
-    # a case without measured tolerances fails with the command that measures them
-    res = _run(
-        ["-m", "pytest", test, "-q", "-p", "no:cacheprovider"],
-        tmp_path,
-        {**env, "SESN_PLUGIN_TOLERANCES": str(tmp_path / "missing.csv")},
-    )
-    assert res.returncode == 1 and "python -m sesn.testing.plugins measure" in res.stdout
+    assert "example lift (regression)" in set(tol.case) and (tol.tolerance < tol.plain_min).all()
+    res = _run(args, tmp_path, regression)
+    assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout[-3000:]
 
 
 def test_entry_points_and_env_are_loaded_once(monkeypatch):

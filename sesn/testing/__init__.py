@@ -1,57 +1,24 @@
-"""Asserting helpers for tests (the measuring functions live in :mod:`sesn.equivariance`)."""
+"""Testing a layer's equivariance: asserting helpers, the plug-in case registry, reference-anchored
+verdicts, hypothesis strategies and the pytest plug-in.
+
+* :func:`assert_equivariant`, :func:`assert_verdict` (``sesn.testing.asserts``);
+* :mod:`sesn.testing.plugins`: register a user's layer as an equivariance case;
+* :mod:`sesn.testing.verdict`: its verdict against the package's own layers on the same inputs;
+* :mod:`sesn.testing.strategies`: the hypothesis strategies of the package's own suite;
+* :mod:`sesn.testing.pytest_plugin`: ``pytest --sesn-import MODULE`` (entry point ``pytest11``);
+* :mod:`sesn.testing.tolerance`: the one rule of self-measured tolerance tables.
+
+Names are imported on first use, so that pytest loading the plug-in does not import torch.
+"""
 
 from __future__ import annotations
 
-from sesn.equivariance import EquivarianceResult
+__all__ = ["assert_equivariant", "assert_verdict"]
 
 
-def assert_equivariant(
-    measured, tolerance: float, what: str = "layer", protocol: str | None = None, pair_tolerances: dict | None = None
-) -> None:
-    """Raise ``AssertionError`` with a readable report when a measured error exceeds
-    ``tolerance``. ``measured`` is a float or an :class:`EquivarianceResult`.
+def __getattr__(name):
+    if name in __all__:
+        from sesn.testing import asserts
 
-    Args:
-        pair_tolerances: optional ``{(i, i + t): tolerance}`` for an
-            :class:`EquivarianceResult`: each scale pair's own Delta must also stay under its
-            bound (a steering bug often shows in a pair whose measured Delta is small even
-            when another pair dominates the overall Delta).
-    """
-    __tracebackhide__ = True
-    pair_tolerances = pair_tolerances or {}
-    failed_pairs = []
-    if pair_tolerances and not isinstance(measured, EquivarianceResult):
-        raise TypeError("pair_tolerances needs an EquivarianceResult (per-pair Deltas), not a float")
-    if isinstance(measured, EquivarianceResult) and pair_tolerances and set(pair_tolerances) != set(measured.per_pair):
-        raise ValueError(
-            f"pair_tolerances has pairs {sorted(pair_tolerances)}, the measurement {sorted(measured.per_pair)}"
-        )
-    if isinstance(measured, EquivarianceResult):
-        delta = measured.delta
-        lines = [f"  scale step t={measured.step}, crop={measured.crop}px"]
-        for pair, d in measured.per_pair.items():
-            bound = pair_tolerances.get(pair)
-            mark = ""
-            if bound is not None:
-                mark = f" <= {bound:.3e}" if d <= bound else f" > tolerance {bound:.3e}  <-- FAILS"
-                if not d <= bound:
-                    failed_pairs.append(pair)
-            lines.append(f"  scales {pair}: Delta={d:.3e}{mark} (factor {measured.factors[pair]:.4f})")
-        detail = "\n".join(lines)
-        protocol = protocol or measured.protocol
-    else:
-        delta = float(measured)
-        detail = ""
-    if not delta <= tolerance or failed_pairs:  # `not <=` also catches NaN
-        if not delta <= tolerance:
-            msg = f"{what} is not equivariant enough: Delta={delta:.3e} > tolerance {tolerance:.3e}"
-        else:
-            msg = (
-                f"{what} is not equivariant enough: Delta={delta:.3e} <= {tolerance:.3e}, "
-                f"but scale pair(s) {failed_pairs} exceed their tolerances"
-            )
-        if detail:
-            msg += "\n" + detail
-        if protocol:
-            msg += f"\n  protocol: {protocol}"
-        raise AssertionError(msg)
+        return getattr(asserts, name)
+    raise AttributeError(f"module 'sesn.testing' has no attribute {name!r}")

@@ -1,26 +1,28 @@
-"""Property tests for a user's own layer (a plug-in), with tolerances measured for it.
+"""Property tests for a user's own layer (a plug-in), judged against references the package builds.
 
 A plug-in module registers a case when imported::
 
     from sesn.testing.plugins import register_equivariance_case
-    register_equivariance_case("my lift", build=lambda: MyLift(1, 6, scales=[1, 1.4, 2]),
-                               kind="T->H", scales=[1, 1.4, 2], in_channels=1, out_channels=6, kernel_size=11)
+    register_equivariance_case("my lift", build=lambda: MyLift(1, 6, scales=[1.5, 2.12, 3.0]),
+                               kind="T->H", scales=[1.5, 2.12, 3.0], in_channels=1, out_channels=6,
+                               kernel_size=15, effective_size=7)
 
-Then, once, measure its tolerances (8 draws of weights and smooth inputs per scale step,
-tolerance = 3 x the largest Delta rounded up to 2 digits, the rule of this package's own
-tables: :mod:`sesn.testing.tolerance`)::
+and runs its property tests with the pytest plug-in of the installed package (no copy of
+this repository needed; :mod:`sesn.testing.pytest_plugin`)::
 
-    python -m sesn.testing.plugins measure --import mypkg.layers --out my_tolerances.csv
+    pytest --sesn-import mypkg.layers
 
-and run the property tests on it (hypothesis draws fresh weights and inputs; each must stay
-within its tolerance and, for T->H and H->H layers, below a plain conv's Delta on the same
-input; a case without measured tolerances fails, saying how to measure them)::
-
-    SESN_IMPORT=mypkg.layers SESN_PLUGIN_TOLERANCES=my_tolerances.csv pytest equivariance_tests -k plugin
+Each hypothesis example draws the layer's weights, a smooth input and a scale step; the
+layer's Delta at that step and at step 1, per scale pair, is compared with the package's own
+layers at the same configuration on the same input (:mod:`sesn.testing.verdict`: the
+verdict levels ``reference`` (default for T->H / H->H), ``method:NAME``, ``rank:K``,
+``regression``). ``python -m sesn.testing.plugins verdict --import mypkg.layers`` prints the
+verdicts of a few examples without pytest; ``measure`` writes the self-measured tolerances
+that only the ``regression`` level reads.
 
 Protocols (docs/equivariance.md): T->H and H->H layers the joint rescale + scale-axis
 shift (``sesn.equivariance.scale_equivariance``); T->T layers the plain rescale at the
-factors sigma_i / sigma_(i+t), averaged over the pairs.
+factors sigma_i / sigma_(i+t), per pair.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from torch import nn
 from sesn import settings as sesn_settings
 from sesn.equivariance import plain_conv_baseline, rescale_equivariance, scale_equivariance
 from sesn.testing.tolerance import tolerance_from
+from sesn.testing.verdict import Level, default_level, parse_level
 from sesn.transforms import smooth_random_field
 
 KINDS = ("T->H", "H->H", "T->T")
@@ -45,36 +48,91 @@ DEFAULT_TOLERANCES = sesn_settings.variable("SESN_PLUGIN_TOLERANCES").default
 
 @dataclasses.dataclass(frozen=True)
 class EquivarianceCase:
+    """A user's layer and the configuration the references are built for.
+
+    Attributes:
+        kind: ``"T->H"``, ``"H->H"`` or ``"T->T"``.
+        scales: the layer's scales (T->T: the scales whose ratios are the rescale factors).
+        kernel_size, effective_size: of the package's layers (and plain conv) it is compared with.
+        scale_size: H->H only, the taps along the scale axis.
+        basis_kwargs: further arguments of the reference bases (``mult``, ``max_order``).
+        level: what the layer claims (:class:`sesn.testing.verdict.Level`).
+        size: the input canvas.
+    """
+
     name: str
     build: Callable[[], nn.Module]
     kind: str
     scales: tuple[float, ...]
     in_channels: int
     out_channels: int
-    kernel_size: int  # of the plain conv it is compared with
+    kernel_size: int
     size: int = 48
+    effective_size: int | None = None
+    scale_size: int = 1
+    basis_kwargs: tuple = ()
+    level: Level = dataclasses.field(default_factory=lambda: Level("reference"))
 
 
 CASES: dict[str, EquivarianceCase] = {}
 
 
 def register_equivariance_case(
-    name, build, kind, scales, in_channels, out_channels, kernel_size, size=48
+    name,
+    build,
+    kind,
+    scales,
+    in_channels,
+    out_channels,
+    kernel_size,
+    size=48,
+    effective_size=None,
+    scale_size=1,
+    basis_kwargs=None,
+    level=None,
 ) -> EquivarianceCase:
+    """Register a layer for the property tests (see the module docstring and docs/extending.md).
+
+    ``level`` (default: ``"reference"`` for T->H and H->H, ``"method:CNN:1"`` for T->T) is what
+    the layer claims; the reference level needs ``effective_size``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if name in CASES:
         raise ValueError(f"equivariance case {name!r} is already registered")
     if len(scales) < 2:
         raise ValueError(f"{name}: needs at least 2 scales, got {list(scales)}")
+    if scale_size < 1 or (scale_size != 1 and kind != "H->H"):
+        raise ValueError(f"{name}: scale_size is an H->H layer's taps (>= 1), got {scale_size} for {kind}")
+    lvl = default_level(kind) if level is None else parse_level(level)
+    if lvl.name == "reference" and effective_size is None:
+        raise ValueError(
+            f"{name}: level reference needs effective_size= (basis functions per axis), so the package can build "
+            "its own layers at the same configuration; or pass level='regression'"
+        )
     case = EquivarianceCase(
-        name, build, kind, tuple(float(s) for s in scales), in_channels, out_channels, kernel_size, size
+        name,
+        build,
+        kind,
+        tuple(float(s) for s in scales),
+        in_channels,
+        out_channels,
+        kernel_size,
+        size,
+        effective_size,
+        scale_size,
+        tuple(sorted(dict(basis_kwargs or {}).items())),
+        lvl,
     )
     CASES[name] = case
     return case
 
 
-class _PlainShape(nn.Module):
+def unregister_equivariance_case(name: str) -> None:
+    """Remove a case (tests)."""
+    CASES.pop(name, None)
+
+
+class PlainShape(nn.Module):
     """What :func:`plain_conv_baseline` reads from a layer: scales, kernel and channel counts."""
 
     def __init__(self, case: EquivarianceCase):
@@ -103,7 +161,7 @@ def measure(case: EquivarianceCase, seed: int) -> dict[int, tuple[float, float]]
         else:
             d = scale_equivariance(layer, x, step, list(case.scales)).delta
         plain = plain_conv_baseline(
-            _PlainShape(case), x, step, generator=torch.Generator().manual_seed(20_000 + seed)
+            PlainShape(case), x, step, generator=torch.Generator().manual_seed(20_000 + seed)
         ).delta
         out[step] = (d, plain)
     return out
@@ -150,9 +208,11 @@ def main(argv=None) -> int:
     from sesn.plugins import load_plugins
 
     p = argparse.ArgumentParser(
-        "python -m sesn.testing.plugins", description="measure tolerances of plug-in equivariance cases"
+        "python -m sesn.testing.plugins",
+        description="the verdicts of plug-in equivariance cases (verdict), their self-measured tolerances for the "
+        "regression level (measure), or the registered cases (list)",
     )
-    p.add_argument("command", choices=["measure", "list"])
+    p.add_argument("command", choices=["verdict", "measure", "list"])
     p.add_argument(
         "--import", dest="modules", action="append", default=[], help="plug-in module (repeatable; also $SESN_IMPORT)"
     )
@@ -160,9 +220,12 @@ def main(argv=None) -> int:
         "--out",
         type=Path,
         default=None,
-        help=f"tolerance CSV (default: $SESN_PLUGIN_TOLERANCES or {DEFAULT_TOLERANCES})",
+        help=f"measure: tolerance CSV (default: $SESN_PLUGIN_TOLERANCES or {DEFAULT_TOLERANCES})",
     )
-    p.add_argument("--draws", type=int, default=DRAWS)
+    p.add_argument("--draws", type=int, default=DRAWS, help="measure: draws per case")
+    p.add_argument("--examples", type=int, default=8, help="verdict: examples per case (seeds 0..N-1)")
+    p.add_argument("--level", default=None, help="verdict: override every case's level (e.g. reference:best)")
+    p.add_argument("--verbose", action="store_true", help="verdict: print every example's full verdict")
     args = p.parse_args(argv)
     load_plugins(args.modules)
     # plug-ins register into the importable module, not into __main__ (python -m)
@@ -174,11 +237,31 @@ def main(argv=None) -> int:
         return 2
     if args.command == "list":
         for c in CASES.values():
-            print(f"{c.name}: {c.kind}, scales {list(c.scales)}")
+            print(f"{c.name}: {c.kind}, scales {list(c.scales)}, level {c.level}")
         return 0
+    if args.command == "verdict":
+        from sesn.testing.verdict import VerdictError, verdict
+
+        failed = 0
+        for case in CASES.values():
+            try:
+                results = [verdict(case, seed, level=args.level) for seed in range(args.examples)]
+            except VerdictError as e:
+                print(f"error: {e}")
+                return 2
+            bad = [r for r in results if not r.passed]
+            failed += bool(bad)
+            worst = max(results, key=lambda r: r.worst_ratio() if r.worst_ratio() == r.worst_ratio() else -1)
+            print(
+                f"{case.name} ({case.kind}, level {results[0].level}): {len(results) - len(bad)} of {len(results)} "
+                f"examples pass; largest Delta / anchor {worst.worst_ratio():.3g} (seed {worst.example.seed})"
+            )
+            for r in results if args.verbose else bad[:1]:
+                print(r.message())
+        return 1 if failed else 0
     import pandas as pd
 
-    from sesn.report.io import atomic_write_text
+    from sesn.io import atomic_write_text
 
     rows = [r for case in CASES.values() for r in measure_tolerances(case, args.draws)]
     out = args.out or tolerances_path()
@@ -193,7 +276,7 @@ def main(argv=None) -> int:
             f"{r['case']} step {r['step']}: max Delta {r['max_delta']:.3g} over {r['draws']} draws, "
             f"tolerance {r['tolerance']:.3g}, plain conv >= {r['plain_min']:.3g}{flag}"
         )
-    print(f"wrote {out}")
+    print(f"wrote {out} (read only by cases that claim level='regression')")
     return 0
 
 

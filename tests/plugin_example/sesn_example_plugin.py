@@ -26,6 +26,7 @@ from sesn.models.mnist import mnist_cnn
 from sesn.models.registry import register
 from sesn.nn import SESConv_Z2_H
 from sesn.nn.base import ScaleEquivariantModule
+from sesn.testing.plugins import register_equivariance_case
 
 SCALES = [1.2, 1.7, 2.4]
 
@@ -101,12 +102,9 @@ register(
     ),
 )
 
-try:  # the property-test registry lives in the test suite, which a plain install may not have
-    from sesn.testing.plugins import register_equivariance_case
-except ImportError:  # pragma: no cover
-    register_equivariance_case = None
-if register_equivariance_case is not None:
-    common = dict(kind="T->H", scales=SCALES, in_channels=1, out_channels=6, kernel_size=11)
-    register_equivariance_case("example lift", _example_lift, **common)
-    if os.environ.get("SESN_EXAMPLE_BROKEN") == "1":
-        register_equivariance_case("example lift (broken)", _broken_lift, **common)
+common = dict(kind="T->H", scales=SCALES, in_channels=1, out_channels=6, kernel_size=11, effective_size=5)
+register_equivariance_case("example lift", _example_lift, **common)
+if os.environ.get("SESN_EXAMPLE_BROKEN") == "1":
+    register_equivariance_case("example lift (broken)", _broken_lift, **common)
+if os.environ.get("SESN_EXAMPLE_REGRESSION") == "1":  # the old rule: tolerances measured on the layer itself
+    register_equivariance_case("example lift (regression)", _example_lift, **common, level="regression")
