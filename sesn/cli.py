@@ -48,6 +48,12 @@ def _report_trained(argv):
     return trained_equivariance.main(trained_equivariance.get_args_parser().parse_args(argv))
 
 
+def _report_verdict_power(argv):
+    from sesn.report import verdict_power
+
+    return verdict_power.main(verdict_power.get_args_parser().parse_args(argv))
+
+
 def _report_bench(argv):
     from sesn.report import bench
 
@@ -81,6 +87,10 @@ COMMANDS = {
     ("report", "methods"): (
         _report_methods,
         "Delta vs depth / step / pair for every method and basis (smooth fields and digits)",
+    ),
+    ("report", "verdict-power"): (
+        _report_verdict_power,
+        "how often the plug-in verdict fails layers with a sigma error of 1-20 % (bases A, B, D)",
     ),
     ("report", "bench"): (_report_bench, "turn pytest-benchmark JSON into Markdown/CSV tables and a PNG"),
     ("report", "frontier"): (

@@ -15,7 +15,7 @@ READ = re.compile(r"""(environ\.get\(|environ\[|getenv\()\s*["'](SESN_[A-Z_]+)""
 NAME = re.compile(r"\bSESN_[A-Z][A-Z_]*[A-Z]\b")
 OWN_CODE = ["sesn", "bench", "equivariance_tests", "tests", "scripts", ".ci"]
 # the example plug-in is a user's module: its own switch is not one of ours
-NOT_OURS = {"SESN_EXAMPLE_BROKEN"}
+NOT_OURS = {"SESN_EXAMPLE_BROKEN", "SESN_EXAMPLE_REGRESSION", "SESN_USER_LAYERS"}
 
 
 def _files():
