@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from sesn.lie_derivative import LieDerivativeResult, scale_lie_derivative  # noqa: F401  (the infinitesimal measure)
 from sesn.transforms import rescale, rescale_and_scale_shift, rescale_corner, scale_shift, translate
 
 PROTOCOL = (

@@ -25,8 +25,10 @@ with the generator ``A x = -(u - c) . grad_u x`` (and ``- d/ds`` on H features).
   family instead: every steerable layer's basis rebuilt at sigma_i e^(+-h) (times e^-+h: the
   normalisation at the smallest scale kept), a central difference in h; that measures the
   infinitesimal equivariance of the layers' own construction (their windows stay fixed);
-* ``J_f(x) [v]`` is a Jacobian-vector product by forward-mode autodiff (``torch.func.jvp``),
-  or, for a module with an operation forward mode does not support, a central difference
+* ``J_f(x) [v]`` is a Jacobian-vector product by forward-mode autodiff (``torch.func.jvp``;
+  this package's steerable layers are evaluated on their ``naive`` path for it, which agrees
+  with every other path to round-off), or, for a module with an operation forward mode does
+  not support or where it is not finite (a magnitude at 0), a central difference
   ``(f(x + h v) - f(x - h v)) / 2h`` in float64 (the result names the method);
 * an output without spatial axes (``[B, N]``: logits) is invariant: ``A_out = 0``.
 
@@ -38,11 +40,13 @@ Per-layer attribution (Gruver et al., section 5): for modules m_1..m_n of the ne
 Lie derivative of m_i at its own input, ``L m_i(h_(i-1))``, carried to the output by the rest
 of the network, ``J_(>i) [L m_i]``; by the chain rule these contributions sum to ``L f(x)``
 when every operation is inside some m_i (the remainder, e.g. functional calls in ``forward``,
-is reported as ``"(rest)"``).
+is reported as ``"(rest)"``; so is a module whose input or output is an H feature of unknown
+scales, e.g. a method's internal axis of kernel sizes, which is NaN in the attribution).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Callable, Sequence
@@ -112,7 +116,9 @@ def _jvp(f: Callable, x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, t
     try:
         with torch.no_grad():  # forward mode needs no graph (and layers then skip their autograd-only checks)
             y, t = torch.func.jvp(f, (x,), (v,))
-        return y, t, "forward-mode AD"
+        if bool(torch.isfinite(t).all()):
+            return y, t, "forward-mode AD"
+        # e.g. a magnitude sqrt(.) at 0: forward mode gives NaN where the derivative is one-sided
     except (NotImplementedError, RuntimeError) as e:
         if not any(w in str(e).lower() for w in ("forward", "jvp", "dual", "functorch")):
             raise
@@ -181,6 +187,28 @@ def scale_lie_derivative(
         scales = _module_scales(module, None)
     if scale_derivative not in ("grid", "layers"):
         raise ValueError(f"scale_derivative must be 'grid' or 'layers', got {scale_derivative!r}")
+    with _naive_paths(module):
+        return _scale_lie_derivative(module, x, scales, crop, layers, scale_derivative)
+
+
+@contextlib.contextmanager
+def _naive_paths(module):
+    """This package's steerable layers on their ``naive`` path (plain convolutions, which forward
+    mode differentiates; the fast paths use custom autograd functions)."""
+    from sesn.nn.steerable import SteerableConvBase
+
+    convs = [m for m in module.modules() if isinstance(m, SteerableConvBase)] if isinstance(module, nn.Module) else []
+    saved = [(m, m.compute_mode) for m in convs]
+    try:
+        for m in convs:
+            m.compute_mode = "naive"
+        yield
+    finally:
+        for m, mode in saved:
+            m.compute_mode = mode
+
+
+def _scale_lie_derivative(module, x, scales, crop, layers, scale_derivative) -> LieDerivativeResult:
     v_in = scale_generator(x, scales)
     y, jv, method = _jvp(module, x, v_in)
     if y.dim() == 5 and scale_derivative == "layers":
@@ -281,7 +309,8 @@ def _attribute(module, x, targets, scales, total, den, crop):
         if (h.dim() == 5 and (h_scales is None or len(h_scales) != h.shape[2])) or (
             out.dim() == 5 and (o_scales is None or len(o_scales) != out.shape[2])
         ):
-            raise ValueError(f"module {name!r}: its H features need scales= with as many scales as their slices")
+            per[name] = math.nan  # an H feature of unknown scales (e.g. a method's internal size axis): in "(rest)"
+            continue
         _, jv, m1 = _jvp(target, h, scale_generator(h, h_scales))
         local = jv - scale_generator(out, o_scales)
         # carry it to the output: the network with m_i's output moved by eps * local

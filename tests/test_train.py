@@ -401,6 +401,7 @@ def test_fashion_profile_has_own_data_folder_and_table_never_averaged_with_mnist
     assert len(df) == 2 and set(df.group) == set(summary.group) and (df.images == 32).all()
     assert df["T->H Delta (ours)"].isna().all()  # the CNN has no steerable layer
     assert ((df["flips (%)"] >= 0) & (df["flips (%)"] <= 100)).all() and (df["logit Delta"] > 0).all()
+    assert (df["logit LEE"] > 0).all() and df["LEE largest layer"].str.contains("%").all()
     monkeypatch.setattr(te, "measure_run", lambda *a, **k: pytest.fail("measured again"))
     again = te.measure_results(res, images=32)
     assert again[list(te.COLUMNS)].equals(df[list(te.COLUMNS)])

@@ -11,13 +11,20 @@ SS-CNN, and any registered there) as L layers with
 ReLU between, measured with the plain rescale at the same factors (mean over the pairs).
 A second section measures SESN stacks with Hermite A, B, our D and R and DISCO's own
 published basis at DISCO's scales (docs/optimised-basis.md), under this project's rescale
-and, at step 1, under an independent one (F.interpolate anchored at the corner). Writes ``methods.md``,
-``methods_depth.csv``, ``methods_pairs.csv``, ``methods_disco.csv`` and ``methods_depth.png``.
+and, at step 1, under an independent one (F.interpolate anchored at the corner). A third section
+gives every method's infinitesimal scale equivariance, the relative Lie derivative of
+:func:`sesn.equivariance.scale_lie_derivative` (one layer and ``--depth`` layers; SESN with the
+scale-axis derivative on its scale grid and of its layers' own scale family), beside
+t^2 x LEE (t = log sigma_1/sigma_0, the first-order estimate of Delta at step 1) and with the
+per-layer attribution at full depth. Writes ``methods.md``, ``methods_depth.csv``,
+``methods_pairs.csv``, ``methods_disco.csv``, ``methods_lie.csv``, ``methods_lie_layers.csv``
+and ``methods_depth.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -25,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from sesn.basis.registry import measured_bases
-from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance
+from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance, scale_lie_derivative
 from sesn.models.method_layers import METHOD_LAYERS, ses_stack
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
@@ -128,6 +135,28 @@ def measure(args, x, label, rows, pair_rows):
                                 )
 
 
+def measure_lie(args, x, label, rows, layer_rows) -> None:
+    """The relative Lie derivative of every method at depth 1 and ``--depth`` (docs/equivariance.md)."""
+    cfg = MNIST_SES_CONFIGS[args.config]
+    scales = list(cfg.scales)
+    t = math.log(scales[1] / scales[0])
+    depths = sorted({1, args.depth})
+    jobs = [(f"SESN basis {b}", b) for b in measured_bases()] + [(name, None) for name in METHOD_LAYERS]
+    for name, basis in tqdm(jobs, desc=f"{label}: Lie derivative", leave=False):
+        for depth in depths:
+            torch.manual_seed(args.seed)
+            if basis is not None:
+                model = ses_stack(depth, args.channels, cfg, basis).double().eval()
+            else:
+                model = METHOD_LAYERS[name].stack(depth, args.channels).double().eval()
+            r = scale_lie_derivative(model, x, scales, layers=depth == args.depth)
+            cont = scale_lie_derivative(model, x, scales, scale_derivative="layers").lee if basis else math.nan
+            rows.append(dict(inputs=label, method=name, depth=depth, lee=r.lee, lee_layers=cont, t2_lee=t * t * r.lee,
+                             method_of_jvp=r.method))  # fmt: skip
+            for layer, share in r.per_layer.items():
+                layer_rows.append(dict(inputs=label, method=name, depth=depth, layer=layer, lee=share))
+
+
 def measure_at_disco_scales(args, x, label, rows) -> str:
     """SESN stacks with Hermite A, B, our D and R and DISCO's own basis at DISCO's scales (the
     only ones it is published for), same inputs: every step under this project's rescale, and
@@ -155,6 +184,35 @@ def measure_at_disco_scales(args, x, label, rows) -> str:
                 delta = scale_equivariance(model, x, t, cfg.scales, rescale_fn=op).delta
                 rows.append(dict(inputs=label, protocol=protocol, method=name, depth=depth, step=t, delta=delta))
     return note
+
+
+def lie_section(args, lie, lie_layers, df) -> list[str]:
+    """Markdown: the Lie derivative table per input, beside Delta at step 1, and the attribution."""
+    scales = list(MNIST_SES_CONFIGS[args.config].scales)
+    t = math.log(scales[1] / scales[0])
+    md = ["", "## Infinitesimal scale equivariance: the relative Lie derivative (LEE)", "",
+          "LEE = ||L f(x)||^2 / ||f(x)||^2 on the central crop, L f(x) = d/dt [rho(g_t)^-1 f(rho(g_t) x)] at t = 0 "
+          "for rescaling about the centre (sesn.equivariance.scale_lie_derivative; generator: the derivative of "
+          "the Keys cubic interpolation, i.e. central differences; on H outputs also minus d/d log sigma). "
+          "`LEE (grid)`: d/d log sigma as a finite difference on the layer's own scales (what any module gets); "
+          "`LEE (layers)`: d/d log sigma of the steerable layers' own scale family (bases rebuilt at sigma e^h). "
+          f"`t^2 LEE`: with t = log(sigma_1 / sigma_0) = {t:.3f}, the first-order estimate of Delta at step 1, "
+          "beside the measured `Delta step 1` (SESN: joint rescale + scale shift; T->T: plain rescale)."]  # fmt: skip
+    for label in dict.fromkeys(lie.inputs):
+        sub = lie[lie.inputs == label].copy()
+        d1 = df[(df.inputs == label) & (df.step == 1)].set_index(["method", "depth"]).delta
+        sub["Delta step 1"] = [d1.get((m, d), math.nan) for m, d in zip(sub.method, sub.depth)]
+        table = sub[["method", "depth", "lee", "lee_layers", "t2_lee", "Delta step 1"]].rename(
+            columns={"lee": "LEE (grid)", "lee_layers": "LEE (layers)", "t2_lee": "t^2 LEE (grid)"}
+        )
+        md += ["", f"### {label}", "", dataframe_to_markdown(table)]
+        att = lie_layers[(lie_layers.inputs == label) & (lie_layers.depth == args.depth)]
+        if len(att):
+            p = att.pivot_table(index="method", columns="layer", values="lee", sort=False)
+            md += ["", f"Per-layer attribution at depth {args.depth} (||J_(>i) L m_i||^2 / ||f||^2 of each module "
+                   "of the stack, in order; `(rest)`: what no module covers):", "",
+                   dataframe_to_markdown(p.reset_index())]  # fmt: skip
+    return md
 
 
 def plot(df, path):
@@ -191,12 +249,16 @@ def main(args) -> int:
     digits, why = digit_inputs(args, args.batch)
     if digits is not None:
         inputs.append(("MNIST-scale digits", digits))
-    disco_rows, disco_note = [], ""
+    disco_rows, disco_note, lie_rows, lie_layer_rows = [], "", [], []
     for label, x in tqdm(inputs, desc="inputs"):
         measure(args, x, label, rows, pair_rows)
         disco_note = measure_at_disco_scales(args, x, label, disco_rows)
+        measure_lie(args, x, label, lie_rows, lie_layer_rows)
     df, pairs, disco = pd.DataFrame(rows), pd.DataFrame(pair_rows), pd.DataFrame(disco_rows)
+    lie, lie_layers = pd.DataFrame(lie_rows), pd.DataFrame(lie_layer_rows)
     out = args.out
+    atomic_write_text(out / "methods_lie.csv", lie.to_csv(index=False))
+    atomic_write_text(out / "methods_lie_layers.csv", lie_layers.to_csv(index=False))
     atomic_write_text(out / "methods_disco.csv", disco.to_csv(index=False))
     atomic_write_text(out / "methods_depth.csv", df.to_csv(index=False))
     atomic_write_text(out / "methods_pairs.csv", pairs.to_csv(index=False))
@@ -254,6 +316,7 @@ def main(args) -> int:
                dataframe_to_markdown(steps.reset_index())]  # fmt: skip
     if disco_note:
         md += ["", disco_note]
+    md += lie_section(args, lie, lie_layers, df)
     atomic_write_text(out / "methods.md", "\n".join(md) + "\n")
     plot(df, out / "methods_depth.png")
     print("\n".join(md))

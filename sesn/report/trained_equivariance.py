@@ -15,7 +15,12 @@ For every finished run of a ``sesn reproduce`` results folder that still has its
 * ``rescaled test error (%)``: the test error on the rescaled images (the test error of the
   record is on the images as they are);
 * ``T->H Delta (ours)``: the first steerable layer's equivariance error (scale step 1) on
-  the same images with the trained weights; empty for a model without one (the CNN).
+  the same images with the trained weights; empty for a model without one (the CNN);
+* ``logit LEE``: the model's infinitesimal scale invariance, the relative Lie derivative
+  ``||d/dt M(rho(g_t) x)||^2 / ||M(x)||^2`` at t = 0 of its logits (invariant: no output action;
+  :func:`sesn.equivariance.scale_lie_derivative`, float64, the first ``LIE_IMAGES`` images);
+  ``LEE largest layer``: the module of the model whose share of it is largest (per-layer
+  attribution), with that share.
 
 Unlike the stacks of ``sesn report equivariance`` (random weights, smooth random fields),
 these are the weights training chose, on the data they were trained for: they say how much
@@ -39,7 +44,8 @@ from sesn.errors import MissingInputError
 
 FACTOR = 2**-0.5
 IMAGES = 2000
-COLUMNS = ("logit Delta", "flips (%)", "rescaled test error (%)", "T->H Delta (ours)")
+LIE_IMAGES = 200
+COLUMNS = ("logit Delta", "flips (%)", "rescaled test error (%)", "T->H Delta (ours)", "logit LEE", "LEE largest layer")
 
 
 def _sha256(path: Path) -> str:
@@ -60,7 +66,7 @@ def first_steerable(model: torch.nn.Module):
 def measure_run(folder: Path, images: int = IMAGES, factor: float = FACTOR, device: str = "cpu") -> dict:
     """The numbers of :data:`COLUMNS` for the run in ``folder`` (record.json + best.pt)."""
     from sesn.data.loaders import MNISTScale
-    from sesn.equivariance import relative_error, scale_equivariance
+    from sesn.equivariance import relative_error, scale_equivariance, scale_lie_derivative
     from sesn.io import read_json
     from sesn.models import get_model
     from sesn.transforms import rescale
@@ -95,6 +101,11 @@ def measure_run(folder: Path, images: int = IMAGES, factor: float = FACTOR, devi
                 break
             front = m(front)
         out["T->H Delta (ours)"] = scale_equivariance(copy.deepcopy(layer).double(), front.double()[:500], 1).delta
+    lie = scale_lie_derivative(copy.deepcopy(model).double().eval(), x[:LIE_IMAGES].double(), layers=True)
+    out["logit LEE"] = lie.lee
+    shares = {k: v for k, v in lie.per_layer.items() if k != "(rest)" and v == v}
+    top = max(shares, key=shares.get) if shares else "(rest)"
+    out["LEE largest layer"] = f"{top}: {lie.per_layer[top] / lie.lee:.0%}"
     out["images"], out["factor"] = n, factor
     out["weights_sha256"] = _sha256(weights)
     return out
@@ -121,7 +132,7 @@ def measure_results(results: Path, images: int = IMAGES, factor: float = FACTOR,
     for r in tqdm(list(done.itertuples()), desc="trained models", unit="run"):
         sha = _sha256(Path(r.path) / "best.pt")
         hit = pd.DataFrame()
-        if not old.empty:
+        if not old.empty and all(c in old.columns for c in COLUMNS):  # measured with every column
             hit = old[(old.weights_sha256 == sha) & (old.images == images) & (old.factor == factor)]
         if len(hit):
             m = hit.iloc[0].to_dict()

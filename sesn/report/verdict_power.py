@@ -101,8 +101,13 @@ class PowerCase:
 def draw_cases(n: int, seed: int) -> list[PowerCase]:
     rng = random.Random(seed)
     return [
-        PowerCase(rng.choice(PAPER_CONFIGS), rng.choice(("T->H", "H->H")), rng.choice((1, 2, 3)),
-                  rng.choice((40, 48, 56, 64)), rng.randrange(2**20))  # fmt: skip
+        PowerCase(
+            rng.choice(PAPER_CONFIGS),
+            rng.choice(("T->H", "H->H")),
+            rng.choice((1, 2, 3)),
+            rng.choice((40, 48, 56, 64)),
+            rng.randrange(2**20),
+        )  # fmt: skip
         for _ in range(n)
     ]
 

@@ -141,7 +141,7 @@ def pytest_collection_modifyitems(session, config, items):
             f"{_modules(config) or 'SESN_IMPORT / sesn.plugins entry points'} "
             "(call sesn.testing.plugins.register_equivariance_case in the module)"
         )
-    parent = SesnCases.from_parent(session, name="sesn")
+    parent = SesnCases.from_parent(session, name="sesn", nodeid="sesn")
     for i, case in enumerate(CASES.values()):
         items.append(
             SesnCaseItem.from_parent(

@@ -8,7 +8,8 @@ verdict tests and the wheel test use them from outside the repository:
   scale, max over scales).
 
 ``register(variant)`` registers one case; importing the module registers the ones named in
-``$SESN_USER_LAYERS`` (comma-separated: correct, odd_sigma, top_sigma, dss, no_steering).
+``$SESN_USER_LAYERS`` (comma-separated: correct, odd_sigma, top_sigma, dss, no_steering,
+physicists).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numpy.polynomial import hermite_e
+from numpy.polynomial import hermite, hermite_e
 from torch import nn
 
 from sesn.testing.plugins import register_equivariance_case
@@ -28,15 +29,17 @@ SCALES = [1.5, 2.12, 3.0, 4.24]
 KERNEL, EFFECTIVE = 15, 7
 
 
-def _hermite_1d(x: np.ndarray, order: int, sigma: float) -> np.ndarray:
+def _hermite_1d(x: np.ndarray, order: int, sigma: float, physicists: bool = False) -> np.ndarray:
     # probabilists' Hermite polynomial He_n on the envelope exp(-x^2 / 2 sigma^2): the paper's
-    # functions with sigma the envelope's standard deviation
+    # functions with sigma the envelope's standard deviation (physicists=True: H_n(x / sigma) on
+    # the same envelope, the same span with the higher orders weighted 2^n more)
     coef = np.zeros(order + 1)
     coef[order] = 1.0
-    return hermite_e.hermeval(x / sigma, coef) * np.exp(-(x**2) / (2 * sigma**2)) / sigma
+    poly = hermite.hermval if physicists else hermite_e.hermeval
+    return poly(x / sigma, coef) * np.exp(-(x**2) / (2 * sigma**2)) / sigma
 
 
-def hermite_a(kernel: int, effective: int, scales, sigma_error=None) -> np.ndarray:
+def hermite_a(kernel: int, effective: int, scales, sigma_error=None, physicists=False) -> np.ndarray:
     """[E*E, S, k, k]: orders (nx, ny) < E, each on the odd window int(k s / s_max) of its scale,
     normalised by its norm at the smallest scale; ``sigma_error`` {scale index: factor} builds that
     scale's functions at factor x sigma (the window stays)."""
@@ -49,7 +52,9 @@ def hermite_a(kernel: int, effective: int, scales, sigma_error=None) -> np.ndarr
         a = (kernel - m) // 2
         sig = s * sigma_error.get(i, 1.0)
         for b, (nx, ny) in enumerate((nx, ny) for nx in range(effective) for ny in range(effective)):
-            out[b, i, a : a + m, a : a + m] = np.outer(_hermite_1d(grid, nx, sig), _hermite_1d(grid, ny, sig))
+            out[b, i, a : a + m, a : a + m] = np.outer(
+                _hermite_1d(grid, nx, sig, physicists), _hermite_1d(grid, ny, sig, physicists)
+            )
     norms = np.sqrt((out[:, 0] ** 2).sum(axis=(-2, -1)))
     return out / norms[:, None, None, None]
 
@@ -57,10 +62,13 @@ def hermite_a(kernel: int, effective: int, scales, sigma_error=None) -> np.ndarr
 class HermiteLift(nn.Module):
     """[B, C, H, W] -> [B, O, S, H, W]: one learned combination of the basis, applied at every scale."""
 
-    def __init__(self, cin, cout, scales=SCALES, kernel=KERNEL, effective=EFFECTIVE, sigma_error=None, steer=True):
+    def __init__(
+        self, cin, cout, scales=SCALES, kernel=KERNEL, effective=EFFECTIVE, sigma_error=None, steer=True,
+        physicists=False,
+    ):  # fmt: skip
         super().__init__()
         self.scales, self.kernel_size = list(scales), kernel
-        basis = torch.from_numpy(hermite_a(kernel, effective, scales, sigma_error))
+        basis = torch.from_numpy(hermite_a(kernel, effective, scales, sigma_error, physicists))
         if not steer:  # no steering: the smallest scale's functions copied to every scale
             basis = basis[:, :1].expand_as(basis).clone()
         self.register_buffer("basis", basis.float())
@@ -98,12 +106,14 @@ VARIANTS = {
     "odd_sigma": dict(build=lambda: HermiteLift(1, 6, sigma_error={1: 0.9, 3: 0.9})),
     "top_sigma": dict(build=lambda: HermiteLift(1, 6, sigma_error={3: 0.9})),
     "no_steering": dict(build=lambda: HermiteLift(1, 6, steer=False)),
+    "physicists": dict(build=lambda: HermiteLift(1, 6, physicists=True)),
 }
 CASE_NAMES = {
     "correct": "user lift",
     "odd_sigma": "user lift, odd scales' sigma 10% small",
     "top_sigma": "user lift, largest sigma 10% small",
     "no_steering": "user lift, no steering",
+    "physicists": "user lift, physicists' Hermite polynomials",
     "dss": "user DSS-like layer",
 }
 
