@@ -125,21 +125,23 @@ def scale_equivariance(
     crop = default_crop(x.shape[-1]) if crop is None else crop
     per_pair, factors = {}, {}
     num_total = den_total = 0.0
+    if x.dim() == 5 and x.shape[2] != s:
+        raise ValueError(f"an H input with {x.shape[2]} scale slices, but {s} scales: {scales}")
     if x.dim() == 4:
         # reference: the joint action on the lifted output (slice i = L_{a_i} of slice i+t)
-        ref_all = rescale_and_scale_shift(layer(x), scales, step, rescale_fn)
+        ref_all = rescale_and_scale_shift(_checked_output(layer(x), x, s), scales, step, rescale_fn)
         for i in range(s - step):
             a = scales[i] / scales[i + step]
             ref = ref_all[:, :, i]
-            out = layer(rescale_fn(x, a))[:, :, i]
+            out = _checked_output(layer(rescale_fn(x, a)), x, s)[:, :, i]
             num, den = _sq(_crop(ref - out, crop)), _sq(_crop(ref, crop))
             per_pair[(i, i + step)] = num / den if den else math.nan
             factors[(i, i + step)] = a
             num_total += num
             den_total += den
     elif x.dim() == 5:
-        ref_all = rescale_and_scale_shift(layer(x), scales, step, rescale_fn)
-        out_all = layer(rescale_and_scale_shift(x, scales, step, rescale_fn))
+        ref_all = rescale_and_scale_shift(_checked_output(layer(x), x, s), scales, step, rescale_fn)
+        out_all = _checked_output(layer(rescale_and_scale_shift(x, scales, step, rescale_fn)), x, s)
         for i in range(s - step):
             ref, out = ref_all[:, :, i], out_all[:, :, i]
             num, den = _sq(_crop(ref - out, crop)), _sq(_crop(ref, crop))
@@ -149,8 +151,24 @@ def scale_equivariance(
             den_total += den
     else:
         raise ValueError(f"expected a 4-D image or 5-D scale feature, got shape {list(x.shape)}")
-    delta = num_total / den_total if den_total else math.nan
+    if den_total == 0:
+        raise ValueError(
+            "the layer's output is zero on the compared slices and central crop: Delta (a relative error) is undefined"
+        )
+    delta = num_total / den_total
     return EquivarianceResult(delta, per_pair, step, factors, num_total, den_total, crop, protocol)
+
+
+def _checked_output(y, x: torch.Tensor, num_scales: int) -> torch.Tensor:
+    """A T->H / H->H layer's output on ``x``: ``[B, C_out, S, H, W]`` with x's batch and canvas and
+    the layer's S scales (the joint action is defined on the same canvas); else a ValueError."""
+    want = f"[{x.shape[0]}, C_out, {num_scales}, {x.shape[-2]}, {x.shape[-1]}]"
+    if not isinstance(y, torch.Tensor) or y.dim() != 5:
+        got = list(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"expected output {want} (batch, channels, scales, height, width), got {got}")
+    if y.shape[0] != x.shape[0] or y.shape[2] != num_scales or tuple(y.shape[-2:]) != tuple(x.shape[-2:]):
+        raise ValueError(f"expected output {want} (batch, channels, scales, height, width), got {list(y.shape)}")
+    return y
 
 
 @torch.no_grad()

@@ -311,12 +311,13 @@ def default_results(dataset: str, profile: str) -> Path:
 
 
 def main(args) -> int:
-    import torch
 
+    from sesn.devices import resolve_device
     from sesn.train import train
     from sesn.train.record import code_version
 
     code_version()  # fixed now, at start: what this process runs
+    device = resolve_device(args.device)  # before any data is built
     profile = PROFILES[args.profile]
     if args.results is None:
         args.results = default_results(args.dataset, profile.name)
@@ -327,7 +328,6 @@ def main(args) -> int:
         for r in runs:
             print(r.folder(args.results, sweep))
         return 0
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     epochs = settings["epochs"]
 
     def expected(run: Run) -> dict:  # what a finished record of this run holds

@@ -114,3 +114,37 @@ def test_relative_error_and_invariance():
         a, b = model(x), model(rescale(x, 0.8))
     assert math.isclose(invariance_error(model, x, 0.8), float((a - b).pow(2).sum() / a.pow(2).sum()), rel_tol=1e-12)
     assert invariance_error(model, x, 1.0) == 0.0
+
+
+def test_scale_equivariance_refuses_outputs_of_the_wrong_shape_and_a_zero_reference():
+    """Issue #43 item 5: an output whose batch, spatial size or scale count does not match is a
+    ValueError naming the shapes (not a broadcast number), and an all-zero output is an error,
+    not NaN (0/0)."""
+    import torch
+
+    from sesn.equivariance import scale_equivariance
+    from sesn.transforms import smooth_random_field
+
+    x = smooth_random_field((2, 1, 32, 32), torch.Generator().manual_seed(0))
+    scales = [1.0, 1.5, 2.25]
+
+    def lift(fn):
+        class M(torch.nn.Module):
+            def forward(self, t):
+                return fn(t)
+
+        return M()
+
+    good = lift(lambda t: t.unsqueeze(2).expand(-1, -1, 3, -1, -1))
+    assert scale_equivariance(good, x, 1, scales).delta >= 0
+    bad = {
+        "batch": lambda t: t[:1].unsqueeze(2).expand(-1, -1, 3, -1, -1),
+        "spatial size": lambda t: t[..., :16, :16].unsqueeze(2).expand(-1, -1, 3, -1, -1),
+        "scale": lambda t: t.unsqueeze(2).expand(-1, -1, 5, -1, -1),
+        "rank": lambda t: t,
+    }
+    for fn in bad.values():
+        with pytest.raises(ValueError, match="expected output"):
+            scale_equivariance(lift(fn), x, 1, scales)
+    with pytest.raises(ValueError, match="zero"):
+        scale_equivariance(lift(lambda t: 0 * t.unsqueeze(2).expand(-1, -1, 3, -1, -1)), x, 1, scales)

@@ -368,3 +368,17 @@ def test_modes_agree_under_autocast():
     assert {y.dtype for y in outs.values()} == {torch.bfloat16}  # as nn.Conv2d under autocast
     ref = outs["naive"].float()
     assert all(float((y.float() - ref).norm() / ref.norm()) < 2e-2 for y in outs.values())
+
+
+def test_evaluate_output_shape_checks_channels_and_scales():
+    """The shape function refuses what forward refuses (issue #43 item 4): a wrong channel count
+    for both layers, a wrong scale count for H->H, naming expected and received."""
+    lift = SESConv_Z2_H(2, 3, 7, 3, [1.0, 1.5, 2.0], padding=3)
+    with pytest.raises(ValueError, match="expected 2 input channels, got 5"):
+        lift.evaluate_output_shape((1, 5, 16, 16))
+    hh = SESConv_H_H(3, 4, 1, 7, 3, [1.0, 1.5, 2.0], padding=3)
+    with pytest.raises(ValueError, match="expected 3 scales on axis 2, got 7"):
+        hh.evaluate_output_shape((1, 3, 7, 16, 16))
+    with pytest.raises(ValueError, match="expected 3 input channels, got 2"):
+        hh.evaluate_output_shape((1, 2, 3, 16, 16))
+    assert hh.evaluate_output_shape((1, 3, 3, 16, 16)) == (1, 4, 3, 16, 16)

@@ -119,7 +119,9 @@ def test_bad_training_arguments(realization, tmp_path):
     for extra, msg in ((["--epochs", "0"], "--epochs must be a positive integer"),
                        (["--epochs", "-1"], "--epochs must be"),
                        (["--batch-size", "0"], "--batch-size must be"),
-                       (["--lr", "0"], "--lr must be positive")):  # fmt: skip
+                       (["--lr", "0"], "--lr must be a positive finite number"),
+                       (["--lr", "inf"], "--lr must be a positive finite number"),  # issue #43 item 8
+                       (["--lr", "nan"], "--lr must be a positive finite number")):  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             train.main(train.get_args_parser().parse_args(_args(realization, tmp_path / "bad", *extra)))
     assert not (tmp_path / "bad" / "record.json").exists()

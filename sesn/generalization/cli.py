@@ -116,10 +116,12 @@ def sweep_id(profile, data) -> str:
 def main(args) -> int:
     import torch
 
+    from sesn.devices import resolve_device
     from sesn.generalization.run import train_and_evaluate
     from sesn.train.record import code_version
 
     code_version()  # fixed now, at start: what this process runs
+    device = torch.device(resolve_device(args.device))  # before the data is built
     profile = PROFILES[args.profile]
     if args.results is None:
         args.results = Path("results/generalization") / profile.name
@@ -130,7 +132,6 @@ def main(args) -> int:
         for r in runs:
             print(r.folder(args.results, sweep))
         return 0
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     print(f"profile {profile.name}: {profile.note}")
     print(
         f"data: {data.path} ({data.domain}, {'rebuilt' if data.rebuilt else 'STIR file'}, "

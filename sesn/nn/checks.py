@@ -5,30 +5,43 @@ from __future__ import annotations
 import torch
 
 
+def check_image_shape(shape, layer: str, channels: int | None) -> None:
+    """An image ("T") shape: ``[B, C, H, W]`` with ``channels`` channels."""
+    shape = tuple(shape)
+    if len(shape) != 4:
+        raise ValueError(
+            f"{layer}: expected an image tensor [B, C, H, W] (rank 4), got rank {len(shape)} with shape {list(shape)}"
+        )
+    if channels is not None and shape[1] != channels:
+        raise ValueError(f"{layer}: expected {channels} input channels, got {shape[1]} (input shape {list(shape)})")
+
+
+def check_scale_feature_shape(shape, layer: str, channels: int | None, scales: int | None) -> None:
+    """A scale-translation ("H") shape: ``[B, C, S, H, W]`` with ``channels`` channels and ``scales`` scales."""
+    shape = tuple(shape)
+    if len(shape) != 5:
+        raise ValueError(
+            f"{layer}: expected a scale feature [B, C, S, H, W] (rank 5), got rank {len(shape)} "
+            f"with shape {list(shape)}"
+        )
+    if channels is not None and shape[1] != channels:
+        raise ValueError(f"{layer}: expected {channels} input channels, got {shape[1]} (input shape {list(shape)})")
+    if scales is not None and shape[2] != scales:
+        raise ValueError(f"{layer}: expected {scales} scales on axis 2, got {shape[2]} (input shape {list(shape)})")
+
+
 def check_image(x: torch.Tensor, layer: str, channels: int | None) -> None:
     """An image ("T") input: ``[B, C, H, W]``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{layer}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(
-            f"{layer}: expected an image tensor [B, C, H, W] (rank 4), got rank {x.dim()} with shape {list(x.shape)}"
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{layer}: expected {channels} input channels, got {x.shape[1]} (input shape {list(x.shape)})")
+    check_image_shape(x.shape, layer, channels)
 
 
 def check_scale_feature(x: torch.Tensor, layer: str, channels: int | None, scales: int | None) -> None:
     """A scale-translation ("H") input: ``[B, C, S, H, W]``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{layer}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 5:
-        raise ValueError(
-            f"{layer}: expected a scale feature [B, C, S, H, W] (rank 5), got rank {x.dim()} with shape {list(x.shape)}"
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{layer}: expected {channels} input channels, got {x.shape[1]} (input shape {list(x.shape)})")
-    if scales is not None and x.shape[2] != scales:
-        raise ValueError(f"{layer}: expected {scales} scales on axis 2, got {x.shape[2]} (input shape {list(x.shape)})")
+    check_scale_feature_shape(x.shape, layer, channels, scales)
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int, layer: str) -> int:

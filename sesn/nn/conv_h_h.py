@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.nn.checks import check_conv_arguments, check_scale_feature, conv_output_size
+from sesn.nn.checks import check_conv_arguments, check_scale_feature, check_scale_feature_shape, conv_output_size
 from sesn.nn.fft_conv import (
     SpectralPlan,
     batch_chunks,
@@ -91,8 +91,7 @@ class SESConv_H_H(SteerableConvBase):
         return torch.einsum("oijb,bskl->oijskl", self.weight, self.basis)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
-        if len(input_shape) != 5:
-            raise ValueError(f"SESConv_H_H: expected input shape [B, C, S, H, W], got {list(input_shape)}")
+        check_scale_feature_shape(input_shape, "SESConv_H_H", self.in_channels, self.num_scales)
         b, _, _, h, w = input_shape
         ho = conv_output_size(h, self.kernel_size, self.stride, self.padding, "SESConv_H_H")
         wo = conv_output_size(w, self.kernel_size, self.stride, self.padding, "SESConv_H_H")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.nn.checks import check_conv_arguments, check_image, conv_output_size
+from sesn.nn.checks import check_conv_arguments, check_image, check_image_shape, conv_output_size
 from sesn.nn.fft_conv import (
     SpectralPlan,
     batch_chunks,
@@ -92,8 +92,7 @@ class SESConv_Z2_H(SteerableConvBase):
         return torch.einsum("oib,bskl->oiskl", self.weight, self.basis)
 
     def evaluate_output_shape(self, input_shape) -> tuple[int, ...]:
-        if len(input_shape) != 4:
-            raise ValueError(f"SESConv_Z2_H: expected input shape [B, C, H, W], got {list(input_shape)}")
+        check_image_shape(input_shape, "SESConv_Z2_H", self.in_channels)
         b, _, h, w = input_shape
         ho = conv_output_size(h, self.kernel_size, self.stride, self.padding, "SESConv_Z2_H")
         wo = conv_output_size(w, self.kernel_size, self.stride, self.padding, "SESConv_Z2_H")

@@ -174,6 +174,9 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
 
 
 def main(args) -> int:
+    from sesn.devices import resolve_device
+
+    resolve_device(args.device)
     if not 0 < args.factor < 1:
         from sesn.errors import InputError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -134,8 +135,10 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with the dataset's defaults filled in, checked against the registry."""
+        from sesn.devices import resolve_device
         from sesn.models import get_model_info
 
+        resolve_device(self.device)  # a device this machine lacks: one line, before any work
         if self.dataset not in DEFAULTS:
             raise ValueError(f"dataset must be one of {sorted(DEFAULTS)}, got {self.dataset!r}")
         d = DEFAULTS[self.dataset]
@@ -148,8 +151,8 @@ class TrainConfig:
             value = getattr(cfg, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
-        if not cfg.lr > 0:
-            raise ValueError(f"--lr must be positive, got {cfg.lr!r}")
+        if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+            raise ValueError(f"--lr must be a positive finite number, got {cfg.lr!r}")
         if any(s < 1 for s in cfg.lr_steps):
             raise ValueError(f"--lr-steps must be epochs >= 1, got {cfg.lr_steps}")
         info = get_model_info(cfg.model)  # raises ValueError with close names
