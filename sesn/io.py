@@ -43,6 +43,28 @@ def _umask() -> int:
     return mask
 
 
+def check_output_folder(path: Path, option: str) -> Path:
+    """Make sure results can be written under ``path`` before any work: an existing file, a folder
+    under a file, or a folder that refuses a write is an :class:`~sesn.errors.InputError` naming
+    ``option`` and the path; a missing folder is created."""
+    from sesn.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is a file, not a folder")
+    for p in path.parents:
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{option} {path}: is under {p}, which is a file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InputError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ import dataclasses
 from pathlib import Path
 
 from sesn.errors import InputError, MissingInputError
-from sesn.io import exclusive_lock
+from sesn.io import check_output_folder, exclusive_lock
 from sesn.sweep import FAILED, run_sweep, shard  # noqa: F401  (shard: re-exported)
 
 COLUMNS = ("28", "28+", "56", "56+")
@@ -328,6 +328,7 @@ def main(args) -> int:
         for r in runs:
             print(r.folder(args.results, sweep))
         return 0
+    check_output_folder(Path(args.results), "--results")  # before any data is built
     epochs = settings["epochs"]
 
     def expected(run: Run) -> dict:  # what a finished record of this run holds

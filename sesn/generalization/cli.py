@@ -44,6 +44,7 @@ import sys
 from pathlib import Path
 
 from sesn.generalization.profiles import PROFILES
+from sesn.io import check_output_folder
 from sesn.sweep import run_sweep, shard
 
 
@@ -126,6 +127,8 @@ def main(args) -> int:
     if args.results is None:
         args.results = Path("results/generalization") / profile.name
     runs = shard(plan(args, profile), args.shard)
+    if not args.dry_run:
+        check_output_folder(Path(args.results), "--results")  # before the data is built
     data = load_data(args)
     sweep = sweep_id(profile, data)
     if args.dry_run:

@@ -39,6 +39,7 @@ import torch.distributed as dist
 
 from sesn import settings as sesn_settings
 from sesn.allocator import allocator_state, announce
+from sesn.io import check_output_folder
 from sesn.models import count_parameters, get_model, list_models
 from sesn.train import faults
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
@@ -102,6 +103,8 @@ def resolve(args) -> TrainConfig:
 def run(config: TrainConfig) -> dict:
     """Train one model as ``config`` says (the Python entry point ``sesn reproduce`` uses)."""
     args = config.resolved()
+    if not args.test_only and args.output_dir is not None:
+        check_output_folder(Path(args.output_dir), "--output-dir")  # before any epoch is trained
     rank, world, device = init_distributed(str(args.device))
     try:
         return _main(args, rank, world, device)
