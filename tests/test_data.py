@@ -377,3 +377,32 @@ def test_verify_finds_the_tracked_checksums_from_any_directory(real_digits, tmp_
     monkeypatch.chdir(tmp_path)
     assert cli(["data", "mnist-scale", "--root", str(tmp_path), "--verify", "--seeds", "0"]) == 0
     assert f"matches {tracked}" in capsys.readouterr().out
+
+
+def _rehash(folder, name):
+    """What a tamperer does: rewrite the manifest's checksum for the changed file."""
+    m = json.loads((folder / "manifest.json").read_text())
+    m["sha256"][name] = ms.sha256_file(folder / name)
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+def test_tampered_data_with_a_rehashed_manifest_is_one_error_naming_the_file(tmp_path):
+    """Issue #43 item 6: a truncated npz, or a label out of range, whose manifest was re-hashed,
+    is a CorruptFileError naming the file (not BadZipFile / IndexError from deep inside)."""
+    from sesn.io import CorruptFileError
+
+    folder = ms.generate(_fake_digits(), 0, tmp_path, reduced=True, progress=False)
+    data = (folder / "val.npz").read_bytes()
+    (folder / "val.npz").write_bytes(data[: len(data) // 2])
+    _rehash(folder, "val.npz")
+    with pytest.raises(CorruptFileError, match=r"val\.npz: not a readable npz"):
+        ms.load_split(folder, "val")
+    arrays = ms.load_split(folder, "test")
+    arrays["labels"] = arrays["labels"].copy()
+    arrays["labels"][3] = 200
+    from sesn.data.npz import save_npz
+
+    save_npz(folder / "test.npz", **arrays)
+    _rehash(folder, "test.npz")
+    with pytest.raises(CorruptFileError, match=r"test\.npz: labels must be classes 0\.\.9, found 200"):
+        ms.load_split(folder, "test")

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from sesn import provenance
 from sesn.data.npz import save_npz, sha256_file
 from sesn.data.sources import Digits
-from sesn.io import process_alive, read_json
+from sesn.io import CorruptFileError, process_alive, read_json
 
 PAPER_SPLITS = {"train": 10_000, "val": 2_000, "test": 50_000}
 PAPER_SOURCE_SIZE = 70_000
@@ -240,5 +241,29 @@ def load_split(folder: Path, split: str, check: bool = True) -> dict:
         got = sha256_file(path)
         if got != expected:
             raise ChecksumError(f"{path}: sha256 {got} does not match the manifest ({expected})")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CorruptFileError(f"{path}: not a readable npz ({type(e).__name__}: {e})") from None
+    check_split_arrays(arrays, path)
+    return arrays
+
+
+NUM_CLASSES = 10  # the digits
+
+
+def check_split_arrays(arrays: dict, path: Path) -> None:
+    """A split's arrays as this package writes them: ``images`` uint8 [N, H, W], ``labels`` in
+    0..9, one per image (whatever the checksums say: a manifest can be re-hashed)."""
+    missing = [k for k in ("images", "labels") if k not in arrays]
+    if missing:
+        raise CorruptFileError(f"{path}: no array(s) {missing} (has {sorted(arrays)})")
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise CorruptFileError(f"{path}: images must be uint8 [N, H, W], got {images.dtype} {list(images.shape)}")
+    if labels.shape != (len(images),):
+        raise CorruptFileError(f"{path}: {len(images)} images but labels of shape {list(labels.shape)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        bad = labels.max() if labels.max() >= NUM_CLASSES else labels.min()
+        raise CorruptFileError(f"{path}: labels must be classes 0..{NUM_CLASSES - 1}, found {bad}")
