@@ -367,7 +367,7 @@ def main(args) -> int:
         describe=lambda run: f"{run.key} ({run.row}, column {run.column}, sweep {sweep})",
         not_run_errors=[(train.TrainingDiverged, FAILED)],
     )  # fmt: skip
-    if not args.no_table:
+    if not args.no_table and any(Path(args.results).glob("runs/**/record.json")):
         from sesn.report import reproduce_table
 
         reproduce_table.write_tables(args.results)

@@ -270,3 +270,15 @@ def test_settings_ignore_lr_steps_past_the_end_and_name_workers_and_device(reali
     assert train.settings_id(train.run_settings(c, {"f": "h"}, 1)) != train.settings_id(
         train.run_settings(a, {"f": "h"}, 1)
     )
+
+
+def test_report_commands_name_a_missing_or_wrong_input_in_one_line(tmp_path, capsys):
+    """Issue #43 item 7: `sesn report bench FOLDER` and `sesn reproduce table` on a missing or an
+    empty results folder are one `error:` line naming it and exit 2."""
+    assert cli_main(["report", "bench", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "is a folder" in err and str(tmp_path) in err
+    for folder, what in ((tmp_path / "missing", "does not exist"), (tmp_path, "no run records")):
+        assert cli_main(["reproduce", "table", "--results", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and what in err and str(folder) in err, err

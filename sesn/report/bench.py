@@ -41,6 +41,8 @@ SETTINGS_COLUMNS = ("device", "torch", "allocator", "quick")
 def load(path: Path):
     import pandas as pd
 
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder; give the pytest-benchmark JSON file inside it (--benchmark-json)")
     try:
         data = read_json(Path(path))
     except FileNotFoundError:

@@ -192,11 +192,14 @@ def plot(summary, path: Path, title: str = "MNIST-scale") -> None:
 
 
 def write_tables(results: Path) -> int:
+    from sesn.errors import MissingInputError
+
     results = Path(results)
+    if not results.is_dir():
+        raise MissingInputError(f"--results {results} does not exist (a sweep's results folder, from sesn reproduce)")
     df = load_records(results)
     if df.empty:
-        print(f"no run records under {results}/runs")
-        return 1
+        raise MissingInputError(f"--results {results}: no run records under {results}/runs (run sesn reproduce first)")
     summary = summarise(df)
     table = layout(summary)
     failed = df[df.status == "failed"]
