@@ -167,6 +167,9 @@ def table_cells(dataset: str, profile: str | None) -> list[tuple[str, str, str]]
 
 def plan(args, profile: Profile) -> list[Run]:
     check_models(args.models, "stl10" if args.dataset == "stl10" else "mnist-scale")
+    bad = [r for r in args.realizations or () if r < 0]
+    if bad:
+        raise InputError(f"--realizations must be seeds >= 0, got {' '.join(map(str, bad))}")
     runs = []
     if args.dataset == "stl10":
         for row, col, model in table_cells("stl10", None if args.models else "paper"):

@@ -282,3 +282,25 @@ def test_report_commands_name_a_missing_or_wrong_input_in_one_line(tmp_path, cap
         assert cli_main(["reproduce", "table", "--results", str(folder)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and what in err and str(folder) in err, err
+
+
+def test_negative_realization_is_refused_naming_the_option_before_any_data(tmp_path, capsys, monkeypatch):
+    """Issue #43 item 8: --realizations -1 built a seed-1 realization before refusing."""
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["reproduce", "--profile", "smoke", "--realizations", "-1", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--realizations" in err and "-1" in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_missing_digits_hint_names_what_every_command_takes(monkeypatch, tmp_path):
+    """Issue #43 item 8: the hint named `sesn data mnist-scale`'s options as if any command took
+    them, and not SESN_MNIST_DIR, which works everywhere."""
+    from sesn.data import sources
+
+    monkeypatch.setattr(sources, "DEFAULT_DIRS", {**sources.DEFAULT_DIRS, "mnist": [str(tmp_path / "none")]})
+    monkeypatch.delenv("SESN_MNIST_DIR", raising=False)
+    with pytest.raises(FileNotFoundError) as e:
+        sources.load_digits("mnist")
+    msg = str(e.value)
+    assert "SESN_MNIST_DIR" in msg and "sesn data mnist-scale --source-dir" in msg, msg

@@ -25,10 +25,12 @@ DEFAULT_DIRS = {
     ],
 }
 HOW_TO = {
-    "mnist": "pass --source-dir DIR with the IDX files (train-/t10k-images-idx3-ubyte[.gz] and labels), "
-    "or --download to fetch MNIST with torchvision into datasets/raw",
-    "fashion-mnist": "apt-get install dataset-fashion-mnist (files in /usr/share/datasets/fashion-mnist), "
-    "pass --source-dir DIR, or --download to fetch it with torchvision",
+    "mnist": "set SESN_MNIST_DIR=DIR to a folder with the IDX files (train-/t10k-images-idx3-ubyte[.gz] and "
+    "labels; read by every command), or build realizations with `sesn data mnist-scale --source-dir DIR` "
+    "(or `--download`, torchvision, into datasets/raw)",
+    "fashion-mnist": "apt-get install dataset-fashion-mnist (files in /usr/share/datasets/fashion-mnist), set "
+    "SESN_FASHION_MNIST_DIR=DIR, or `sesn data mnist-scale --dataset fashion-mnist --source-dir DIR` "
+    "(or `--download`)",
 }
 
 
