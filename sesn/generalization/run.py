@@ -21,6 +21,7 @@ import torch
 from sesn.allocator import allocator_state, announce
 from sesn.generalization.measure import size_equivariance
 from sesn.generalization.profiles import Profile
+from sesn.nn import dispatch
 from sesn.train import faults
 from sesn.train.checkpoint import (
     RunLock,
@@ -165,6 +166,7 @@ def train_and_evaluate(
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             set_rng_state(ckpt["rng"])
+            dispatch.pin(ckpt.get("dispatch"))  # the paths `auto` took before the interruption
             start, best_val, best_state, stale, history = (
                 ckpt["epoch"] + 1,
                 ckpt["best_val"],
@@ -198,7 +200,7 @@ def train_and_evaluate(
             atomic_torch_save(
                 {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
                  "best_val": best_val, "best_model": best_state, "stale": stale, "history": history,
-                 "settings": settings},
+                 "settings": settings, "dispatch": dispatch.recorded_choices()},
                 ckpt_path,
             )  # fmt: skip
             faults.kill_point(epoch + 1)  # the training loop's test-only seam (sesn.train.faults)
@@ -210,6 +212,7 @@ def train_and_evaluate(
         equivariance = measure_equivariance(model, data, train_sizes, test_sizes, profile, device)
         record = {
             "status": "done",
+            "dispatch": dispatch.recorded_choices(),  # the paths `auto` took (kept with every checkpoint)
             "model": run.model,
             "method": stir_label(run.model),
             "scenario": run.scenario,

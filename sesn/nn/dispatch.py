@@ -63,6 +63,7 @@ MEASURE_MIN_MACS = 5e7
 
 _memo: dict[tuple, str] = {}
 _decisions: dict[tuple, "Decision"] = {}
+_pinned: dict[str, str] = {}  # repr(key) -> path, taken over from a run's checkpoint (pin)
 _local = threading.local()
 _disk: dict | None = None
 _disk_path: str | None = None
@@ -74,6 +75,7 @@ def clear() -> None:
     global _disk, _disk_path, measurements
     _memo.clear()
     _decisions.clear()
+    _pinned.clear()
     _disk, _disk_path = None, None
     measurements = 0
 
@@ -81,6 +83,21 @@ def clear() -> None:
 def choices() -> dict[tuple, str]:
     """The choices made so far in this process, by key."""
     return dict(_memo)
+
+
+def recorded_choices() -> dict[str, str]:
+    """The choices of this process (and those pinned), keyed by ``repr(key)``: what a training
+    run keeps with its checkpoint and names in its record, so that a resume takes the same paths
+    (they agree only to round-off, and training amplifies round-off)."""
+    out = dict(_pinned)
+    out.update({repr(k): v for k, v in _memo.items()})
+    return dict(sorted(out.items()))
+
+
+def pin(recorded: dict[str, str]) -> None:
+    """Take over a run's recorded choices (:func:`recorded_choices`): a key met again gets its
+    recorded path without timing, whatever this process would measure."""
+    _pinned.update({str(k): str(v) for k, v in (recorded or {}).items()})
 
 
 @contextlib.contextmanager
@@ -235,6 +252,13 @@ def choose(
     hit = _memo.get(key)
     if hit is not None:
         return hit
+    pinned = _pinned.get(repr(key))
+    if pinned is not None and pinned in costs:
+        _memo[key] = pinned
+        _decisions[key] = Decision(label, tuple(key[7]) if len(key) > 7 else (), memory is not None, pinned,
+                                   "recorded with the run's checkpoint (a resume takes its paths)", dict(costs),
+                                   rule=rule)  # fmt: skip
+        return pinned
     decision = Decision(label, tuple(key[7]) if len(key) > 7 else (), memory is not None, "", "", dict(costs),
                         rule=rule)  # fmt: skip
     admitted = dict(costs)

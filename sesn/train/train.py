@@ -41,6 +41,7 @@ from sesn import settings as sesn_settings
 from sesn.allocator import allocator_state, announce
 from sesn.io import check_output_folder
 from sesn.models import count_parameters, get_model, list_models
+from sesn.nn import dispatch
 from sesn.train import faults
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
     RunInProgress,
@@ -239,6 +240,7 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"])
+        dispatch.pin(ckpt.get("dispatch"))  # the paths `auto` took before the interruption
         start_epoch, best_val, best_state, history = (
             ckpt["epoch"] + 1,
             ckpt["best_val"],
@@ -266,8 +268,6 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
             train_loader = loader(train, args.batch_size // world, sampler, args.workers, g, drop_last=drop)
             loss, train_acc = train_epoch(net, train_loader, optimizer, device, args, epoch, scaler, progress)
             if args.show_dispatch and epoch == start_epoch and rank == 0:
-                from sesn.nn import dispatch
-
                 print(dispatch.format_decisions(), flush=True)
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
@@ -307,6 +307,7 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
                         "args": record["args"],
                         "settings": settings,
                         "code_version": record["settings"]["code_version"],
+                        "dispatch": dispatch.recorded_choices(),
                     },
                     ckpt_path,
                 )
@@ -335,6 +336,7 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
             "epochs": args.epochs,
             "seconds_per_epoch": sum(epoch_seconds) / max(len(epoch_seconds), 1),
             "history": history,
+            "dispatch": dispatch.recorded_choices(),  # the paths `auto` took (kept with every checkpoint)
         }
         record.update(result)
         atomic_write_json(record, record_path)
