@@ -1,4 +1,4 @@
-"""Data pipeline tests. Real digits from ../shared/data/mnist are used when present."""
+"""Data pipeline tests. Real digits from tests/data/mnist (the first 1,000 of the LeCun test split) are used."""
 
 import gzip
 import json
@@ -371,7 +371,8 @@ def test_verify_finds_the_tracked_checksums_from_any_directory(real_digits, tmp_
 
     tracked = REPO / "datasets" / "checksums" / "mnist_reduced_seed0.json"
     ref = json.loads(tracked.read_text())
-    if ref["versions"] != ms.versions():
+    # the bytes depend on the resampler (pillow, torchvision), not on Python's patch version
+    if any(ref["versions"][k] != ms.versions()[k] for k in ("pillow", "torchvision")):
         pytest.skip(f"tracked with {ref['versions']}, running {ms.versions()}")
     ms.generate(real_digits, 0, tmp_path, reduced=True, progress=False)
     monkeypatch.chdir(tmp_path)

@@ -23,7 +23,7 @@ from sesn.models.stir import STIR_MODELS, stir_model
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "tests" / "data" / "mnist"
-needs_digits = pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (../shared/data/mnist) not available")
+needs_digits = pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (tests/data/mnist) not available")
 
 
 @pytest.mark.parametrize("name", list(STIR_MODELS))
@@ -112,7 +112,7 @@ def _tiny_set(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
     if not DIGITS.is_dir():
-        pytest.skip("real MNIST digits (../shared/data/mnist) not available")
+        pytest.skip("real MNIST digits (tests/data/mnist) not available")
     return _tiny_set(tmp_path_factory.mktemp("stir"))
 
 

@@ -103,7 +103,7 @@ def test_plugin_in_the_benchmarks(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (../shared/data/mnist) not available")
+@pytest.mark.skipif(not DIGITS.is_dir(), reason="real MNIST digits (tests/data/mnist) not available")
 def test_plugin_in_reproduce_and_generalization(tmp_path):
     res = _sesn(
         ["reproduce", "--profile", "smoke", "--results", str(tmp_path / "r"), "--models", "example_net_28"], tmp_path

@@ -21,7 +21,7 @@ from sesn.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 HAVE_MNIST = (REPO / "tests" / "data" / "mnist").is_dir()
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="real MNIST digits (../shared/data/mnist) not available")
+needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="real MNIST digits (tests/data/mnist) not available")
 
 
 def _args(realization, out, *extra):
