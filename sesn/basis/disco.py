@@ -38,7 +38,8 @@ def file_name(spec: BasisSpec) -> str:
 
 def search_dirs() -> list[Path]:
     dirs = [settings.disco_dir()] if settings.disco_dir() is not None else []
-    dirs += [REPO / "datasets" / "disco", Path.cwd() / "datasets" / "disco"]
+    # the copy this repository carries (DISCO's licence beside it), for a checkout's own reports
+    dirs += [REPO / "datasets" / "disco", Path.cwd() / "datasets" / "disco", REPO / "tests" / "data" / "disco"]
     return list(dict.fromkeys(d.resolve() for d in dirs))  # each folder once
 
 

@@ -118,7 +118,20 @@ def in_training_pass() -> bool:
 
 
 def forced_mode() -> str | None:
-    return settings.compute_mode()
+    return getattr(_local, "forced", None) or settings.compute_mode()
+
+
+@contextlib.contextmanager
+def forcing(mode: str):
+    """Within this context every layer in ``auto`` takes ``mode`` where it supports it (as
+    ``SESN_COMPUTE_MODE``): one path for a measurement whose numbers do not depend on the path
+    (the paths agree to round-off), the same on every machine and without timing."""
+    old = getattr(_local, "forced", None)
+    _local.forced = mode
+    try:
+        yield
+    finally:
+        _local.forced = old
 
 
 def measuring() -> bool:

@@ -42,6 +42,21 @@ def _keep(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def support_windows(basis: torch.Tensor, windows) -> tuple[int, ...]:
+    """Per scale, the smallest odd centred window at least ``windows[i]`` wide outside which
+    ``basis[:, i]`` (``[N_b, S, k, k]``) is zero."""
+    k = basis.shape[-1]
+    out = []
+    for i, m in enumerate(windows):
+        nz = torch.nonzero(basis[:, i].abs().amax(dim=0))
+        if len(nz):
+            c = k // 2
+            radius = int((nz - c).abs().max())
+            m = max(m, 2 * radius + 1)
+        out.append(int(m))
+    return tuple(out)
+
+
 class SteerableConvBase(ScaleEquivariantModule, abstract=True):
     """Base of :class:`SESConv_Z2_H` and :class:`SESConv_H_H`.
 
@@ -90,6 +105,9 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         self.windows = spec.windows
         self.compute_mode = compute_mode
         self.register_buffer("basis", basis_tensor(spec), persistent=False)
+        # the direct path convolves each scale with its window: wide enough for the basis' support
+        # (a published basis, DISCO's, is non-zero outside int(k s/s_max); cropping it changed the layer)
+        self.windows = support_windows(self.basis, self.windows)
         self._kernel_cache: dict = {}
         self._table_cache: dict = {}
 

@@ -32,6 +32,7 @@ from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
 from sesn.transforms import rescale, rescale_corner, smooth_random_field
 
 LAYERS = ("T->H", "H->H (scale_size 1)", "H->H (scale_size 2)")
+REPORT_PATH = "fft"  # the compute path of every steerable layer of the report (where supported)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -374,6 +375,16 @@ def plot(df, path: Path) -> None:
 
 
 def main(args) -> int:
+    """The report; every steerable layer on the FFT path where it has one (the numbers do not
+    depend on the path, which agree to round-off, ``tests/test_layers.py``; one path is the same
+    on every machine, and timing each new layer shape cost more than the report itself)."""
+    from sesn.nn import dispatch
+
+    with dispatch.forcing(REPORT_PATH):
+        return _main(args)
+
+
+def _main(args) -> int:
     t0 = time.perf_counter()
     df, pairs = measure(args)
     table = summary_table(df)
@@ -421,7 +432,8 @@ def main(args) -> int:
         f"(kernel {c['kernel_size']}, effective size {c['effective_size']})",
         "",
         "Same protocol and inputs as above; DISCO's basis is its published proxy basis combined with Hermite "
-        f"functions (sigma_min {c['disco_sigma']}, mult {c['mult']}), read from DISCO's data file (not shipped; see "
+        f"functions (sigma_min {c['disco_sigma']}, mult {c['mult']}), read from DISCO's data file (a copy with "
+        "its licence in tests/data/disco, not in the wheel; see "
         "docs/optimised-basis.md). At step 3 (factor 1/2, an integer ratio) DISCO's dilated functions "
         "are exact on the grid.",
         "",
