@@ -240,6 +240,16 @@ def plot(df, path):
 
 
 def main(args) -> int:
+    """The report; steerable layers on the FFT path where they have one (as the equivariance
+    report: the numbers do not depend on the path, and no layer shape is timed)."""
+    from sesn.nn import dispatch
+    from sesn.report.equivariance import REPORT_PATH
+
+    with dispatch.forcing(REPORT_PATH):
+        return _main(args)
+
+
+def _main(args) -> int:
     import pandas as pd
 
     t0 = time.perf_counter()
