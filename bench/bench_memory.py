@@ -63,8 +63,9 @@ def test_training_memory(benchmark, family, batch, name, path, level, precision)
     kw = dict(device=DEVICE, memory_saving=level, precision=precision)
     if path is not None:
         kw["compute_mode"] = path
+    meta_peak = None
     if SETTINGS.cuda:  # what would not fit the GPU is measured on meta first, and skipped
-        need = training_memory(name, batch, **{**kw, "device": "meta"}).peak_bytes
+        need = meta_peak = training_memory(name, batch, **{**kw, "device": "meta"}).peak_bytes
         total = torch.cuda.get_device_properties(0).total_memory
         if need > 0.9 * total:
             pytest.skip(f"needs {need / 2**30:.1f} GiB of tensors (meta), the GPU has {total / 2**30:.1f} GiB")
@@ -98,6 +99,7 @@ def test_training_memory(benchmark, family, batch, name, path, level, precision)
             "activation_bytes": m.activation_bytes,
             "state_bytes": m.state_bytes,
             "cuda_max_allocated_bytes": m.cuda_max_allocated_bytes,
+            "meta_peak_bytes": meta_peak if meta_peak is not None else (m.peak_bytes if m.device == "meta" else None),
             "memory_kind": f"tracked tensor storages on {m.device}"
             + (", and cuda max_memory_allocated" if SETTINGS.cuda else ""),
             "memory_device": m.device,

@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from settings import SETTINGS  # noqa: E402
+from settings import SETTINGS, bench_budget  # noqa: E402
 
 from sesn.allocator import configure_cpu_allocator  # noqa: E402
 
@@ -89,3 +90,16 @@ def run_case(benchmark, fn, *, rounds: int, info: dict, flops_fn=None, record_au
 @pytest.fixture
 def settings():
     return SETTINGS
+
+
+_START = time.monotonic()
+
+
+@pytest.fixture(autouse=True)
+def _time_budget():
+    """``SESN_BENCH_BUDGET_S``: once that many seconds have passed since the session began,
+    the remaining cases are skipped, each naming the budget (a lent GPU's time is bounded; the
+    JSON of what ran is still written)."""
+    budget = bench_budget()
+    if budget and time.monotonic() - _START > budget:
+        pytest.skip(f"SESN_BENCH_BUDGET_S={budget:g} s spent before this case")

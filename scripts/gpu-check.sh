@@ -13,6 +13,14 @@
 #
 # Stages (default: bench,train; the dry run adds frontier):
 #   bench     the benchmark suite on CUDA and its tables;
+#   bench-full  every benchmark group at full size, in about 8 minutes on one H100
+#             (SESN_BENCH_FULL=1: MNIST batch 128, STL-10's WRN-16-8 at batch 128 with and without
+#             the memory-saving levels, STIR batch 16; fp32 and AMP; training memory as CUDA
+#             max_memory_allocated beside the meta figure), models first, then memory, then
+#             layers; cases left when $BENCH_FULL_BUDGET_S (default 420) s have passed are
+#             skipped and named, so the JSON is always written. Output:
+#             bench/results/<device>-torch<version>-full.{json,md,csv,png}; prints the
+#             efficiency summary (time / CNN, FLOPs / CNN, GFLOP/s / CNN per family);
 #   train     the 2-epoch training check;
 #   frontier  the equivariance-accuracy frontier on the full-size offline protocol: `sesn
 #             reproduce --profile paper --dataset fashion-mnist-scale --columns 28` for the
@@ -51,15 +59,15 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1 ;;
     --stages) STAGES="$2"; shift ;;
     --stages=*) STAGES="${1#--stages=}" ;;
-    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,train,frontier,frontier-quick,generalization]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/gpu-check.sh [--dry-run] [--stages bench,bench-full,train,frontier,frontier-quick,generalization]" >&2; exit 2 ;;
   esac
   shift
 done
-[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,train,frontier,frontier-quick,generalization || STAGES=bench,train; }
+[ -z "$STAGES" ] && { [ "$DRY" = 1 ] && STAGES=bench,bench-full,train,frontier,frontier-quick,generalization || STAGES=bench,train; }
 for stage in ${STAGES//,/ }; do
   case "$stage" in
-    bench|train|frontier|frontier-quick|generalization) ;;
-    *) echo "error: unknown stage '$stage' (bench, train, frontier, frontier-quick, generalization)" >&2; exit 2 ;;
+    bench|bench-full|train|frontier|frontier-quick|generalization) ;;
+    *) echo "error: unknown stage '$stage' (bench, bench-full, train, frontier, frontier-quick, generalization)" >&2; exit 2 ;;
   esac
 done
 has_stage() { [[ ",$STAGES," == *",$1,"* ]]; }
@@ -85,6 +93,18 @@ stage_bench() {
   echo "== benchmarks"
   "$PY" -m pytest bench -q -p no:cacheprovider --benchmark-json "$OUT/$SLUG.json" ${SESN_GPU_CHECK_BENCH_ARGS:-}
   "$PY" -m sesn report bench "$OUT/$SLUG.json" --out "$OUT" --name "$SLUG"
+}
+
+stage_bench-full() {
+  echo "== benchmarks, full size (budget ${BENCH_FULL_BUDGET_S:-420} s)"
+  local files=(bench/bench_models.py bench/bench_memory.py bench/bench_layers.py) sel=()
+  # the dry run: the plumbing (full settings, quick sizes) on the STIR and WRN groups only
+  [ "$DRY" = 1 ] && { files=(bench/bench_models.py bench/bench_memory.py); sel=(-k "stir or wrn or stl10"); }
+  SESN_BENCH_FULL=1 SESN_BENCH_BUDGET_S=${BENCH_FULL_BUDGET_S:-420} "$PY" -m pytest "${files[@]}" "${sel[@]}" -q \
+    -p no:cacheprovider -rs --benchmark-json "$OUT/$SLUG-full.json" ${SESN_GPU_CHECK_BENCH_ARGS:-}
+  "$PY" -m sesn report bench "$OUT/$SLUG-full.json" --out "$OUT" --name "$SLUG-full" > /dev/null
+  echo "-- efficiency per family ($OUT/$SLUG-full.md)"
+  sed -n '/^## Efficiency per family/,/^## Training memory/p' "$OUT/$SLUG-full.md" | grep '^|' || true
 }
 
 stage_train() {

@@ -59,6 +59,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SESN_BENCH_DEVICE", "", "`cpu` or `cuda` for the benchmarks (unset: cuda when present)", "bench",
              ("", "cpu", "cuda")),
     Variable("SESN_BENCH_THREADS", "0", "CPU threads for the benchmarks (0: torch's default)", "bench"),
+    Variable("SESN_BENCH_FULL", "0", "`1`: every group at its paper batch (WRN-16-8 at 128 on CUDA) and, on "
+             "CUDA, AMP for the STIR group too (`scripts/gpu-check.sh --stages bench-full`)", "bench"),
+    Variable("SESN_BENCH_BUDGET_S", "0", "seconds after which the remaining benchmark cases are skipped "
+             "(0: none; the GPU stage's time guard)", "bench"),
+    Variable("SESN_BENCH_ROUNDS", "0", "timed rounds per case (0: the default of the device)", "bench"),
     Variable("SESN_HYPOTHESIS_PROFILE", "ci", "hypothesis profile of the property tests", "equivariance_tests",
              ("ci", "dev", "nightly", "mutant")),
     Variable("SESN_HYPOTHESIS_SEED", "", "seed of the `ci` profile's draws (unset: from the commit)",
@@ -195,6 +200,14 @@ def bench_device() -> str | None:
 
 def bench_threads() -> int:
     return integer("SESN_BENCH_THREADS")
+
+
+def bench_full() -> bool:
+    return flag("SESN_BENCH_FULL")
+
+
+def bench_rounds() -> int:
+    return integer("SESN_BENCH_ROUNDS")
 
 
 def hypothesis_profile() -> str:

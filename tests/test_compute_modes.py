@@ -321,3 +321,38 @@ def test_every_path_agrees_with_the_definition_for_every_basis(basis):
                 layer.compute_mode = mode
                 err = float((layer(inp) - ref).norm() / ref.norm())
                 assert err < 1e-10, f"{layer_cls.__name__} basis {basis}: path {mode} off the definition by {err:.2e}"
+
+
+@pytest.mark.parametrize("h, w, lh, lw", [(5, 6, 8, 9), (4, 4, 7, 8), (3, 5, 3, 5), (15, 15, 72, 72)])
+def test_fft_path_rfft2_backward_is_autograds(h, w, lh, lw):
+    """The FFT path's own rfft2 backward (one inverse real transform) gives autograd's
+    gradient, for odd and even transform lengths (Nyquist column or not) and padding."""
+    from sesn.nn.fft_conv import rfft2
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 3, lh, lw // 2 + 1, dtype=torch.complex128)
+    (ref,) = torch.autograd.grad(torch.fft.rfft2(x, s=(lh, lw)), x, g)
+    (got,) = torch.autograd.grad(rfft2(x, lh, lw), x, g)
+    assert torch.equal(rfft2(x, lh, lw), torch.fft.rfft2(x, s=(lh, lw)))
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+
+
+def test_fft_path_real_product_matrix_and_its_gradient():
+    from sesn.nn.fft_conv import real_product_matrix
+
+    torch.manual_seed(0)
+    k = torch.randn(3, 4, 5, dtype=torch.complex128, requires_grad=True)
+    ref = torch.cat([torch.cat([k.real, -k.imag], -1), torch.cat([k.imag, k.real], -1)], -2)
+    assert torch.equal(real_product_matrix(k), ref)
+    g = torch.randn(3, 8, 10, dtype=torch.float64)
+    torch.testing.assert_close(torch.autograd.grad(real_product_matrix(k), k, g)[0], torch.autograd.grad(ref, k, g)[0])
+
+
+def test_fft_transform_lengths_are_smooth_from_32():
+    from sesn.nn.fft_conv import SMOOTH_FROM, padded_sizes, smooth_length
+
+    assert smooth_length(13) == 13 and smooth_length(31) == 31  # below: the extra frequencies cost more
+    assert smooth_length(71) == 72 and smooth_length(103) == 105 and smooth_length(64) == 64
+    assert padded_sizes(64, 64, 7, 15) == (72, 72)  # STIR's 64 px with kernel 15
+    assert all(smooth_length(n) >= n for n in range(SMOOTH_FROM, 400))

@@ -68,14 +68,14 @@ def test_equivariance_report_writes_tables_and_plot(tmp_path):
 
 
 def test_bench_report_from_a_pytest_benchmark_json(tmp_path, capsys):
-    def bench(group, name, role, median, flops):
+    def bench(group, name, role, median, flops, variant=None):
         return {"group": group, "name": name, "stats": {"median": median, "min": median, "rounds": 1},
-                "extra_info": {"role": role, "variant": name, "pass": "fwd", "batch": 2, "params": 10, "flops": flops,
+                "extra_info": {"role": role, "variant": variant or name, "pass": "fwd", "batch": 2, "params": 10, "flops": flops,
                                "peak_memory_bytes": 2**20, "device": "cpu (test)", "torch": "x",
                                "case": "layer"}}  # fmt: skip
 
     data = {
-        "benchmarks": [bench("g", "conv", "baseline", 0.01, 1e9), bench("g", "ses", "ses", 0.04, 4e9)],
+        "benchmarks": [bench("g", "conv", "baseline", 0.01, 1e9), bench("g", "ses", "ses", 0.04, 2e9, "auto")],
         "machine_info": {},
         "datetime": "now",
     }
@@ -83,7 +83,11 @@ def test_bench_report_from_a_pytest_benchmark_json(tmp_path, capsys):
     path.write_text(json.dumps(data))
     assert main(["report", "bench", str(path), "--out", str(tmp_path / "r"), "--name", "t"]) == 0
     md = (tmp_path / "r" / "t.md").read_text()
-    assert "| g | ses | 2 | 40.0 | 4.00 | 4.00 | 4.00 | 100 |" in md
+    # 2 GFLOP in 40 ms = 50 GFLOP/s, half the baseline's 1 GFLOP in 10 ms
+    assert "| g | ses | 2 | 40.0 | 4.00 | 2.00 | 2.00 | 50 | 0.50 |" in md
+    # per family: time 4x, FLOPs 2x, floor = 10 ms x 2 = 20 ms, 2x above it
+    assert "| g | fp32 | 1 | conv (10.0 ms, 100 GFLOP/s) | 4.00 | 2.00 | 20.0 | 2.0 | 0.50 | ses |" in md
+    assert pd.read_csv(tmp_path / "r" / "t-efficiency.csv").above_floor_max.tolist() == [2.0]
     table = pd.read_csv(tmp_path / "r" / "t.csv")
     assert len(table) == 2 and imread(tmp_path / "r" / "t.png").ndim == 3
     assert "CPU memory allocator: not recorded" in md

@@ -15,6 +15,7 @@ from sesn.nn.fft_conv import (
     inverse_adjoint,
     item_bytes,
     real_product_matrix,
+    rfft2,
     spectrum,
     transform_plan,
 )
@@ -146,7 +147,7 @@ class SESConv_H_H(SteerableConvBase):
             return self.full_kernel()[..., a : k - a, a : k - a]  # [O, I, K, S, k', k']
 
         def kernel_matrix(kern):
-            ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, I, K, S, Lh, Fw]
+            ks = rfft2(fft_precision(kern), lh, lw).conj()  # [O, I, K, S, Lh, Fw]
             ks = ks.permute(3, 4, 5, 0, 1, 2).reshape(s, lh * fw, c_out, c_in * taps)  # [S, F, O, I*K]
             return real_product_matrix(ks).contiguous()  # [S, F, 2 O, 2 I*K]
 

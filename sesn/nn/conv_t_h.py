@@ -15,6 +15,7 @@ from sesn.nn.fft_conv import (
     inverse_adjoint,
     item_bytes,
     real_product_matrix,
+    rfft2,
     spectrum,
     transform_plan,
 )
@@ -133,7 +134,7 @@ class SESConv_Z2_H(SteerableConvBase):
             return self.full_kernel().transpose(1, 2)[..., a : k - a, a : k - a]  # [O, S, I, k', k']
 
         def kernel_matrix(kern):
-            ks = torch.fft.rfft2(fft_precision(kern), s=(lh, lw)).conj()  # [O, S, I, Lh, Fw]
+            ks = rfft2(fft_precision(kern), lh, lw).conj()  # [O, S, I, Lh, Fw]
             ks = ks.permute(3, 4, 0, 1, 2).reshape(lh * fw, c_out * s, c_in)  # [F, O*S, I]
             return real_product_matrix(ks).contiguous()  # [F, 2 O*S, 2 I]
 

@@ -82,24 +82,107 @@ def transform_plan(h: int, w: int, padding: int, kernel_size: int) -> tuple[int,
     return (a, padding - a, *padded_sizes(h, w, padding - a, kernel_size - 2 * a))
 
 
+# Transform lengths at least this long are rounded up to the next 7-smooth number (no prime
+# factor above 7): pocketfft transforms a length with a large prime factor (71 = 64 + 7 at
+# STIR's 64 px, 103 at STL-10's 96 px) by Bluestein's algorithm, several times slower than a
+# smooth length a few samples longer; below it, the extra frequencies cost more than the
+# transform saves (MNIST's 13 = 7 + 6 stays 13). Measured in docs/speed.md ("Transform lengths").
+SMOOTH_FROM = 32
+
+
+def smooth_length(n: int) -> int:
+    """The smallest ``m >= n`` with no prime factor above 7 (``n`` itself below :data:`SMOOTH_FROM`)."""
+    if n < SMOOTH_FROM:
+        return n
+    m = n
+    while True:
+        r = m
+        for p in (2, 3, 5, 7):
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return m
+        m += 1
+
+
 def padded_sizes(h: int, w: int, padding: int, kernel_size: int) -> tuple[int, int]:
-    """Transform sizes ``L = max(N + p, k)`` per axis: the smallest circular length in which
-    no output of the padded correlation wraps onto input data (see the module docstring)."""
-    return max(h + padding, kernel_size), max(w + padding, kernel_size)
+    """Transform sizes per axis: ``L = max(N + p, k)``, the smallest circular length in which
+    no output of the padded correlation wraps onto input data (see the module docstring),
+    rounded up by :func:`smooth_length` (any longer length is as exact)."""
+    return smooth_length(max(h + padding, kernel_size)), smooth_length(max(w + padding, kernel_size))
+
+
+class _Rfft2(torch.autograd.Function):
+    """``torch.fft.rfft2(x, s=(L_h, L_w))`` of a real ``[..., h, w]`` (zero-padded at the end),
+    with the adjoint as one inverse real transform of the same size.
+
+    With ``g`` the gradient of the half spectrum ``y`` (``dL/dRe y + i dL/dIm y``), the input
+    gradient is ``dL/dx[n] = Re sum_k g[k] exp(2 pi i k.n / L)`` over the stored half of the
+    spectrum. ``irfft2`` sums the same terms with weight 2 on the interior columns (the
+    Hermitian partner of each) and 1 on the DC and Nyquist columns, divided by ``L_h L_w``:
+    so ``dx = L_h L_w irfft2(g')`` with the interior columns of ``g`` halved, cropped to
+    ``h x w``. Autograd's own backward of rfft2 zero-fills the full spectrum and runs a complex
+    transform (several times the forward's time, docs/speed.md)."""
+
+    @staticmethod
+    def forward(ctx, x, lh, lw):
+        ctx.geometry = (x.shape[-2], x.shape[-1], lh, lw)
+        return torch.fft.rfft2(x, s=(lh, lw))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        h, w, lh, lw = ctx.geometry
+        g = g.clone()
+        last = g.shape[-1] - (1 if lw % 2 == 0 else 0)  # interior columns: 1 .. last - 1
+        g[..., 1:last] *= 0.5
+        dx = torch.fft.irfft2(g, s=(lh, lw)) * (lh * lw)
+        return dx[..., :h, :w], None, None
+
+
+def rfft2(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
+    """``torch.fft.rfft2(x, s=(lh, lw))`` with a fast backward (:class:`_Rfft2`); ``x`` real,
+    ``h <= lh``, ``w <= lw``."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _Rfft2.apply(x, lh, lw)
+    return torch.fft.rfft2(x, s=(lh, lw))
 
 
 def spectrum(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
     """Real view ``[..., L_h, F_w, 2]`` of rfft2 of ``[..., h, w]`` zero-padded at the end
     to ``L_h x L_w`` (``F_w = L_w // 2 + 1``; last axis: real, imaginary part)."""
-    return torch.view_as_real(torch.fft.rfft2(fft_precision(x), s=(lh, lw)))
+    return torch.view_as_real(rfft2(fft_precision(x), lh, lw))
+
+
+class _RealProduct(torch.autograd.Function):
+    """:func:`real_product_matrix` as one write per block (no cat of cats, no CopySlices under
+    autograd); backward: ``d Re = G_11 + G_22``, ``d Im = G_21 - G_12`` as one complex gradient."""
+
+    @staticmethod
+    def forward(ctx, ks):
+        kr, ki = ks.real, ks.imag
+        n, c = ks.shape[-2:]
+        out = kr.new_empty((*ks.shape[:-2], 2 * n, 2 * c))
+        out[..., :n, :c] = kr
+        torch.neg(ki, out=out[..., :n, c:])
+        out[..., n:, :c] = ki
+        out[..., n:, c:] = kr
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        n, c = g.shape[-2] // 2, g.shape[-1] // 2
+        re = g[..., :n, :c] + g[..., n:, c:]
+        im = g[..., n:, :c] - g[..., :n, c:]
+        return torch.complex(re, im)
 
 
 def real_product_matrix(ks: torch.Tensor) -> torch.Tensor:
     """``[..., N, C]`` complex (conjugated kernel spectra) -> ``[..., 2N, 2C]`` real
     ``[[Kr, -Ki], [Ki, Kr]]``: times ``[Xr; Xi]`` (``[..., 2C, M]``) it gives
     ``[Re(K X); Im(K X)]``."""
-    kr, ki = ks.real, ks.imag
-    return torch.cat([torch.cat([kr, -ki], -1), torch.cat([ki, kr], -1)], -2)
+    return _RealProduct.apply(ks)
 
 
 @functools.lru_cache(maxsize=64)

@@ -75,6 +75,7 @@ def load(path: Path):
                 memory_saving=info.get("memory_saving", "off"),
                 activation_mb=(info.get("activation_bytes") or 0) / 2**20,
                 cuda_max_allocated_mb=(info.get("cuda_max_allocated_bytes") or 0) / 2**20,
+                meta_peak_mb=(info.get("meta_peak_bytes") or 0) / 2**20,
                 memory_kind=info.get("memory_kind", ""),
                 model=info.get("model"),
                 torch=info.get("torch"),
@@ -97,10 +98,50 @@ def load(path: Path):
         for r in df.itertuples()
     ]
     df["gflop_per_s"] = df.gflop / (df.median_ms / 1000)
+    # efficiency: the row's FLOP rate over its baseline's (1 = SESN's FLOPs run at the CNN's rate)
+    df["rate_ratio"] = df.flop_ratio / df.latency_ratio
     df["memory_ratio"] = [
         r.memory_mb / base.loc[r.group, "memory_mb"] if r.group in base.index else float("nan") for r in df.itertuples()
     ]
     return df, data
+
+
+SUMMARY_VARIANTS = ("auto", "method")  # the rows a user gets by default: auto dispatch, or a method's one path
+
+
+def efficiency_summary(df):
+    """Per family (benchmark group) and pass: the default rows (``auto`` or a method's
+    layer, fp32, no memory saving) against the group's baseline. time / baseline and
+    FLOPs / baseline; the floor those imply (the time the row would take at the baseline's
+    FLOP rate: baseline time x FLOP ratio) and how far above it the row is (time / floor,
+    i.e. baseline rate / row rate)."""
+    import pandas as pd
+
+    rows = []
+    timed = df[(df.case != "memory") & df.latency_ratio.notna() & df.flop_ratio.notna()]
+    default = timed[timed.variant.isin(SUMMARY_VARIANTS) & (timed.memory_saving == "off")]
+    for group, sub in default.groupby("group", sort=False):
+        base = timed[(timed.group == group) & (timed.role == "baseline") & (timed.memory_saving == "off")]
+        base = base[base.precision == "fp32"]
+        if base.empty:
+            continue
+        b = base.iloc[0]
+        for prec, rows_p in sub.groupby("precision", sort=False):
+            rows.append(dict(group=group, precision=prec, rows=len(rows_p), baseline=b["name"],
+                             baseline_ms=b.median_ms, baseline_gflop_per_s=b.gflop_per_s,
+                             time_min=rows_p.latency_ratio.min(), time_max=rows_p.latency_ratio.max(),
+                             flop_min=rows_p.flop_ratio.min(), flop_max=rows_p.flop_ratio.max(),
+                             floor_ms_min=(b.median_ms * rows_p.flop_ratio).min(),
+                             floor_ms_max=(b.median_ms * rows_p.flop_ratio).max(),
+                             above_floor_min=(rows_p.latency_ratio / rows_p.flop_ratio).min(),
+                             above_floor_max=(rows_p.latency_ratio / rows_p.flop_ratio).max(),
+                             rate_min=rows_p.rate_ratio.min(), rate_max=rows_p.rate_ratio.max(),
+                             slowest=rows_p.loc[rows_p.latency_ratio.idxmax(), "name"]))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _span(lo, hi, fmt="{:.2f}"):
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
 
 
 def memory_table(df):
@@ -111,6 +152,7 @@ def memory_table(df):
         peak_gib=mem.memory_mb / 1024,
         activation_gib=mem.activation_mb / 1024,
         cuda_gib=mem.cuda_max_allocated_mb / 1024,
+        meta_gib=mem.meta_peak_mb / 1024,
     )
 
 
@@ -219,6 +261,8 @@ def auto_vs_paths(df):
 
 
 def main(args) -> int:
+    import pandas as pd
+
     df, data = load(args.json)
     stem = args.name or stem_for(df)
     out: Path = args.out
@@ -237,6 +281,7 @@ def main(args) -> int:
         "gflop",
         "flop_ratio",
         "gflop_per_s",
+        "rate_ratio",
         "memory_mb",
         "params",
     ]
@@ -247,6 +292,7 @@ def main(args) -> int:
         "gflop": "{:.2f}",
         "flop_ratio": "{:.2f}",
         "gflop_per_s": "{:.0f}",
+        "rate_ratio": "{:.2f}",
         "memory_mb": "{:.0f}",
     }.items():
         table[col] = [fmt.format(v) for v in table[col]]
@@ -257,6 +303,7 @@ def main(args) -> int:
             "gflop": "GFLOP",
             "flop_ratio": "FLOP / baseline",
             "gflop_per_s": "GFLOP/s",
+            "rate_ratio": "GFLOP/s / baseline",
             "memory_mb": "memory (MiB)",
         }
     )
@@ -275,6 +322,30 @@ def main(args) -> int:
         "",
         dataframe_to_markdown(table),
     ]
+    summary = efficiency_summary(df)
+    if len(summary):
+        shown = pd.DataFrame(
+            {
+                "family (group)": summary.group,
+                "precision": summary.precision,
+                "rows": summary.rows,
+                "baseline": [f"{n} ({ms:.1f} ms, {r:.0f} GFLOP/s)" for n, ms, r in
+                             zip(summary.baseline, summary.baseline_ms, summary.baseline_gflop_per_s)],
+                "time / baseline": [_span(a, b) for a, b in zip(summary.time_min, summary.time_max)],
+                "FLOPs / baseline": [_span(a, b) for a, b in zip(summary.flop_min, summary.flop_max)],
+                "floor (ms)": [_span(a, b, "{:.1f}") for a, b in zip(summary.floor_ms_min, summary.floor_ms_max)],
+                "time / floor": [_span(a, b, "{:.1f}") for a, b in zip(summary.above_floor_min, summary.above_floor_max)],
+                "GFLOP/s / baseline": [_span(a, b) for a, b in zip(summary.rate_min, summary.rate_max)],
+                "slowest": summary.slowest,
+            }
+        )  # fmt: skip
+        atomic_write_text(out / f"{stem}-efficiency.csv", summary.to_csv(index=False))
+        md += ["", "## Efficiency per family", "",
+               "The rows a user gets by default (`auto` dispatch or a method's layer; no memory saving) against "
+               "the family's baseline. Floor: the time the row would take if its FLOPs ran at the baseline's "
+               "FLOP rate (baseline time x FLOP ratio); time / floor = baseline GFLOP/s over the row's. A "
+               "range spans the family's rows.", "",
+               dataframe_to_markdown(shown)]  # fmt: skip
     mem = memory_table(df)
     if len(mem):
         kind = "; ".join(sorted(set(mem.memory_kind)))
@@ -289,6 +360,9 @@ def main(args) -> int:
         if (mem.cuda_gib > 0).any():
             shown["CUDA max allocated (GiB)"] = [f"{v:.2f}" for v in mem.cuda_gib]
             cols_mem.append("CUDA max allocated (GiB)")
+            # the same step's tensors tracked on meta (the CPU tables' figure): what the GPU's allocator adds
+            shown["meta peak (GiB)"] = [f"{v:.2f}" if v > 0 else "" for v in mem.meta_gib]
+            cols_mem.append("meta peak (GiB)")
         md += ["", "## Training memory", "",
                f"One training step (forward, loss, backward, optimizer step) at each family's paper batch; "
                f"`sesn.memory.training_memory`, {kind}. Peak: the most memory tensors held at once "
