@@ -323,7 +323,7 @@ def test_every_path_agrees_with_the_definition_for_every_basis(basis):
                 assert err < 1e-10, f"{layer_cls.__name__} basis {basis}: path {mode} off the definition by {err:.2e}"
 
 
-@pytest.mark.parametrize("h, w, lh, lw", [(5, 6, 8, 9), (4, 4, 7, 8), (3, 5, 3, 5), (15, 15, 72, 72)])
+@pytest.mark.parametrize("h, w, lh, lw", [(5, 6, 8, 9), (4, 4, 7, 8), (3, 5, 3, 5), (15, 15, 72, 72), (3, 4, 13, 17)])
 def test_fft_path_rfft2_backward_is_autograds(h, w, lh, lw):
     """The FFT path's own rfft2 backward (one inverse real transform) gives autograd's
     gradient, for odd and even transform lengths (Nyquist column or not) and padding."""
@@ -356,3 +356,19 @@ def test_fft_transform_lengths_are_smooth_from_32():
     assert smooth_length(71) == 72 and smooth_length(103) == 105 and smooth_length(64) == 64
     assert padded_sizes(64, 64, 7, 15) == (72, 72)  # STIR's 64 px with kernel 15
     assert all(smooth_length(n) >= n for n in range(SMOOTH_FROM, 400))
+
+
+@pytest.mark.parametrize("kh, kw, lh, lw", [(15, 15, 72, 72), (13, 13, 13, 13), (5, 3, 9, 8)])
+def test_fft_kernel_product_matrix_is_the_spectrum_of_the_kernels(kh, kw, lh, lw):
+    """The GEMM-computed kernel spectra equal rfft2's (conjugated, laid out [G, F, R, C], in
+    the real block form), and so do their gradients."""
+    from sesn.nn.fft_conv import kernel_product_matrix, real_product_matrix
+
+    torch.manual_seed(0)
+    k = torch.randn(2, 3, 4, kh, kw, dtype=torch.float64, requires_grad=True)
+    ks = torch.fft.rfft2(k, s=(lh, lw)).conj().permute(0, 3, 4, 1, 2).reshape(2, -1, 3, 4)
+    ref = real_product_matrix(ks)
+    got = kernel_product_matrix(k, lh, lw)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(got, k, g)[0], torch.autograd.grad(ref, k, g)[0], rtol=0, atol=1e-10)

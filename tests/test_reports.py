@@ -70,8 +70,8 @@ def test_equivariance_report_writes_tables_and_plot(tmp_path):
 def test_bench_report_from_a_pytest_benchmark_json(tmp_path, capsys):
     def bench(group, name, role, median, flops, variant=None):
         return {"group": group, "name": name, "stats": {"median": median, "min": median, "rounds": 1},
-                "extra_info": {"role": role, "variant": variant or name, "pass": "fwd", "batch": 2, "params": 10, "flops": flops,
-                               "peak_memory_bytes": 2**20, "device": "cpu (test)", "torch": "x",
+                "extra_info": {"role": role, "variant": variant or name, "pass": "fwd", "batch": 2, "params": 10,
+                               "flops": flops, "peak_memory_bytes": 2**20, "device": "cpu (test)", "torch": "x",
                                "case": "layer"}}  # fmt: skip
 
     data = {

@@ -14,8 +14,7 @@ from sesn.nn.fft_conv import (
     inverse,
     inverse_adjoint,
     item_bytes,
-    real_product_matrix,
-    rfft2,
+    kernel_product_matrix,
     spectrum,
     transform_plan,
 )
@@ -146,10 +145,9 @@ class SESConv_H_H(SteerableConvBase):
         def kernels():
             return self.full_kernel()[..., a : k - a, a : k - a]  # [O, I, K, S, k', k']
 
-        def kernel_matrix(kern):
-            ks = rfft2(fft_precision(kern), lh, lw).conj()  # [O, I, K, S, Lh, Fw]
-            ks = ks.permute(3, 4, 5, 0, 1, 2).reshape(s, lh * fw, c_out, c_in * taps)  # [S, F, O, I*K]
-            return real_product_matrix(ks).contiguous()  # [S, F, 2 O, 2 I*K]
+        def kernel_matrix(kern):  # [O, I, K, S, k', k'] -> [S, F, 2 O, 2 I*K]
+            kern = fft_precision(kern).permute(3, 0, 1, 2, 4, 5).reshape(s, c_out, c_in * taps, *kern.shape[-2:])
+            return kernel_product_matrix(kern, lh, lw)
 
         def input_matrix(xc):
             # all scale slices (and the K-1 zero slices after the largest) in one rfft2 call

@@ -14,8 +14,7 @@ from sesn.nn.fft_conv import (
     inverse,
     inverse_adjoint,
     item_bytes,
-    real_product_matrix,
-    rfft2,
+    kernel_product_matrix,
     spectrum,
     transform_plan,
 )
@@ -133,10 +132,9 @@ class SESConv_Z2_H(SteerableConvBase):
         def kernels():
             return self.full_kernel().transpose(1, 2)[..., a : k - a, a : k - a]  # [O, S, I, k', k']
 
-        def kernel_matrix(kern):
-            ks = rfft2(fft_precision(kern), lh, lw).conj()  # [O, S, I, Lh, Fw]
-            ks = ks.permute(3, 4, 0, 1, 2).reshape(lh * fw, c_out * s, c_in)  # [F, O*S, I]
-            return real_product_matrix(ks).contiguous()  # [F, 2 O*S, 2 I]
+        def kernel_matrix(kern):  # [O, S, I, k', k'] -> [F, 2 O*S, 2 I]
+            kern = fft_precision(kern).reshape(1, c_out * s, c_in, *kern.shape[-2:])
+            return kernel_product_matrix(kern, lh, lw)[0]
 
         def input_matrix(xc):
             spec = spectrum(xc, lh, lw)  # [Bc, I, Lh, Fw, 2]

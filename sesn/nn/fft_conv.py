@@ -133,11 +133,42 @@ class _Rfft2(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
         h, w, lh, lw = ctx.geometry
+        if 4 * h * w <= lh * lw:  # a kernel on a long transform: only h x w of the inverse is needed
+            return _pruned_adjoint(g, h, w, lh, lw), None, None
         g = g.clone()
         last = g.shape[-1] - (1 if lw % 2 == 0 else 0)  # interior columns: 1 .. last - 1
         g[..., 1:last] *= 0.5
         dx = torch.fft.irfft2(g, s=(lh, lw)) * (lh * lw)
         return dx[..., :h, :w], None, None
+
+
+@functools.lru_cache(maxsize=64)
+def _adjoint_matrices(h: int, w: int, lh: int, lw: int, dtype: torch.dtype, device: str):
+    """Real matrices of ``dx[n, m] = Re sum_{u, v} g[u, v] exp(2 pi i (u n / L_h + v m / L_w))``
+    for ``n < h``, ``m < w``: height ``[(c, n), u]`` (c: cos, sin) and width ``[(c, v, a), m]``
+    (a: real, imaginary part of g)."""
+    fw = lw // 2 + 1
+    n = torch.arange(h, dtype=torch.float64).view(-1, 1)
+    u = torch.arange(lh, dtype=torch.float64).view(1, -1)
+    theta = 2 * math.pi * n * u / lh  # [h, Lh]
+    high = torch.cat([torch.cos(theta), torch.sin(theta)], 0)  # [(c, n), Lh]
+    v = torch.arange(fw, dtype=torch.float64).view(-1, 1)
+    m = torch.arange(w, dtype=torch.float64).view(1, -1)
+    c, s = torch.cos(2 * math.pi * v * m / lw), torch.sin(2 * math.pi * v * m / lw)  # [Fw, w]
+    # with R_c = sum_u (cos | sin)(theta) g: Re(...) = (R_cos,re - R_sin,im) cos - (R_sin,re + R_cos,im) sin
+    wide = torch.stack([torch.stack([c, -s], 1), torch.stack([-s, -c], 1)], 0)  # [2, Fw, 2, w]
+    return high.to(device=device, dtype=dtype), wide.reshape(4 * fw, w).to(device=device, dtype=dtype)
+
+
+def _pruned_adjoint(g: torch.Tensor, h: int, w: int, lh: int, lw: int) -> torch.Tensor:
+    """The adjoint of the zero-padded rfft2 for a small ``h x w`` input: two real GEMMs with
+    DFT matrices that synthesise only the ``h x w`` window (no full inverse transform)."""
+    fw = g.shape[-1]
+    gr = torch.view_as_real(g.resolve_conj()).reshape(-1, lh, 2 * fw)  # [P, Lh, (v, a)]
+    high, wide = _adjoint_matrices(h, w, lh, lw, gr.dtype, str(gr.device))
+    r = torch.matmul(high, gr)  # [P, (c, n), (v, a)]
+    r = r.view(-1, 2, h, 2 * fw).transpose(1, 2).reshape(-1, h, 4 * fw)  # [P, n, (c, v, a)]
+    return torch.matmul(r, wide).view(*g.shape[:-2], h, w)
 
 
 def rfft2(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
@@ -183,6 +214,62 @@ def real_product_matrix(ks: torch.Tensor) -> torch.Tensor:
     ``[[Kr, -Ki], [Ki, Kr]]``: times ``[Xr; Xi]`` (``[..., 2C, M]``) it gives
     ``[Re(K X); Im(K X)]``."""
     return _RealProduct.apply(ks)
+
+
+class _BlockFromParts(torch.autograd.Function):
+    """``[G, 2, F, R, C]`` (real, imaginary part) -> ``[G, F, 2R, 2C]`` ``[[Kr, -Ki], [Ki, Kr]]``;
+    the gradient comes back in the input's layout (no slice backward)."""
+
+    @staticmethod
+    def forward(ctx, parts):
+        kr, ki = parts[:, 0], parts[:, 1]
+        g, _, f, r, c = parts.shape
+        out = parts.new_empty((g, f, 2 * r, 2 * c))
+        out[..., :r, :c] = kr
+        torch.neg(ki, out=out[..., :r, c:])
+        out[..., r:, :c] = ki
+        out[..., r:, c:] = kr
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        r, c = grad.shape[-2] // 2, grad.shape[-1] // 2
+        return torch.stack([grad[..., :r, :c] + grad[..., r:, c:], grad[..., r:, :c] - grad[..., :r, c:]], 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_dft_matrices(kh: int, kw: int, lh: int, lw: int, dtype: torch.dtype, device: str):
+    """Real DFT matrices of the conjugated spectrum ``sum_{n, m} k[n, m] exp(+2 pi i (u n / L_h
+    + v m / L_w))`` of a ``kh x kw`` kernel: width ``[m, (a, v)]`` and height ``[(b, u), (n, a)]``
+    (a, b: real, imaginary part)."""
+    fw = lw // 2 + 1
+    m = torch.arange(kw, dtype=torch.float64).view(-1, 1)
+    v = torch.arange(fw, dtype=torch.float64).view(1, -1)
+    phi = 2 * math.pi * m * v / lw  # [kw, Fw]
+    wide = torch.cat([torch.cos(phi), torch.sin(phi)], 1)  # [m, (a, v)]
+    u = torch.arange(lh, dtype=torch.float64).view(-1, 1)
+    n = torch.arange(kh, dtype=torch.float64).view(1, -1)
+    c, s = torch.cos(2 * math.pi * u * n / lh), torch.sin(2 * math.pi * u * n / lh)  # [Lh, kh]
+    # Re = cos Tr - sin Ti, Im = sin Tr + cos Ti (T: the width transform, a = re, im)
+    high = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], 0)  # [b, u, n, a]
+    return wide.to(device=device, dtype=dtype), high.reshape(2 * lh, 2 * kh).to(device=device, dtype=dtype)
+
+
+def kernel_product_matrix(kern: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
+    """``[G, R, C, kh, kw]`` real kernels -> ``[G, F, 2R, 2C]``: the :func:`real_product_matrix`
+    of their conjugated ``L_h x L_w`` spectra, ``F = L_h (L_w // 2 + 1)`` frequencies, computed as
+    two real GEMMs with DFT matrices over the kernel's few taps. Same values as
+    ``real_product_matrix(rfft2(kern, s).conj())`` permuted to ``[G, F, R, C]``, without that
+    large tensor's permute copies, and differentiable by GEMMs (autograd's rfft2 backward is a
+    complex transform of the whole zero-padded kernel)."""
+    g, r, c, kh, kw = kern.shape
+    fw = lw // 2 + 1
+    wide, high = _kernel_dft_matrices(kh, kw, lh, lw, kern.dtype, str(kern.device))
+    t = torch.matmul(kern, wide)  # [G, R, C, n, (a, v)]
+    t = t.view(g, r, c, kh, 2, fw).permute(0, 3, 4, 5, 1, 2).reshape(g, 2 * kh, fw * r * c)  # [G, (n, a), (v, R, C)]
+    parts = torch.matmul(high, t).view(g, 2, lh * fw, r, c)  # [G, b, (u, v), R, C]
+    return _BlockFromParts.apply(parts)
 
 
 @functools.lru_cache(maxsize=64)

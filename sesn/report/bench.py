@@ -334,7 +334,8 @@ def main(args) -> int:
                 "time / baseline": [_span(a, b) for a, b in zip(summary.time_min, summary.time_max)],
                 "FLOPs / baseline": [_span(a, b) for a, b in zip(summary.flop_min, summary.flop_max)],
                 "floor (ms)": [_span(a, b, "{:.1f}") for a, b in zip(summary.floor_ms_min, summary.floor_ms_max)],
-                "time / floor": [_span(a, b, "{:.1f}") for a, b in zip(summary.above_floor_min, summary.above_floor_max)],
+                "time / floor": [_span(a, b, "{:.1f}")
+                                 for a, b in zip(summary.above_floor_min, summary.above_floor_max)],
                 "GFLOP/s / baseline": [_span(a, b) for a, b in zip(summary.rate_min, summary.rate_max)],
                 "slowest": summary.slowest,
             }
