@@ -185,28 +185,35 @@ def spectrum(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
     return torch.view_as_real(rfft2(fft_precision(x), lh, lw))
 
 
+def _blocks(kr: torch.Tensor, ki: torch.Tensor) -> torch.Tensor:
+    """``[..., N, C]`` real and imaginary parts -> ``[..., 2N, 2C]`` ``[[Kr, -Ki], [Ki, Kr]]``,
+    written block by block (no cat of cats)."""
+    n, c = kr.shape[-2:]
+    out = kr.new_empty((*kr.shape[:-2], 2 * n, 2 * c))
+    out[..., :n, :c] = kr
+    torch.neg(ki, out=out[..., :n, c:])
+    out[..., n:, :c] = ki
+    out[..., n:, c:] = kr
+    return out
+
+
+def _block_gradients(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adjoint of :func:`_blocks`: ``d Re = G_11 + G_22``, ``d Im = G_21 - G_12``."""
+    n, c = g.shape[-2] // 2, g.shape[-1] // 2
+    return g[..., :n, :c] + g[..., n:, c:], g[..., n:, :c] - g[..., :n, c:]
+
+
 class _RealProduct(torch.autograd.Function):
-    """:func:`real_product_matrix` as one write per block (no cat of cats, no CopySlices under
-    autograd); backward: ``d Re = G_11 + G_22``, ``d Im = G_21 - G_12`` as one complex gradient."""
+    """:func:`real_product_matrix` with its own backward (no ``CopySlices`` under autograd)."""
 
     @staticmethod
     def forward(ctx, ks):
-        kr, ki = ks.real, ks.imag
-        n, c = ks.shape[-2:]
-        out = kr.new_empty((*ks.shape[:-2], 2 * n, 2 * c))
-        out[..., :n, :c] = kr
-        torch.neg(ki, out=out[..., :n, c:])
-        out[..., n:, :c] = ki
-        out[..., n:, c:] = kr
-        return out
+        return _blocks(ks.real, ks.imag)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        n, c = g.shape[-2] // 2, g.shape[-1] // 2
-        re = g[..., :n, :c] + g[..., n:, c:]
-        im = g[..., n:, :c] - g[..., :n, c:]
-        return torch.complex(re, im)
+        return torch.complex(*_block_gradients(g))
 
 
 def real_product_matrix(ks: torch.Tensor) -> torch.Tensor:
@@ -222,20 +229,12 @@ class _BlockFromParts(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, parts):
-        kr, ki = parts[:, 0], parts[:, 1]
-        g, _, f, r, c = parts.shape
-        out = parts.new_empty((g, f, 2 * r, 2 * c))
-        out[..., :r, :c] = kr
-        torch.neg(ki, out=out[..., :r, c:])
-        out[..., r:, :c] = ki
-        out[..., r:, c:] = kr
-        return out
+        return _blocks(parts[:, 0], parts[:, 1])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        r, c = grad.shape[-2] // 2, grad.shape[-1] // 2
-        return torch.stack([grad[..., :r, :c] + grad[..., r:, c:], grad[..., r:, :c] - grad[..., :r, c:]], 1)
+        return torch.stack(_block_gradients(grad), 1)
 
 
 @functools.lru_cache(maxsize=64)
