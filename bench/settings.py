@@ -67,4 +67,8 @@ SETTINGS = _load()
 
 def bench_budget() -> float:
     """``SESN_BENCH_BUDGET_S`` (0: none)."""
-    return float(sesn_settings.get("SESN_BENCH_BUDGET_S") or 0)
+    value = sesn_settings.get("SESN_BENCH_BUDGET_S") or "0"
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"SESN_BENCH_BUDGET_S must be a number of seconds, got {value!r}") from None

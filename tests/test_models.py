@@ -319,3 +319,14 @@ def test_reproduce_reads_its_table_layout_from_the_registry():
         assert "user_net_28" not in {r.model for r in paper}  # not in the paper profile's default sweep
     finally:
         _REGISTRY.pop("user_net_28")
+
+
+def test_stir_net_pools_are_the_max_over_scales_and_space():
+    """StirNet's fast pools (scale_max, one flattened amax) give the plain maxima."""
+    torch.manual_seed(0)
+    model = m.get_model("stir_sesn_b").eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        f = model.body(x)
+        torch.testing.assert_close(model.features(x), f.amax(2), rtol=0, atol=0)
+        torch.testing.assert_close(model(x), model.head(f.amax((2, 3, 4))), rtol=0, atol=0)

@@ -86,7 +86,8 @@ def transform_plan(h: int, w: int, padding: int, kernel_size: int) -> tuple[int,
 # factor above 7): pocketfft transforms a length with a large prime factor (71 = 64 + 7 at
 # STIR's 64 px, 103 at STL-10's 96 px) by Bluestein's algorithm, several times slower than a
 # smooth length a few samples longer; below it, the extra frequencies cost more than the
-# transform saves (MNIST's 13 = 7 + 6 stays 13). Measured in docs/speed.md ("Transform lengths").
+# transform saves (MNIST's 13 = 7 + 6 stays 13). Measured in docs/speed.md ("Efficiency per
+# family, and the STIR profile").
 SMOOTH_FROM = 32
 
 
@@ -203,24 +204,12 @@ def _block_gradients(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return g[..., :n, :c] + g[..., n:, c:], g[..., n:, :c] - g[..., :n, c:]
 
 
-class _RealProduct(torch.autograd.Function):
-    """:func:`real_product_matrix` with its own backward (no ``CopySlices`` under autograd)."""
-
-    @staticmethod
-    def forward(ctx, ks):
-        return _blocks(ks.real, ks.imag)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, g):
-        return torch.complex(*_block_gradients(g))
-
-
 def real_product_matrix(ks: torch.Tensor) -> torch.Tensor:
     """``[..., N, C]`` complex (conjugated kernel spectra) -> ``[..., 2N, 2C]`` real
     ``[[Kr, -Ki], [Ki, Kr]]``: times ``[Xr; Xi]`` (``[..., 2C, M]``) it gives
-    ``[Re(K X); Im(K X)]``."""
-    return _RealProduct.apply(ks)
+    ``[Re(K X); Im(K X)]``. (The layers build theirs with :func:`kernel_product_matrix`.)"""
+    kr, ki = ks.real, ks.imag
+    return torch.cat([torch.cat([kr, -ki], -1), torch.cat([ki, kr], -1)], -2)
 
 
 class _BlockFromParts(torch.autograd.Function):
