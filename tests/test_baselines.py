@@ -243,3 +243,41 @@ def test_pixel_pool_rules_pick_what_stir_defines(pool):
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="pool must be one of"):
         PixelPoolConv2d(1, 1, 5, pool="max")
+
+
+@pytest.mark.parametrize("n,size", [(28, 28), (64, 64), (31, 25), (20, 33)])
+def test_rescale_to_equals_interpolate_then_pad_or_crop(n, size):
+    """The matrix form SI-ConvNet uses is the reference's interpolate (bilinear,
+    align_corners=True) followed by the centred pad / crop, values and gradients."""
+    from sesn.baselines.common import rescale_to
+
+    g = torch.Generator().manual_seed(n)
+    for s in [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33, 1 / 0.3, 1 / 3.33]:
+        x = torch.randn(2, 3, n, n, generator=g, dtype=torch.float64, requires_grad=True)
+        ref = pad_or_crop(rescale_bilinear(x, s), size)
+        out = rescale_to(x, s, size)
+        assert out.shape == ref.shape
+        torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+        v = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+        (g_ref,) = torch.autograd.grad(ref, x, v)
+        (g_out,) = torch.autograd.grad(out, x, v)
+        torch.testing.assert_close(g_out, g_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_si_conv_equals_its_definition():
+    """Every scale: rescale, centre to N, shared conv, rescale back, centre; max over scales."""
+    torch.manual_seed(0)
+    scales = [0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33]
+    layer = SIConv2d(2, 3, 7, scales, padding=3).double()
+    x = torch.randn(2, 2, 28, 28, dtype=torch.float64, requires_grad=True)
+    ys = []
+    for s in scales:
+        y = F.conv2d(pad_or_crop(rescale_bilinear(x, s), 28), layer.weight, layer.bias, padding=3)
+        ys.append(pad_or_crop(rescale_bilinear(y, 1 / s), 28))
+    ref = torch.stack(ys).max(0).values
+    out = layer(x)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    g_ref = torch.autograd.grad(ref.pow(2).sum(), (x, layer.weight))
+    g_out = torch.autograd.grad(out.pow(2).sum(), (x, layer.weight))
+    for a, b in zip(g_out, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

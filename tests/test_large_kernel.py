@@ -131,3 +131,29 @@ def test_sicnn_builds_on_the_meta_device():
         layer = SiCNNConv2d(2, 3, 7, [0.5, 1.0, 2.3], num_input_scales=3)
     assert layer.weight.is_meta and layer.margins == SiCNNConv2d(2, 3, 7, [0.5, 1.0, 2.3]).margins
     assert layer(torch.empty(2, 6, 30, 30, device="meta")).shape == (2, 9, 30, 30)
+
+
+def test_fft_conv2d_keeps_only_input_and_weight_for_backward():
+    """The spectra and the kernel matrix (as large as the weight times the frequencies) are
+    recomputed in backward, not kept: the saved tensors are the input's and the weight's size."""
+    x = torch.randn(2, 4, 40, 40, requires_grad=True)
+    w = torch.randn(8, 4, 23, 23, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        y = fft_conv2d(x, w, padding=11)
+    assert saved and sum(saved) <= x.numel() + w.numel()
+    y.sum().backward()
+    assert x.grad is not None and w.grad is not None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fft_conv2d_low_precision_inputs(dtype):
+    """float32 (and bfloat16, computed in float32) to that precision's round-off, output in the input's dtype."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 30, 30, generator=g).to(dtype)
+    w = torch.randn(5, 3, 17, 17, generator=g).to(dtype)
+    ref = F.conv2d(x.double(), w.double(), padding=8)
+    out = fft_conv2d(x, w, padding=8)
+    assert out.dtype == dtype
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    assert (out.double() - ref).abs().max() <= tol * ref.abs().max()

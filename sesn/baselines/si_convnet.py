@@ -4,7 +4,9 @@ networks"), as in the SESN comparison (docs/baselines.md).
 The input is rescaled to every scale s (bilinear, align_corners=True), centred back to
 N x N (pad or crop), convolved with one shared kernel, rescaled by 1/s, centred to the
 output size, and the responses are max-pooled over scales in every layer. As in the
-reference, the zero border added when s > 1 takes part in the max.
+reference, the zero border added when s > 1 takes part in the max. Each rescale-and-centre is
+two products with its interpolation matrix (:func:`sesn.baselines.common.rescale_to`, equal
+to the interpolate-then-pad/crop form to round-off).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.baselines.common import pad_or_crop, rescale_bilinear
+from sesn.baselines.common import rescale_to
 from sesn.nn.base import ScaleEquivariantModule
 from sesn.nn.checks import conv_output_size
 
@@ -37,10 +39,10 @@ class SIConv2d(ScaleEquivariantModule, nn.Conv2d):
         if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
             raise ValueError(f"SIConv2d: expected a square image batch [B, C, N, N], got {list(x.shape)}")
         b, n = x.shape[0], x.shape[-1]
-        stack = torch.cat([pad_or_crop(rescale_bilinear(x, s), n) for s in self.scales], 0)
+        stack = torch.cat([rescale_to(x, s, n) for s in self.scales], 0)
         y = F.conv2d(stack, self.weight, self.bias, self.stride, self.padding)
         n_out = y.shape[-1]
-        ys = [pad_or_crop(rescale_bilinear(part, 1.0 / s), n_out) for part, s in zip(y.split(b, 0), self.scales)]
+        ys = [rescale_to(part, 1.0 / s, n_out) for part, s in zip(y.split(b, 0), self.scales)]
         return torch.stack(ys, 0).max(0).values
 
     def extra_repr(self) -> str:
