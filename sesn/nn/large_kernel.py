@@ -90,7 +90,8 @@ def fft_conv2d(x: torch.Tensor, weight: torch.Tensor, padding: int = 0, groups: 
             f"fft_conv2d: input channels {c}, weight {list(weight.shape)} and groups {groups} do not match"
         )
     if h + 2 * padding < kh or w + 2 * padding < kw:
-        raise ValueError(f"fft_conv2d: kernel {kh}x{kw} larger than the padded input {h + 2 * padding}x{w + 2 * padding}")
+        padded = f"{h + 2 * padding}x{w + 2 * padding}"
+        raise ValueError(f"fft_conv2d: kernel {kh}x{kw} larger than the padded input {padded}")
     xf, wf = fft_precision(x), fft_precision(weight)
     plan = spectral_plan(x.shape, weight.shape, padding, groups, xf.element_size())
     return spectral_conv(xf, wf, plan).to(x.dtype)
