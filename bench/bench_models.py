@@ -3,7 +3,17 @@ the same column in one group; WRN-16-8 beside its SES variants. On CUDA also AMP
 channels_last variants."""
 
 import pytest
-from cases import ALL_MODES_MODELS, MNIST_COLUMNS, SES_MODES, STIR, WRN, make_fn, model_case
+from cases import (
+    ALL_MODES_MODELS,
+    MNIST_COLUMNS,
+    SES_MODES,
+    STIR,
+    STIR_METHODS,
+    WRN,
+    has_steerable_layers,
+    make_fn,
+    model_case,
+)
 from conftest import run_case
 from settings import SETTINGS
 
@@ -70,15 +80,27 @@ def test_stir_model(benchmark, name, mode, backward, precision):
     _run(benchmark, "stir", name, mode, model, x, params, backward, precision, SETTINGS.rounds)
 
 
-def _run(benchmark, group, name, mode, model, x, params, backward, precision, rounds, level="off"):
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwdbwd"])
+@pytest.mark.parametrize("name", STIR_METHODS)
+def test_stir_method(benchmark, name, backward):
+    """Every other method of the scale-generalization benchmark (pixel / slice pool, SI-ConvNet,
+    SiCNN, conv3d, Gaussian derivative and foveated networks, ...), fp32, in the STIR CNN's
+    groups: a method's row is ``<model>/method`` (``/auto`` where it has steerable layers)."""
+    mode = "auto" if has_steerable_layers(name) else None
+    model, x, params = model_case(name, mode, SETTINGS.stir_batch)
+    _run(benchmark, "stir", name, mode, model, x, params, backward, "fp32", SETTINGS.rounds, method=mode is None)
+
+
+def _run(benchmark, group, name, mode, model, x, params, backward, precision, rounds, level="off", method=False):
     suffix = "" if precision == "fp32" else f"-{precision}"
+    variant = "method" if method else (mode or "baseline")
     benchmark.group = f"{group}-{'fwdbwd' if backward else 'fwd'}{suffix}"
-    benchmark.name = f"{name}/{mode or 'baseline'}{'' if level == 'off' else '+' + level}{suffix}"
+    benchmark.name = f"{name}/{variant}{'' if level == 'off' else '+' + level}{suffix}"
     info = {
         "case": "model",
         "model": name,
-        "variant": mode or "baseline",
-        "role": "baseline" if mode is None else "ses",
+        "variant": variant,
+        "role": "method" if method else ("baseline" if mode is None else "ses"),
         "pass": "fwdbwd" if backward else "fwd",
         "precision": precision,
         "batch": x.shape[0],

@@ -39,6 +39,20 @@ WRN = (
 STIR = ("stir_cnn", ["stir_sesn_b"]) if SETTINGS.quick else ("stir_cnn", ["stir_sesn_b", "stir_sesn_a", "stir_sesn_d"])
 
 
+def has_steerable_layers(name: str) -> bool:
+    return any(isinstance(m, SteerableConvBase) for m in models.get_model(name).modules())
+
+
+# every other registered model of that benchmark (STIR's table, the later families), in the
+# same groups as the STIR CNN; the quick mode keeps those without steerable layers (the SESN
+# variants' path choice is what makes them slow to set up, and the STIR group has one)
+STIR_METHODS = [
+    n
+    for n in models.list_models("stir_*")
+    if n != STIR[0] and n not in STIR[1] and not (SETTINGS.quick and has_steerable_layers(n))
+]
+
+
 def set_mode(module: nn.Module, mode: str) -> nn.Module:
     for m in module.modules():
         if isinstance(m, SteerableConvBase):
