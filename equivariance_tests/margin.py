@@ -115,7 +115,7 @@ def measure_case(task) -> list[dict]:
 
 
 def report(df: pd.DataFrame, args, seconds: float) -> str:
-    from sesn.report.io import dataframe_to_markdown
+    from sesn.report.artefacts import dataframe_to_markdown
 
     skipped = int((~df.distinguishable).sum())
     df = df[df.distinguishable]  # the rows the tests draw (the others are xfailed, never drawn)

@@ -366,7 +366,7 @@ def write_family_report(df: pd.DataFrame, mdf: pd.DataFrame, out: Path) -> None:
     Delta of a working layer, median tolerance, median plain-conv Delta, R, and for each
     mutant its median Delta and the fraction of cases it fails."""
     from sesn.io import atomic_write_text
-    from sesn.report.io import dataframe_to_markdown
+    from sesn.report.artefacts import dataframe_to_markdown
 
     rows = df[(df.pair == "all") & (df.dtype == "float64") & df.distinguishable]
     m = mdf.merge(rows[["config", "kind", "step"]], on=["config", "kind", "step"])

@@ -600,7 +600,7 @@ def per_example(
     import pandas as pd
     from tqdm import tqdm
 
-    from sesn.report.io import dataframe_to_markdown, write_table
+    from sesn.report.artefacts import dataframe_to_markdown, write_table
 
     t0 = time.perf_counter()
     controls = {}
@@ -788,7 +788,7 @@ def write_matrix(rows, out: Path) -> None:
     tests (numbers recorded from this code) in a column of their own, not counted as kills."""
     import pandas as pd
 
-    from sesn.report.io import write_table
+    from sesn.report.artefacts import write_table
 
     files = sorted({f for _, per, _ in rows for f in per}, key=lambda f: (TEST_ORDER + [f]).index(f))
     records = []

@@ -38,7 +38,7 @@
 #             test digits offline (datasets/raw/mnist).
 #   generalization  the scale-generalization benchmark's full profile (STIR's data volume:
 #             every model, scenarios 1-4, 25 seeds, learning rates 1e-2 and 1e-3, batch 16, up
-#             to 200 epochs with early stopping): `sesn bench generalization --profile full`
+#             to 200 epochs with early stopping): `sesn generalization --profile full`
 #             (GEN_PROFILE=cpu runs the cpu profile's 384 small runs instead, on the GPU: its
 #             records say device cuda and are never averaged with CPU runs),
 #             $GEN_SHARDS processes sharing the GPU (default 8), each stopped after
@@ -182,15 +182,15 @@ stage_generalization() {
   mkdir -p "$res/logs"
   for ((k = 0; k < n; k++)); do
     if [ -n "${GEN_SWEEP_TIMEOUT:-}" ]; then
-      timeout "$GEN_SWEEP_TIMEOUT" "$PY" -m sesn bench generalization "${args[@]}" --results "$res" --shard "$k/$n" \
+      timeout "$GEN_SWEEP_TIMEOUT" "$PY" -m sesn generalization "${args[@]}" --results "$res" --shard "$k/$n" \
         > "$res/logs/shard$k.log" 2>&1 & pids+=($!)
     else
-      "$PY" -m sesn bench generalization "${args[@]}" --results "$res" --shard "$k/$n" > "$res/logs/shard$k.log" 2>&1 &
+      "$PY" -m sesn generalization "${args[@]}" --results "$res" --shard "$k/$n" > "$res/logs/shard$k.log" 2>&1 &
       pids+=($!)
     fi
   done
   for k in "${pids[@]}"; do wait "$k" || failed=1; done
-  "$PY" -m sesn bench generalization table --results "$res"
+  "$PY" -m sesn generalization table --results "$res"
   return $failed
 }
 

@@ -76,10 +76,19 @@ def _train(argv):
     return cli(argv)
 
 
-def _bench_generalization(argv):
-    from sesn.generalization.cli import cli
+def _generalization(argv):
+    from sesn.generalization_cli import cli
 
     return cli(argv)
+
+
+def _bench_generalization(argv):
+    print(
+        "note: 'sesn bench generalization' is now 'sesn generalization' (it measures accuracy; "
+        "bench/ and 'sesn report bench' measure speed); running it",
+        file=sys.stderr,
+    )
+    return _generalization(argv)
 
 
 COMMANDS = {
@@ -109,10 +118,12 @@ COMMANDS = {
     ("data", "mnist-scale"): (_data_mnist_scale, "generate / verify MNIST-scale realizations with checksums"),
     ("data", "stl10"): (_data_stl10, "download (on request) and check STL-10"),
     ("data", "stir"): (_data_stir, "rebuild STIR's mnist scale-generalization set offline / verify it"),
-    ("bench", "generalization"): (
-        _bench_generalization,
-        "train on some object sizes, test on others (STIR protocol), every method",
+    ("generalization", None): (
+        _generalization,
+        "train on some object sizes, test on others (STIR protocol), every method ('sesn generalization table': "
+        "aggregate only)",
     ),
+    ("bench", "generalization"): (_bench_generalization, "the old name of 'sesn generalization' (still runs it)"),
 }
 
 
@@ -147,14 +158,14 @@ def _parser() -> argparse.ArgumentParser:
         "to see the full traceback of an error, and --import MODULE (repeatable) to load a plug-in module that "
         "registers your own layers, methods or models (docs/extending.md; also $SESN_IMPORT and the 'sesn.plugins' "
         "entry points). --cpu-allocator {heap,system}: glibc's malloc from the heap only (faster SESN training on "
-        "CPU; the process keeps its peak memory) or left alone; default heap for train, reproduce and bench "
+        "CPU; the process keeps its peak memory) or left alone; default heap for train, reproduce and "
         "generalization, system for the others (also $SESN_ALLOCATOR; docs/speed.md).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
 # the commands whose CPU speed gains from the heap-only allocator (sesn.allocator)
-ALLOCATOR_COMMANDS = {("reproduce", None), ("train", None), ("bench", "generalization")}
+ALLOCATOR_COMMANDS = {("reproduce", None), ("train", None), ("generalization", None), ("bench", "generalization")}
 
 
 def pop_allocator_option(argv: list[str]) -> tuple[str | None, list[str]]:

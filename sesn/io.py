@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -99,3 +100,18 @@ def read_json(path: Path):
         raise CorruptFileError(
             f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); delete or restore it"
         ) from None
+
+
+def parse_bytes(text: str | int | float) -> int:
+    """``"12GB"``, ``"12 GiB"``, ``"500MB"``, ``"1.5e10"`` -> bytes (GB = 10**9, GiB = 2**30)."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]i?B|B)?\s*", str(text))
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (examples: 12GB, 11.5GiB, 800MB)")
+    value, unit = float(m.group(1)), (m.group(2) or "B")
+    powers = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+              "KiB": 2**10, "kiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
+    if unit not in powers:
+        raise ValueError(f"unknown unit {unit!r} in {text!r}")
+    return int(value * powers[unit])

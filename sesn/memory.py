@@ -23,12 +23,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sesn.io import parse_bytes
 from sesn.memtrack import StorageTracker
 
 METHOD = "peak of live tensor storages after each ATen op of one training step (sesn.memtrack)"
@@ -71,21 +71,6 @@ class TrainingMemory:
         d["input_shape"] = list(self.input_shape)
         d["activation_bytes"] = self.activation_bytes
         return d
-
-
-def parse_bytes(text: str | int | float) -> int:
-    """``"12GB"``, ``"12 GiB"``, ``"500MB"``, ``"1.5e10"`` -> bytes (GB = 10**9, GiB = 2**30)."""
-    if isinstance(text, (int, float)):
-        return int(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]i?B|B)?\s*", str(text))
-    if not m:
-        raise ValueError(f"not a memory size: {text!r} (examples: 12GB, 11.5GiB, 800MB)")
-    value, unit = float(m.group(1)), (m.group(2) or "B")
-    powers = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-              "KiB": 2**10, "kiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
-    if unit not in powers:
-        raise ValueError(f"unknown unit {unit!r} in {text!r}")
-    return int(value * powers[unit])
 
 
 def _optimizer(name: str, params) -> torch.optim.Optimizer:

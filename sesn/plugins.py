@@ -3,7 +3,7 @@ every command without editing this package (docs/extending.md).
 
 A plug-in is any importable module that registers things when imported:
 ``sesn.models.registry.register`` (a model; with ``row``/``reproduce_columns`` it joins
-``sesn reproduce``, with ``dataset="stir"`` ``sesn bench generalization``),
+``sesn reproduce``, with ``dataset="stir"`` ``sesn generalization``),
 ``sesn.models.method_layers.register_method_layer`` (a T -> T method: both reports, the
 generalization benchmark by name, the benchmarks' layer group) and
 ``sesn.testing.plugins.register_equivariance_case`` (the property tests). Three ways

@@ -1,7 +1,7 @@
 """The one sweep runner: a planned list of runs, sharded, each trained or skipped by the
 state of its record, with the runs that were not trained reported by reason.
 
-Used by ``sesn reproduce`` (the paper's tables) and ``sesn bench generalization`` (STIR's
+Used by ``sesn reproduce`` (the paper's tables) and ``sesn generalization`` (STIR's
 protocol); each supplies its runs (objects with ``key`` and ``folder(results, sweep)``),
 what a finished record of the same run must hold, and the function that trains one run.
 Shards (``k/n``: every n-th run from k) partition a plan, so any scheduler (Slurm job

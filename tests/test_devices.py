@@ -30,7 +30,7 @@ def test_resolve_device_keeps_a_valid_name_and_defaults():
     [
         ["train", "--model", "test_ses_scalar", "--epochs", "1", "--data", "no-such-data"],
         ["reproduce", "--profile", "smoke"],
-        ["bench", "generalization", "--profile", "smoke"],
+        ["generalization", "--profile", "smoke"],
         ["report", "trained-equivariance"],
     ],
     ids=["train", "reproduce", "generalization", "trained-equivariance"],

@@ -1,4 +1,4 @@
-"""The scale-generalization benchmark (sesn bench generalization): models, the size
+"""The scale-generalization benchmark (sesn generalization): models, the size
 equivariance measure, runs (resume, skip, refuse other settings) and the report."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
+from sesn import generalization_cli as cli
 from sesn.data.npz import npz_bytes
-from sesn.generalization import cli, run
+from sesn.generalization import run
 from sesn.generalization.measure import size_equivariance
 from sesn.generalization.profiles import PROFILES
 from sesn.models import get_model
@@ -424,3 +425,16 @@ def test_the_cpu_profile_still_resumes_its_committed_sweep():
         "the cpu profile's settings changed: its sweep id no longer matches the committed records "
         f"({sweep}); the sweep would start over"
     )
+
+
+def test_old_command_name_still_runs_and_says_it_moved(tmp_path, capsys):
+    """'sesn bench generalization' (before the rename: bench/ measures speed) runs
+    'sesn generalization' and says so."""
+    from sesn.cli import main
+
+    new = main(["generalization", "table", "--results", str(tmp_path)])
+    capsys.readouterr()
+    old = main(["bench", "generalization", "table", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert old == new
+    assert "is now 'sesn generalization'" in err

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import sesn.models as models
-from sesn.memory import fit_memory_saving, parse_bytes, training_memory
+from sesn.io import parse_bytes
+from sesn.memory import fit_memory_saving, training_memory
 from sesn.memtrack import SavedTensorCounter, StorageTracker
 from sesn.models.common import set_memory_saving
 from sesn.nn import SESConv_H_H, dispatch

@@ -15,7 +15,7 @@ from sesn.io import check_output_folder
 COMMANDS = {
     "train": (["train", "--model", "test_ses_scalar", "--epochs", "1", "--data", "no-such-data", "--output-dir"]),
     "reproduce": ["reproduce", "--profile", "smoke", "--results"],
-    "generalization": ["bench", "generalization", "--profile", "smoke", "--results"],
+    "generalization": ["generalization", "--profile", "smoke", "--results"],
 }
 
 

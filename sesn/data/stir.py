@@ -44,7 +44,6 @@ MNIST_INSTANCES = 50  # STIR's instances per class, size and split
 ALL_SIZES = tuple(range(64, 16, -1))  # STIR's order: index 0 = 64 px ... index 47 = 17 px
 SPLITS = ("train", "valid", "test")
 SPLIT_ALIASES = {"train": 0, "valid": 1, "val": 1, "test": 2}
-DOMAINS = ("emoji", "mnist", "trafficsign", "aerial")
 REQUIRED_KEYS = ("imgs", "lbls", "scls", "psts", "metadata", "lbldata")
 METADATA_KEYS = ("title", "description", "author", "license", "version", "date")
 

@@ -1,4 +1,4 @@
-"""Profiles of ``sesn bench generalization``: which models, scenarios and seeds, how much
+"""Profiles of ``sesn generalization``: which models, scenarios and seeds, how much
 data and how many epochs. Every record and table names its profile and settings."""
 
 from __future__ import annotations

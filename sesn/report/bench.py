@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sesn.errors import InputError, MissingInputError
 from sesn.io import read_json
-from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ from sesn.errors import InputError
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
-from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
 from sesn.transforms import rescale, rescale_corner, smooth_random_field
 
 LAYERS = ("T->H", "H->H (scale_size 1)", "H->H (scale_size 2)")

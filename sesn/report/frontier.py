@@ -171,7 +171,7 @@ def write(df, out: Path, sources: list[str], refs=None) -> Path:
     import matplotlib.pyplot as plt
 
     from sesn.io import atomic_write_text
-    from sesn.report.io import dataframe_to_markdown, save_figure
+    from sesn.report.artefacts import dataframe_to_markdown, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "frontier.csv", df.to_csv(index=False))

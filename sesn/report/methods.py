@@ -36,7 +36,7 @@ from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance
 from sesn.models.method_layers import METHOD_LAYERS, ses_stack
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
-from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
 from sesn.transforms import smooth_random_field
 
 

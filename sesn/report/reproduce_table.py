@@ -23,7 +23,7 @@ import json
 import math
 from pathlib import Path
 
-from sesn.report.io import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
 
 COLUMN_NAMES = {"28": "28x28", "28+": "28x28 +", "56": "56x56", "56+": "56x56 +", "STL-10": "STL-10"}
 

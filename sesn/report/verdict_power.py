@@ -28,7 +28,7 @@ from tqdm import tqdm
 from sesn.basis import basis_tensor
 from sesn.io import atomic_write_text
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
-from sesn.report.io import dataframe_to_markdown, save_figure
+from sesn.report.artefacts import dataframe_to_markdown, save_figure
 from sesn.testing.plugins import EquivarianceCase
 from sesn.testing.strategies import PAPER_CONFIGS, paper_config
 from sesn.testing.verdict import Level, ReferenceCache, verdict

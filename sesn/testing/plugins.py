@@ -37,8 +37,8 @@ from torch import nn
 
 from sesn import settings as sesn_settings
 from sesn.equivariance import plain_conv_baseline, rescale_equivariance, scale_equivariance
-from sesn.testing.tolerance import tolerance_from
-from sesn.testing.verdict import Level, default_level, parse_level
+from sesn.testing.tolerance import read_tolerances, tolerance_from, tolerances_path  # noqa: F401  (part of this module's API)
+from sesn.testing.verdict import Level, PlainShape, default_level, parse_level  # noqa: F401
 from sesn.transforms import smooth_random_field
 
 KINDS = ("T->H", "H->H", "T->T")
@@ -132,15 +132,6 @@ def unregister_equivariance_case(name: str) -> None:
     CASES.pop(name, None)
 
 
-class PlainShape(nn.Module):
-    """What :func:`plain_conv_baseline` reads from a layer: scales, kernel and channel counts."""
-
-    def __init__(self, case: EquivarianceCase):
-        super().__init__()
-        self.scales, self.kernel_size = list(case.scales), case.kernel_size
-        self.in_channels, self.out_channels = case.in_channels, case.out_channels
-
-
 def measure(case: EquivarianceCase, seed: int) -> dict[int, tuple[float, float]]:
     """{step: (Delta of the layer, Delta of a plain conv on the same input)} for one draw."""
     torch.manual_seed(seed)
@@ -189,21 +180,6 @@ def measure_tolerances(case: EquivarianceCase, draws: int = DRAWS) -> list[dict]
     return rows
 
 
-def tolerances_path() -> Path:
-    return sesn_settings.plugin_tolerances()
-
-
-def read_tolerances(path: Path | None = None) -> dict:
-    """{(case, step): row} from a tolerance CSV (empty if the file does not exist)."""
-    import pandas as pd
-
-    path = tolerances_path() if path is None else Path(path)
-    if not path.exists():
-        return {}
-    table = pd.read_csv(path)
-    return {(r.case, int(r.step)): r._asdict() for r in table.itertuples(index=False)}
-
-
 def _table_row(case, results) -> dict:
     """One case's verdicts over its examples: passes, median Delta per step, ratio to the anchor."""
     import statistics
@@ -225,7 +201,7 @@ def _write_table(args, rows) -> None:
     import pandas as pd
 
     from sesn.io import atomic_write_text
-    from sesn.report.io import dataframe_to_markdown
+    from sesn.markdown import dataframe_to_markdown
 
     mods = " ".join(f"--import {m}" for m in args.modules)
     text = [

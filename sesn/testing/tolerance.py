@@ -9,6 +9,9 @@ checks the factor on draws the tables never saw (results/tolerances/margin.md).
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+from sesn import settings as sesn_settings
 
 SAFETY = 3.0
 
@@ -24,3 +27,18 @@ def round_up(x: float) -> float:
 def tolerance_from(deltas) -> float:
     """SAFETY x the largest of ``deltas``, rounded up."""
     return round_up(SAFETY * max(deltas))
+
+
+def tolerances_path() -> Path:
+    return sesn_settings.plugin_tolerances()
+
+
+def read_tolerances(path: Path | None = None) -> dict:
+    """{(case, step): row} from a tolerance CSV (empty if the file does not exist)."""
+    import pandas as pd
+
+    path = tolerances_path() if path is None else Path(path)
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path)
+    return {(r.case, int(r.step)): r._asdict() for r in table.itertuples(index=False)}

@@ -79,6 +79,16 @@ BATCH = 2
 LEVEL_NAMES = ("reference", "method", "rank", "regression")
 
 
+class PlainShape(nn.Module):
+    """What :func:`plain_conv_baseline` reads from a layer: scales, kernel and channel counts
+    (of an :class:`~sesn.testing.plugins.EquivarianceCase`)."""
+
+    def __init__(self, case):
+        super().__init__()
+        self.scales, self.kernel_size = list(case.scales), case.kernel_size
+        self.in_channels, self.out_channels = case.in_channels, case.out_channels
+
+
 class VerdictError(ValueError):
     """A case whose declaration cannot give the verdict it asks for."""
 
@@ -428,8 +438,6 @@ def measure_references(case, refs: list[Reference], x: torch.Tensor, example: Ex
             per_step[step] = _worst(draws)
         out[ref.name] = per_step
     if case.kind != "T->T":
-        from sesn.testing.plugins import PlainShape
-
         out["plain conv"] = {
             step: dict(
                 plain_conv_baseline(
@@ -644,7 +652,7 @@ def verdict(case, seed: int, step: int | None = None, level=None, cache: Referen
 
 
 def _regression_verdict(case, level, example, x, user) -> Verdict:
-    from sesn.testing.plugins import PlainShape, read_tolerances, tolerances_path
+    from sesn.testing.tolerance import read_tolerances, tolerances_path
 
     table = read_tolerances()
     missing = [t for t in example.steps if (case.name, t) not in table]

@@ -167,7 +167,7 @@ class TrainConfig:
             raise ValueError("--fit-memory chooses --memory-saving itself; give one of them")
         if cfg.memory_factor is not None and not cfg.memory_factor >= 1:
             raise ValueError(f"--memory-factor must be >= 1 (inf: time alone), got {cfg.memory_factor}")
-        from sesn.memory import parse_bytes
+        from sesn.io import parse_bytes
 
         for key in ("fit_memory", "memory_allowance"):
             if getattr(cfg, key) is not None:

@@ -154,7 +154,8 @@ def configure_memory(model, args, device, world: int) -> dict:
     """Apply the memory options to ``model`` (before it moves to ``device``): ``fit_memory``
     measures the levels on the meta device at the per-process batch and takes the cheapest
     that fits; returns what the record keeps of it."""
-    from sesn.memory import fit_memory_saving, parse_bytes
+    from sesn.io import parse_bytes
+    from sesn.memory import fit_memory_saving
     from sesn.models.common import set_memory_rule, set_memory_saving
 
     level, info = args.memory_saving, {}

@@ -1,10 +1,12 @@
-"""Writing report artefacts: atomic files (sesn.io), PNG figures, Markdown tables."""
+"""Writing report artefacts: atomic files (sesn.io), PNG figures, Markdown + CSV tables
+(the Markdown itself: sesn.markdown)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sesn.io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
+from sesn.markdown import dataframe_to_markdown  # noqa: F401  (re-exported)
 
 
 def save_figure(fig, path: Path, dpi: int = 120) -> None:
@@ -13,15 +15,6 @@ def save_figure(fig, path: Path, dpi: int = 120) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
-
-
-def dataframe_to_markdown(df) -> str:
-    """Markdown pipe table without the optional ``tabulate`` dependency."""
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def write_table(df, folder: Path, stem: str, intro: list[str]) -> Path:
@@ -33,11 +26,3 @@ def write_table(df, folder: Path, stem: str, intro: list[str]) -> Path:
     md = folder / f"{stem}.md"
     atomic_write_text(md, "\n".join([*intro, dataframe_to_markdown(df)]) + "\n")
     return md
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.2e}"
-    return str(v)

@@ -1,9 +1,9 @@
-"""``sesn bench generalization``: train on some object sizes, test on others (STIR protocol).
+"""``sesn generalization``: train on some object sizes, test on others (STIR protocol).
 
-    sesn bench generalization [--profile reduced|cpu|full|smoke] [--models ...] [--scenarios 1 2]
+    sesn generalization [--profile reduced|cpu|full|smoke] [--models ...] [--scenarios 1 2]
                               [--seeds 0 1] [--lrs 0.01 0.001] [--data FILE.npz] [--root datasets]
                               [--results DIR] [--shard k/n] [--restart] [--device cpu|cuda]
-    sesn bench generalization table [--results DIR]
+    sesn generalization table [--results DIR]
 
 For each (scenario, model, learning rate, seed): train with Adam and early stopping on
 validation accuracy (the validation images have the training sizes), keep the best-validation
@@ -50,7 +50,7 @@ from sesn.sweep import run_sweep, shard
 
 def get_args_parser(add_help=True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        "sesn bench generalization",
+        "sesn generalization",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=add_help,
@@ -160,7 +160,7 @@ def main(args) -> int:
 
 def table_main(argv) -> int:
     p = argparse.ArgumentParser(
-        "sesn bench generalization table",
+        "sesn generalization table",
         description="aggregate finished runs into table.md/csv, per_size.csv, accuracy_vs_size.png",
     )
     p.add_argument("--results", type=Path, default=Path("results/generalization/reduced"))
