@@ -107,7 +107,7 @@ def write_tables(rows, names, out: Path, rounds: int, trees: dict) -> None:
     import pandas as pd
 
     from sesn.generalization.profiles import PROFILES
-    from sesn.report.io import dataframe_to_markdown
+    from sesn.markdown import dataframe_to_markdown
 
     profile = PROFILES["cpu"]
     df = pd.DataFrame(rows)
