@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _bench(env_extra, *args):
     env = {**os.environ, "SESN_BENCH_QUICK": "1", "SESN_BENCH_DEVICE": "cpu", **env_extra}
-    return subprocess.run([sys.executable, "-m", "pytest", "bench/bench_models.py", "-k", "stir", "-q",
+    return subprocess.run([sys.executable, "-m", "pytest", "bench/bench_models.py", "-k", "test_stir_model", "-q",
                            "-p", "no:cacheprovider", "--benchmark-disable", "-rs", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
 
