@@ -2,7 +2,11 @@
 the same column in one group; WRN-16-8 beside its SES variants. On CUDA also AMP and
 channels_last variants."""
 
+import copy
+import time
+
 import pytest
+import torch
 from cases import (
     ALL_MODES_MODELS,
     MNIST_COLUMNS,
@@ -21,8 +25,11 @@ import sesn.models as models
 from sesn.models.common import set_memory_saving
 
 PRECISIONS = ["fp32", "amp", "channels_last"] if SETTINGS.cuda else ["fp32"]
-# the STIR group: fp32; in the full GPU stage also AMP (its 1-channel 64 px inputs gain little from channels_last)
+# the STIR group: fp32; in the full GPU stage also AMP (its 1-channel 64 px inputs gain little from
+# channels_last); in full mode also torch.compile ("compile": nn.Module.compile, fp32; the compile
+# time, the first call, is recorded as compile_s)
 STIR_PRECISIONS = ["fp32", "amp"] if SETTINGS.cuda and SETTINGS.full else ["fp32"]
+STIR_PRECISIONS += ["compile"] if SETTINGS.full else []
 
 
 def _mnist_cases():
@@ -108,6 +115,10 @@ def _run(benchmark, group, name, mode, model, x, params, backward, precision, ro
         "params": params,
         "memory_saving": level,
     }
+    eager = None
+    if precision == "compile":
+        eager = make_fn(copy.deepcopy(model), x, backward)  # FLOPs are counted on the eager module
+        model.compile()
     fn = make_fn(
         model,
         x,
@@ -115,7 +126,13 @@ def _run(benchmark, group, name, mode, model, x, params, backward, precision, ro
         precision="amp" if precision == "amp" else "fp32",
         channels_last=precision == "channels_last",
     )
-    run_case(benchmark, fn, rounds=rounds, info=info, record_auto=mode == "auto")
+    if precision == "compile":
+        start = time.perf_counter()
+        fn()  # compiles
+        if SETTINGS.cuda:
+            torch.cuda.synchronize()
+        info["compile_s"] = time.perf_counter() - start
+    run_case(benchmark, fn, rounds=rounds, info=info, record_auto=mode == "auto" and eager is None, flops_fn=eager)
 
 
 BASELINE_METHODS = [

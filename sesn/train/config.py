@@ -91,6 +91,13 @@ class TrainConfig:
     device: str = option(factory=_default_device)  # in the settings as its type (record.RUN_SETTINGS)
     amp: bool = option(False, help="mixed precision (CUDA only)", setting=True)
     channels_last: bool = option(False, help="channels_last memory format (CUDA)", setting=True)
+    # not a setting: the compiled kernels give eager's results to float round-off (like auto's path
+    # picks, named in the record rather than in the settings id)
+    compile: bool = option(
+        False,
+        help="torch.compile the model (nn.Module.compile, inductor): the first epoch includes the compile time; "
+        "pays for long runs of SESN models, not for small CNNs (docs/speed.md)",
+    )
     workers: int = option(0, type=int, help="data loader workers", setting=True)
     test_only: bool = option(False, help="only evaluate --weights on the test set")
     weights: Path | None = option(type=Path, help="state_dict or checkpoint to evaluate with --test-only")

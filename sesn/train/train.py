@@ -125,6 +125,8 @@ def _main(args, rank, world, device) -> dict:
     model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if args.compile:
+        model.compile()  # in place: state_dict keys, checkpoints and DDP see the module itself
     progress = rank == 0 and not args.quiet and sys.stderr.isatty()
 
     if args.test_only:
@@ -209,6 +211,7 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "world_size": world,
         "deterministic": args.deterministic,
+        "compiled": bool(args.compile),
         "memory": memory,
         "cpu_allocator": allocator_state() if device.type == "cpu" else None,  # printed below (announce)
         **args.meta,
