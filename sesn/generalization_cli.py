@@ -84,7 +84,7 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
 
 def plan(args, profile):
     from sesn.generalization.run import Run
-    from sesn.models.stir import stir_model
+    from sesn.models.method import stir_model
 
     models = args.models if args.models else profile.models
     for name in models:

@@ -46,6 +46,11 @@ class BesselConv2d(ScaleEquivariantModule):
             t = zero_scale**2 * (base ** (2 * j) - 1)
             self.register_buffer(f"kernel_{j}", discrete_gaussian(t).float(), persistent=False)
 
+    @property
+    def scale_ratio(self) -> float:
+        """The largest over the smallest scale of its scale space (base^(n_scales - 1))."""
+        return float(self.base) ** (self.n_scales - 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.n_channels:
             raise ValueError(f"BesselConv2d: expected [B, {self.n_channels}, H, W], got {list(x.shape)}")

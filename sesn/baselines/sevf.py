@@ -59,6 +59,11 @@ class ScaleConvScalar(ScaleEquivariantModule):
         k = self.weight.shape[-1]
         return (b, self.weight.shape[0], h + 2 * self.padding - k + 1, w + 2 * self.padding - k + 1)
 
+    @property
+    def scale_ratio(self) -> float:
+        """The largest over the smallest of its filter scales."""
+        return max(SCALES) / min(SCALES)
+
     def __init__(self, in_channels, out_channels, kernel_size=7, padding=3, stride=1):
         super().__init__()
         if stride != 1:

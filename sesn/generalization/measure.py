@@ -48,31 +48,24 @@ def scale_ratio(model) -> float:
     max(b/a, a/b) within it; beyond, a model has no channel for that size and the ratio says
     nothing about equivariance (docs/scale-generalization.md).
 
-    Read from the layers: a ``scale_ratio`` attribute (a plug-in's layer may declare one),
-    steerable layers' ``scales`` (SESN, DISCO, SI-ConvNet, SiCNN), the pixel/slice pool's kernel
-    ``sizes``, SS-CNN's kernel size range, DSS's Bessel scale space (base^(n_scales - 1))
-    and SEVF's filter scales; the largest over the model's modules. The image-pyramid ensemble
-    counts 1: the features the measure reads are its CNN's on the input as it is (the pyramid
-    acts on the logits only)."""
-    from sesn.baselines.dss import BesselConv2d
-    from sesn.baselines.sevf import SCALES as SEVF_SCALES
-    from sesn.baselines.sevf import ScaleConvScalar
-
+    Read from the layers, the largest over the model's modules: a layer's ``scale_ratio``
+    (declared by DSS's Bessel scale space, SEVF, the Gaussian derivative and foveated scale
+    channels, and any plug-in layer), else its ``scales`` (SESN, DISCO, SI-ConvNet, SiCNN), its
+    kernel ``sizes`` (pixel / slice pool, conv3d) or its ``ker_size_range`` (SS-CNN). The
+    image-pyramid ensemble counts 1: the features the measure reads are its CNN's on the input
+    as it is (the pyramid acts on the logits only). A method's registration may declare the
+    ratio instead (:attr:`sesn.models.method.Method.scale_ratio`)."""
     ratios = [1.0]
     for m in model.modules():
         r = getattr(m, "scale_ratio", None)
         if isinstance(r, (int, float)):
             ratios.append(float(r))
-        elif isinstance(getattr(m, "scales", None), (list, tuple)) and len(m.scales) > 1:
-            ratios.append(max(m.scales) / min(m.scales))
-        elif isinstance(getattr(m, "sizes", None), (list, tuple)) and len(m.sizes) > 1:
-            ratios.append(max(m.sizes) / min(m.sizes))
-        elif isinstance(getattr(m, "ker_size_range", None), (list, tuple)) and len(m.ker_size_range) > 1:
-            ratios.append(max(m.ker_size_range) / min(m.ker_size_range))
-        elif isinstance(m, BesselConv2d):
-            ratios.append(float(m.base) ** (m.n_scales - 1))
-        elif isinstance(m, ScaleConvScalar):
-            ratios.append(max(SEVF_SCALES) / min(SEVF_SCALES))
+            continue
+        for attr in ("scales", "sizes", "ker_size_range"):
+            v = getattr(m, attr, None)
+            if isinstance(v, (list, tuple)) and len(v) > 1:
+                ratios.append(max(v) / min(v))
+                break
     return max(ratios)
 
 

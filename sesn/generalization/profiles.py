@@ -1,44 +1,16 @@
 """Profiles of ``sesn generalization``: which models, scenarios and seeds, how much
-data and how many epochs. Every record and table names its profile and settings."""
+data and how many epochs. Every record and table names its profile and settings.
+
+A profile's models are the registered methods tagged with its name
+(:func:`sesn.models.method.tagged`, registration order), so a method a plug-in registers
+with ``tags=("cpu",)`` joins the cpu profile's default sweep."""
 
 from __future__ import annotations
 
 import dataclasses
 
-ALL_MODELS = (
-    "stir_cnn",
-    "stir_sesn_b",
-    "stir_sesn_a",
-    "stir_sesn_d",
-    "stir_si_convnet",
-    "stir_sicnn",
-    "stir_dss",
-    "stir_sevf",
-    "stir_ss_cnn",
-    "stir_pixel_pool",
-    "stir_pyramid",
-)
-# every method of STIR's table, the two later families and this project's SESN with basis D:
-# what the cpu and full profiles train
-STIR_TABLE_MODELS = (
-    "stir_pyramid",
-    "stir_pixel_pool",
-    "stir_slice_pool",
-    "stir_disco",
-    "stir_sesn_b",
-    "stir_sesn_d",
-    "stir_si_convnet",
-    "stir_conv3d",
-    "stir_cnn",
-    "stir_sicnn",
-    "stir_stn",
-    "stir_gdn_max",
-    "stir_gdn_avg",
-    "stir_fovmax",
-    "stir_fovavg",
-    # this project's attempt at scenario 1's goal (an equivariant model above the pyramid ensemble)
-    "stir_sesn_pyramid",
-)
+from sesn.models.method import tagged
+
 # STIR's learning-rate grid: each method's rate is the one with the best median validation
 # accuracy over the seeds (sesn.report.generalization.select_lr)
 STIR_LRS = (1e-2, 1e-3)
@@ -47,7 +19,6 @@ STIR_LRS = (1e-2, 1e-3)
 @dataclasses.dataclass(frozen=True)
 class Profile:
     name: str
-    models: tuple[str, ...]
     scenarios: tuple[int, ...]
     seeds: tuple[int, ...]
     train_instances: int | None  # per class and size (None: all the file has)
@@ -64,6 +35,12 @@ class Profile:
     # range, its ends included (None: every size that size_stride keeps)
     num_train_sizes: int | None = None
     num_test_sizes: int | None = None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The methods tagged with this profile's name, in registration order (read when
+        asked, so that plug-ins loaded later join)."""
+        return tagged(self.name)
 
     def settings(self) -> dict:
         """What determines a run's result besides model, scenario, seed and data."""
@@ -91,7 +68,6 @@ class Profile:
 PROFILES = {
     "full": Profile(
         "full",
-        ALL_MODELS + tuple(m for m in STIR_TABLE_MODELS if m not in ALL_MODELS),
         (1, 2, 3, 4),
         tuple(range(25)),
         None,
@@ -109,7 +85,6 @@ PROFILES = {
     ),
     "cpu": Profile(
         "cpu",
-        STIR_TABLE_MODELS,
         (1, 2, 3, 4),
         (0, 1, 2),
         10,
@@ -134,7 +109,6 @@ PROFILES = {
     ),
     "reduced": Profile(
         "reduced",
-        ("stir_cnn", "stir_sesn_b", "stir_sesn_d", "stir_dss", "stir_pyramid"),
         (1, 2),
         (0,),
         5,
@@ -153,7 +127,6 @@ PROFILES = {
     ),
     "smoke": Profile(
         "smoke",
-        ("stir_cnn", "stir_dss"),
         (1,),
         (0,),
         1,

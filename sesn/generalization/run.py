@@ -21,6 +21,7 @@ import torch
 from sesn.allocator import allocator_state, announce
 from sesn.generalization.measure import size_equivariance
 from sesn.generalization.profiles import Profile
+from sesn.models.method import method, stir_model
 from sesn.nn import dispatch
 from sesn.train import faults
 from sesn.train.checkpoint import (
@@ -137,7 +138,6 @@ def train_and_evaluate(
     restart: bool = False,
     progress: bool = True,
 ) -> dict:
-    from sesn.models.stir import stir_label, stir_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,7 @@ def train_and_evaluate(
             "status": "done",
             "dispatch": dispatch.recorded_choices(),  # the paths `auto` took (kept with every checkpoint)
             "model": run.model,
-            "method": stir_label(run.model),
+            "method": method(run.model).label,
             "scenario": run.scenario,
             "seed": run.seed,
             "lr": run.lr,

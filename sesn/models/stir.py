@@ -4,7 +4,7 @@ Every method has the same design and about the same parameter budget: two conv s
 (16 then 32 channels, the method's 7 x 7 layer or its equivalent), ReLU after each, a
 global max pool over space (and scales), and a linear classifier. The T -> T methods take
 their layer from the catalogue (:mod:`sesn.models.method_layers`), so a method a user
-registers there gets a benchmark model too (:func:`stir_model`); SESN uses STIR's settings
+registers there gets a benchmark model too (:func:`sesn.models.method.stir_model`); SESN uses STIR's settings
 (scales 2.0-4.0, kernel 15, effective size 7, Hermite basis B, bias) with bases B, A and D.
 The image-pyramid ensemble applies one CNN to a 3-level Gaussian pyramid and averages the
 logits.
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.baselines.foveated import FoveatedScaleChannels
-from sesn.basis.registry import basis_kind, keep_arguments
+from sesn.baselines.scale_channels import ScaleChannelPool
+from sesn.basis.registry import keep_arguments
 from sesn.models.method_layers import METHOD_LAYERS
-from sesn.models.registry import register
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.nn.functional import scale_max
 
@@ -102,23 +102,20 @@ GDN_CHANNELS = (32, 64)
 
 
 def stir_gdn(pool: str, in_channels: int = 1, num_classes: int = 10, channels=GDN_CHANNELS) -> ScaleChannelNet:
-    """Gaussian derivative network in the STIR design: two layers of scale-normalised
-    Gaussian derivatives up to order 2 (sigma 1 then 2 px) in 7 scale channels (x0.5 .. x4),
-    32 then 64 channels, batch normalisation and ReLU after each, global max over space, max or average over the
-    channels with scale-channel dropout 0.2 in training."""
-    from sesn.baselines.gaussian_derivative import GDN_MULTIPLIERS, GaussDerConv, GaussDerLift
-    from sesn.baselines.scale_channels import ScaleChannelPool
-    from sesn.models.method_layers import GDN_SIGMAS
-
+    """Gaussian derivative network in the STIR design: the catalogue's layers (scale-normalised
+    Gaussian derivatives up to order 2, sigma 1 then 2 px, in 7 scale channels x0.5 .. x4),
+    32 then 64 channels, batch normalisation and ReLU after each, global max over space, max or
+    average over the channels with scale-channel dropout 0.2 in training."""
+    layer = METHOD_LAYERS["Gaussian derivative"]
     c1, c2 = channels
     # batch normalisation after each layer as in Lindeberg's networks: one mean and variance
     # per feature channel over batch, scale channels and space (the same for every scale
     # channel, so the covariance is kept)
     body = nn.Sequential(
-        GaussDerLift(in_channels, c1, GDN_SIGMAS[0], GDN_MULTIPLIERS, max_order=2),
+        layer.build(in_channels, c1, True),
         nn.BatchNorm3d(c1),
         nn.ReLU(),
-        GaussDerConv(c1, c2, GDN_SIGMAS[1], GDN_MULTIPLIERS, max_order=2),
+        layer.build(c1, c2, False),
         nn.BatchNorm3d(c2),
         nn.ReLU(),
     )
@@ -126,17 +123,13 @@ def stir_gdn(pool: str, in_channels: int = 1, num_classes: int = 10, channels=GD
 
 
 def stir_fov(pool: str, in_channels: int = 1, num_classes: int = 10, channels=STIR_CHANNELS) -> ScaleChannelNet:
-    """FovMax / FovAvg in the STIR design: the CNN (two 7 x 7 stages) shared by 8 foveated
-    channels (the image rescaled x0.25 .. x2.83, 64 px fovea), global max over space per
-    channel, max or average over the channels."""
-    from sesn.baselines.foveated import FOV_FACTORS
-    from sesn.baselines.scale_channels import ScaleChannelPool
-
+    """FovMax / FovAvg in the STIR design: the catalogue's entry (the CNN's two 7 x 7 stages
+    shared by 8 foveated channels: the image rescaled x0.25 .. x2.83, 64 px fovea), global max
+    over space per channel, max or average over the channels."""
+    layer = METHOD_LAYERS[{"max": "FovMax", "avg": "FovAvg"}[pool]]
     c1, c2 = channels
-    inner = nn.Sequential(
-        nn.Conv2d(in_channels, c1, 7, padding=3), nn.ReLU(), nn.Conv2d(c1, c2, 7, padding=3), nn.ReLU()
-    )
-    return ScaleChannelNet(FoveatedScaleChannels(inner, FOV_FACTORS, pool), c2, num_classes, ScaleChannelPool(pool))
+    inner = nn.Sequential(layer.build(in_channels, c1, True), nn.ReLU(), layer.build(c1, c2, False), nn.ReLU())
+    return ScaleChannelNet(layer.wrap(inner), c2, num_classes, ScaleChannelPool(pool))
 
 
 def stir_sesn(
@@ -198,73 +191,3 @@ def stir_sesn_pyramid(
     extend SESN's scale range (x2) by the pyramid's factor 4; the comparison with the
     pyramid ensemble isolates the layer (SESN instead of the CNN)."""
     return PyramidEnsemble(stir_sesn(basis, in_channels, num_classes, channels), levels)
-
-
-# name -> (builder, the method's label in tables); built-in methods, registered below
-STIR_MODELS: dict[str, str] = {}
-
-
-def _register(name: str, label: str, factory, *args, **kwargs) -> None:
-    STIR_MODELS[name] = label
-    register(
-        name,
-        factory,
-        *args,
-        **kwargs,
-        metadata=dict(
-            dataset="stir",
-            input_shape=(1, STIR_INPUT, STIR_INPUT),
-            row=label,
-            family="stir",
-            note="scale-generalization benchmark model (docs/scale-generalization.md)",
-        ),
-    )
-
-
-_register("stir_cnn", "CNN", stir_method_net, "CNN")
-_register("stir_sesn_b", "SESN (Hermite B)", stir_sesn, "B")
-_register("stir_sesn_a", "SESN (Hermite A)", stir_sesn, "A")
-_register("stir_sesn_d", "SESN (basis D)", stir_sesn, "D")
-_register("stir_sesn_r", "SESN (basis R)", stir_sesn, "R")
-# DISCO in STIR: its published MNIST basis at its own scales [1, 1.26, 1.59, 2] (kernel 15,
-# effective size 7, Hermite sigma_min 1.9), the file read from $SESN_DISCO_DIR or datasets/disco
-# (a missing file is a DiscoBasisError naming where it looked)
-_DISCO = basis_kind("DISCO").configurations["mnist"]
-_register("stir_disco", "DISCO", stir_sesn, "DISCO", **{**_DISCO, "scales": list(_DISCO["scales"])})
-_register("stir_si_convnet", "SI-ConvNet", stir_method_net, "SI-ConvNet")
-_register("stir_sicnn", "SiCNN", stir_method_net, "SiCNN")
-_register("stir_dss", "DSS", stir_method_net, "DSS")
-_register("stir_sevf", "SEVF scalar", stir_method_net, "SEVF scalar")
-_register("stir_ss_cnn", "SS-CNN", stir_method_net, "SS-CNN")
-_register("stir_pixel_pool", "pixel pool", stir_method_net, "pixel pool")
-_register("stir_slice_pool", "slice pool", stir_method_net, "slice pool")
-_register("stir_pyramid", "image-pyramid ensemble", stir_pyramid)
-_register("stir_sesn_pyramid", "SESN pyramid ensemble", stir_sesn_pyramid, "B")
-_register("stir_conv3d", "conv3d", stir_method_net, "conv3d")
-_register("stir_stn", "spatial transformer", stir_method_net, "STN")
-_register("stir_gdn_max", "Gaussian derivative (max)", stir_gdn, "max")
-_register("stir_gdn_avg", "Gaussian derivative (avg)", stir_gdn, "avg")
-_register("stir_fovmax", "FovMax", stir_fov, "max")
-_register("stir_fovavg", "FovAvg", stir_fov, "avg")
-
-
-def stir_model(name: str, in_channels: int = 1, num_classes: int = 10) -> nn.Module:
-    """A benchmark model by registered name (``stir_*``, or any model registered with
-    ``dataset="stir"``) or by catalogue method name (a T -> T method a user registered
-    with :func:`sesn.models.method_layers.register_method_layer`)."""
-    from sesn.models.registry import _REGISTRY, get_model
-
-    info = _REGISTRY.get(name)
-    if info is not None and info.dataset == "stir":
-        return get_model(name, in_channels=in_channels, num_classes=num_classes)
-    if name in METHOD_LAYERS:
-        return stir_method_net(name, in_channels, num_classes)
-    known = sorted([n for n, i in _REGISTRY.items() if i.dataset == "stir"] + list(METHOD_LAYERS))
-    raise ValueError(f"unknown scale-generalization model {name!r}; known: {', '.join(known)}")
-
-
-def stir_label(name: str) -> str:
-    from sesn.models.registry import _REGISTRY
-
-    info = _REGISTRY.get(name)
-    return info.row if info is not None and info.row else name

@@ -24,53 +24,10 @@ import json
 import math
 from pathlib import Path
 
-from sesn.generalization.measure import split_by_range
+from sesn.generalization.measure import scale_ratio, split_by_range
+from sesn.models.method import method as registration
+from sesn.models.method import methods
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
-
-# STIR's published test accuracy % (mnist domain, 2-layer nets; its per-run results, mean and
-# sd over 25 seeds), by method label of sesn.models.stir and scenario: (mean, sd)
-PUBLISHED = {
-    ("image-pyramid ensemble", 1): (92.77, 1.33),
-    ("image-pyramid ensemble", 2): (90.84, 1.48),
-    ("image-pyramid ensemble", 3): (84.93, 1.95),
-    ("image-pyramid ensemble", 4): (94.75, 0.73),
-    ("pixel pool", 1): (89.29, 2.33),
-    ("pixel pool", 2): (89.13, 1.20),
-    ("pixel pool", 3): (82.92, 2.81),
-    ("pixel pool", 4): (95.26, 0.65),
-    ("slice pool", 1): (85.67, 2.84),
-    ("slice pool", 2): (89.74, 1.37),
-    ("slice pool", 3): (81.04, 1.84),
-    ("slice pool", 4): (93.94, 1.24),
-    ("DISCO", 1): (77.90, 2.15),
-    ("DISCO", 2): (83.57, 1.62),
-    ("DISCO", 3): (78.58, 0.95),
-    ("DISCO", 4): (90.67, 0.61),
-    ("SESN (Hermite B)", 1): (74.75, 2.75),
-    ("SESN (Hermite B)", 2): (84.33, 1.34),
-    ("SESN (Hermite B)", 3): (79.89, 1.67),
-    ("SESN (Hermite B)", 4): (91.74, 0.60),
-    ("SI-ConvNet", 1): (69.35, 4.19),
-    ("SI-ConvNet", 2): (83.23, 1.36),
-    ("SI-ConvNet", 3): (70.99, 2.31),
-    ("SI-ConvNet", 4): (93.36, 0.96),
-    ("conv3d", 1): (65.91, 4.23),
-    ("conv3d", 2): (83.53, 0.97),
-    ("conv3d", 3): (72.60, 3.06),
-    ("conv3d", 4): (94.66, 0.53),
-    ("CNN", 1): (63.40, 4.35),
-    ("CNN", 2): (76.65, 2.84),
-    ("CNN", 3): (68.50, 2.20),
-    ("CNN", 4): (91.35, 0.95),
-    ("SiCNN", 1): (62.61, 5.17),
-    ("SiCNN", 2): (79.81, 2.13),
-    ("SiCNN", 3): (66.26, 5.92),
-    ("SiCNN", 4): (90.68, 1.01),
-    ("spatial transformer", 1): (35.39, 29.37),
-    ("spatial transformer", 2): (85.30, 4.23),
-    ("spatial transformer", 3): (72.28, 13.43),
-    ("spatial transformer", 4): (94.83, 1.43),
-}
 
 
 def load_records(results: Path):
@@ -143,15 +100,23 @@ def run_code_versions(rec: dict) -> list[str]:
 
 
 def model_scale_ratio(name: str) -> float:
-    """:func:`sesn.generalization.measure.scale_ratio` of a benchmark model by name; NaN for
-    one this process cannot build (a plug-in not loaded, DISCO's file missing)."""
-    from sesn.generalization.measure import scale_ratio
-    from sesn.models.stir import stir_model
-
+    """The scale ratio of a benchmark model by name: its registration's where it declares one,
+    else :func:`sesn.generalization.measure.scale_ratio` of the model built; NaN for one this
+    process cannot build (a plug-in not loaded, DISCO's file missing)."""
     try:
-        return scale_ratio(stir_model(name))
+        m = registration(name)
+        return float(m.scale_ratio) if m.scale_ratio is not None else scale_ratio(m.build())
     except Exception:  # noqa: BLE001  (any failure to build: the ratio is unknown, the table says so)
         return math.nan
+
+
+def published_accuracy(model: str, scenario: int) -> float | None:
+    """STIR's published mean test accuracy % of a benchmark model's method in ``scenario``
+    (from its registration; None where STIR has none or the model is not registered here)."""
+    try:
+        return registration(model).published_accuracy(scenario)
+    except ValueError:
+        return None
 
 
 def select_lr(g) -> tuple[float, dict]:
@@ -197,7 +162,7 @@ def summarise(runs):
     multi = runs.groupby(["method", "scenario"]).group.nunique()
     for (method, scenario, group), g in runs.groupby(["method", "scenario", "group"], sort=False):
         label = method if multi[(method, scenario)] == 1 else f"{method} [{group}]"
-        pub = PUBLISHED.get((method, scenario), (None, None))[0] if g.domain.iloc[0] == "mnist" else None
+        pub = published_accuracy(g.model.iloc[0], scenario) if g.domain.iloc[0] == "mnist" else None
         lr, lr_stats = select_lr(g)
         grid = json.loads(g.group_settings.iloc[0]).get("lrs") or [lr]
         # the seeds each rate of the grid was trained with (the rule compares rates on the same seeds)
@@ -339,7 +304,7 @@ def ordering_agreement(summary):
     rows = []
     for (scenario, family), s in summary.groupby(["scenario", "family"], sort=False):
         both = s[s.stir_published == s.stir_published]
-        published = sum(1 for _, k in PUBLISHED if k == scenario)
+        published = sum(1 for m in methods() if m.published_accuracy(scenario) is not None)
         seeds = set(both.n_seeds)
         row = dict(scenario=scenario, family=family, methods=len(both), published=published,
                    min_seeds=min(seeds) if seeds else 0,
