@@ -26,9 +26,10 @@ scenario on a 2-core CPU, measured in docs/scale-generalization.md; run it as tw
 shards, ``OMP_NUM_THREADS=1 ... --shard 0/2`` and ``1/2``; it resumes; with
 ``SESN_DISPATCH_CACHE=file.json`` a restarted shard reuses its layers' measured path choices),
 ``full`` (STIR's protocol, on a GPU: every model, all data, up to 200 epochs, 25 seeds),
-``smoke`` (CI). ``--models`` takes registered ``stir_*`` names, any model registered with
-``dataset="stir"``, or the name of a T -> T method in the layer catalogue
-(``sesn.models.method_layers``, e.g. one a plug-in registered).
+``smoke`` (CI); a profile trains the methods tagged with its name
+(``sesn.models.method.register_method``, a plug-in's too). ``--models`` takes registered
+``stir_*`` names, any model registered with ``dataset="stir"``, or the name of a T -> T method
+in the layer catalogue (``sesn.models.method_layers``, e.g. one a plug-in registered).
 
 Each run writes ``<results>/runs/scenario<k>/<model>/<profile>-<hash>/lr<lr>/seed<s>/record.json``
 (and ``checkpoint.pt``): re-running skips finished runs, resumes interrupted ones, refuses a

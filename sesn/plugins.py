@@ -4,8 +4,9 @@ every command without editing this package (docs/extending.md).
 A plug-in is any importable module that registers things when imported:
 ``sesn.models.registry.register`` (a model; with ``row``/``reproduce_columns`` it joins
 ``sesn reproduce``, with ``dataset="stir"`` ``sesn generalization``),
-``sesn.models.method_layers.register_method_layer`` (a T -> T method: both reports, the
-generalization benchmark by name, the benchmarks' layer group) and
+``sesn.models.method.register_method`` (a method: its layer in both reports and the
+benchmarks' layer group, its model in the generalization benchmark and the profiles its tags
+name; ``sesn.models.method_layers.register_method_layer`` adds a catalogue layer alone) and
 ``sesn.testing.plugins.register_equivariance_case`` (the property tests). Three ways
 to load one, all equivalent:
 

@@ -117,7 +117,6 @@ def test_plugin_in_reproduce_and_generalization(tmp_path):
     (tmp_path / "s.npz").write_bytes(npz_bytes(stir.build_mnist(load_digits("mnist"), seed=42, instances=1)))
     res = _sesn(
         [
-            "bench",
             "generalization",
             "--profile",
             "smoke",
@@ -126,7 +125,7 @@ def test_plugin_in_reproduce_and_generalization(tmp_path):
             "--results",
             str(tmp_path / "g"),
             "--models",
-            "example blur-conv",
+            "stir_example_blur_conv",
             "stir_cnn",
             "--quiet",
         ],

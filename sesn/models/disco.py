@@ -52,6 +52,7 @@ def _register(name: str, mult: float, plus: bool) -> None:
             row="DISCO (its published basis)",
             reproduce=f"sesn reproduce --profile paper --models {name}",
             family="disco_published",
+            basis="DISCO",
             note=f"DISCO's own model and basis (sigma_min 1.9, mult {mult}); "
             "needs DISCO's basis file (sesn.basis.disco)",
             reproduce_columns=("28+",) if plus else ("28",),

@@ -70,6 +70,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+_LAYERS_ADDED: dict[str, str] = {}  # catalogue layer name -> the method model that added it
 
 
 def register_method(m: Method) -> Method:
@@ -82,7 +83,9 @@ def register_method(m: Method) -> Method:
         known = METHOD_LAYERS.get(m.layer.name)
         if known is not None and known is not m.layer:
             raise ValueError(f"the catalogue already holds another layer named {m.layer.name!r}")
-        METHOD_LAYERS.setdefault(m.layer.name, m.layer)
+        if known is None:
+            METHOD_LAYERS[m.layer.name] = m.layer
+            _LAYERS_ADDED[m.layer.name] = m.model
     registry.register_model(
         m.model,
         dataset="stir",
@@ -95,6 +98,17 @@ def register_method(m: Method) -> Method:
     )(functools.partial(_build, m.model))
     METHODS[m.model] = m
     return m
+
+
+def unregister_method(model: str) -> None:
+    """Remove a method, its model and the catalogue layer its registration added (tests of
+    plug-in methods)."""
+    METHODS.pop(model, None)
+    registry._REGISTRY.pop(model, None)
+    for layer, owner in list(_LAYERS_ADDED.items()):
+        if owner == model:
+            METHOD_LAYERS.pop(layer, None)
+            del _LAYERS_ADDED[layer]
 
 
 def _build(name: str, **overrides) -> nn.Module:

@@ -3,9 +3,11 @@
 * a T -> H layer of its own (``ExampleLift``: a steerable lift built on our basis, scales
   of its choosing) as a property-test case, plus a deliberately broken copy when
   ``SESN_EXAMPLE_BROKEN=1`` (its scale axis reversed: the tests must fail);
-* a T -> T method (``example blur-conv``: a fixed Gaussian blur, then a 7x7 conv) in the
-  layer catalogue: both reports, the benchmarks' method group and the generalization
-  benchmark (by name);
+* a T -> T method (``example blur-conv``: a fixed Gaussian blur, then a 7x7 conv), one
+  registration (``register_method``): its layer joins the catalogue (both reports, the
+  benchmarks' method group), its model ``stir_example_blur_conv`` the generalization
+  benchmark (``--models stir_example_blur_conv``; ``tags=("cpu",)`` would put it in the cpu
+  profile's default sweep);
 * a model ``example_net_28`` placed in the reproduce table (row "Example net", columns 28
   and 28+, in the smoke profile's default sweep) and benchmarked beside the CNN.
 
@@ -21,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.models.method_layers import register_method_layer
+from sesn.models.method import Method, register_method
+from sesn.models.method_layers import MethodLayer
 from sesn.models.mnist import mnist_cnn
 from sesn.models.registry import register
 from sesn.nn import SESConv_Z2_H
@@ -84,7 +87,13 @@ def _broken_lift():
     return ExampleLift(1, 6, reverse_scales=True)
 
 
-register_method_layer("example blur-conv", _blur_conv, "Gaussian blur (1 px), then a 7x7 conv (plug-in)")
+register_method(
+    Method(
+        "stir_example_blur_conv",
+        "example blur-conv",
+        layer=MethodLayer("example blur-conv", _blur_conv, "Gaussian blur (1 px), then a 7x7 conv (plug-in)"),
+    )
+)
 register(
     "example_net_28",
     mnist_cnn,
