@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sesn.basis import BasisKind, BasisSpec, basis_array, basis_kind, measured_bases, register_basis
+from sesn.basis import BasisKind, BasisSpec, basis_array, basis_kind, measured_bases, register_basis, report_bases
 from sesn.basis.registry import unregister_basis
 
 
@@ -68,3 +68,39 @@ def test_builtin_kinds_declare_what_the_rest_of_the_package_reads():
     assert [n for n, k in __import__("sesn.basis", fromlist=["BASES"]).BASES.items() if k.separable] == ["A", "B"]
     assert basis_kind("DISCO").configurations["mnist"]["scales"] == (1.0, 1.26, 1.59, 2.0)
     assert set(basis_kind("R").arguments) == {"mult", "max_order", "span_sigma"}
+
+
+def test_a_registered_basis_shows_up_in_every_report(toy):
+    """The reports loop over the registry (report_bases): the toy basis gets rows, named by
+    its registration and carrying its kind in a ``basis`` / ``basis_kind`` column, in the
+    equivariance report's main table, methods section, DISCO comparison and stacks, and in the
+    methods report; DISCO's published basis only at its own scales."""
+    from types import SimpleNamespace
+
+    from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+    from sesn.report import equivariance, methods
+    from sesn.transforms import smooth_random_field
+
+    paper = MNIST_SES_CONFIGS["mnist_ses_scalar_28"]
+    disco = SimpleNamespace(max_order=4, span_sigma=None, **equivariance.DISCO_CONFIG)
+    assert [k.name for k in report_bases(paper)] == ["A", "B", "D", "R", "W", "TOY"]
+    assert [k.name for k in report_bases(disco)] == ["A", "B", "D", "R", "W", "DISCO", "TOY"]
+    stacks = equivariance.stack_bases()
+    for rows in stacks.values():
+        assert rows["basis TOY"][1:] == ("TOY", "")  # the default label: "basis <name>"
+    args = SimpleNamespace(seed=0, batch=1, size=32, blur=1.5, channels=2, configs=["mnist_ses_scalar_28"])
+    df, _ = equivariance.measure(args)
+    assert set(df[df.basis == "TOY"].layer) == {"T->H", "H->H (scale_size 1)", "H->H (scale_size 2)"}
+    bdf, _ = equivariance.measure_baselines(args)
+    assert set(bdf[bdf.basis == "TOY"].method) == {"SESN T->H basis TOY"}
+    ddf, _, _ = equivariance.measure_disco(args)
+    assert set(ddf[ddf.basis_kind == "TOY"].basis) == {"basis TOY"}
+    # the toy spans what Hermite A spans (other random filters): a Delta of A's order
+    a, t = (ddf[(ddf.basis_kind == b) & (ddf.layer == "T->H")].delta.to_numpy() for b in ("A", "TOY"))
+    assert np.all((t > a / 3) & (t < 3 * a)), (a, t)
+    margs = SimpleNamespace(config="mnist_ses_scalar_28", depth=1, channels=2, seed=0)
+    x = smooth_random_field((1, 1, 32, 32), torch.Generator().manual_seed(0), blur=1.5)
+    rows, pairs = [], []
+    methods.measure(margs, x, "fields", rows, pairs)
+    assert {r["method"] for r in rows if r["basis"] == "TOY"} == {"SESN basis TOY"}
+    assert {r["basis"] for r in rows if r["method"] == "CNN"} == {""}

@@ -168,12 +168,15 @@ def test_frontier_report_marks_the_pareto_front_and_never_merges_settings(tmp_pa
         trained, columns=["model", "group", "realization", "logit Delta", "flips (%)", "T->H Delta (ours)"]
     ).to_csv(runs / "trained_equivariance.csv", index=False)
     eq = tmp_path / "equivariance_stacks.csv"
-    labels = [("Hermite B (mult 1.5, the paper's)", 1e-2), ("optimised D", 1e-3),
-              ("optimised R (span_sigma 3.23)", 1e-4), ("optimised R, span_sigma 1.7 (sigma_0)", 1e-9)]  # fmt: skip
-    rows = [("mnist_ses_scalar_28 [1.7, 2.45, 3.54, 5.1]", label, protocol, stack, d)
-            for label, d in labels for protocol in ("ours", "independent")
+    # the rows name their basis kind (the labels are free text) and mark the ablation as a variant
+    labels = [("Hermite B (mult 1.5)", "B", "", 1e-2), ("optimised D", "D", "", 1e-3),
+              ("optimised R (span_sigma 3.23)", "R", "", 1e-4),
+              ("optimised R, span_sigma 1.7 (sigma_0)", "R", "span at sigma_0", 1e-9)]  # fmt: skip
+    rows = [("mnist_ses_scalar_28 [1.7, 2.45, 3.54, 5.1]", label, kind, variant, protocol, stack, d)
+            for label, kind, variant, d in labels for protocol in ("ours", "independent")
             for stack in ("T->H", "T->ReLU->H", "4 layers, ReLU")]  # fmt: skip
-    pd.DataFrame(rows, columns=["scales", "basis", "protocol", "stack", "delta"]).to_csv(eq, index=False)
+    cols = ["scales", "basis", "basis_kind", "variant", "protocol", "stack", "delta"]
+    pd.DataFrame(rows, columns=cols).to_csv(eq, index=False)
     out = str(tmp_path / "f")
     assert main(["report", "frontier", "--training", str(runs), "--equivariance", str(eq), "--out", out]) == 0
     df = pd.read_csv(tmp_path / "f" / "frontier.csv")

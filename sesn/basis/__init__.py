@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from sesn.basis.hermite import hermite_basis, hermite_gaussian_1d, order_pairs
-from sesn.basis.registry import BASES, BasisKind, basis_kind, measured_bases, register_basis
+from sesn.basis.registry import BASES, BasisKind, basis_kind, measured_bases, register_basis, report_bases
 from sesn.basis.spec import BasisSpec, make_spec, paper_scales, window_size
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "hermite_gaussian_1d",
     "make_spec",
     "measured_bases",
+    "report_bases",
     "order_pairs",
     "paper_scales",
     "register_basis",

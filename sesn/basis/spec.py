@@ -7,9 +7,7 @@ import math
 import operator
 from typing import Sequence
 
-from sesn.basis.registry import BASES, SPEC_FIELDS, basis_kind
-
-R_SPAN_RATIO = 1.9  # basis "R": default span_sigma / sigma_0 (DISCO: sigma_min 1.9 at smallest scale 1)
+from sesn.basis.registry import BASES, R_SPAN_RATIO, SPEC_FIELDS, W_DEFAULT_POWER, basis_kind  # noqa: F401  (re-exported)
 
 
 def window_size(kernel_size: int, scale: float, max_scale: float) -> int:

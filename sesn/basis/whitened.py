@@ -24,9 +24,8 @@ import functools
 
 import numpy as np
 
+from sesn.basis.registry import W_DEFAULT_POWER
 from sesn.basis.spec import BasisSpec
-
-W_DEFAULT_POWER = 0.5  # basis "W": default whiten (chosen on the frontier, docs/optimised-basis.md)
 
 
 def mixing_matrix(scale0: np.ndarray, power: float) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Equivariance report: Delta of T->H, H->H (scale_size 1 and 2) and a plain conv, for
-basis A and B at the scale configurations of the paper's MNIST models, on smooth random
+every basis of the registry (Hermite A and B, the optimised D, R and W, and any registered:
+``sesn.basis.registry.report_bases``) at the scale configurations of the paper's MNIST models, on smooth random
 fields (no download); every method on the same inputs; our optimised bases D and R beside
 DISCO's published basis; and stacks (with and without ReLU) under two rescale protocols.
 
@@ -14,15 +15,15 @@ scale step).
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from sesn.basis.registry import basis_kind, measured_bases
+from sesn.basis.registry import basis_kind, report_bases, spec_arguments
 from sesn.basis.spec import R_SPAN_RATIO
-from sesn.basis.whitened import W_DEFAULT_POWER
 from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, scale_equivariance
 from sesn.errors import InputError
 from sesn.models.method_layers import describe as describe_methods
@@ -67,7 +68,9 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
     if unknown:
         raise InputError(f"unknown configuration(s) {unknown}; choose from {sorted(MNIST_SES_CONFIGS)}")
     rows, pair_rows = [], []
-    jobs = [(n, layer, basis) for n in names for layer in LAYERS for basis in "AB"]
+    # every basis of the registry available at the configuration's scales (report_bases)
+    jobs = [(n, layer, k.name) for n in names for layer in LAYERS for k in report_bases(MNIST_SES_CONFIGS[n])]
+    first = {n: report_bases(MNIST_SES_CONFIGS[n])[0].name for n in names}
     for name, layer_kind, basis in tqdm(jobs, desc="measuring Delta", unit="layer"):
         cfg = MNIST_SES_CONFIGS[name]
         scales = list(cfg.scales)
@@ -84,7 +87,7 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
         for step in range(1, len(scales)):
             r = scale_equivariance(layer, x, step)
             entries = [(layer_kind, basis, r)]
-            if basis == "A":  # the plain convs do not depend on the basis: measure them once
+            if basis == first[name]:  # the plain convs do not depend on the basis: measure them once
                 kind = layer_kind.split(" ")[0]
                 conv = plain_conv_baseline(layer, x, step, generator=torch.Generator().manual_seed(args.seed))
                 entries.append((f"{kind} plain conv {cfg.kernel_size}x{cfg.kernel_size}", "-", conv))
@@ -145,7 +148,7 @@ def baseline_layers(channels: int, seed: int) -> dict:
 
 def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     """Delta of every method on the same inputs and factors (the steps of ``config``):
-    SES T->H (basis A and B, joint rescale + scale shift) and the T->T baselines (rescale)."""
+    SES T->H (every basis of the registry, joint rescale + scale shift) and the T->T baselines (rescale)."""
     import pandas as pd
 
     from sesn.equivariance import rescale_equivariance
@@ -155,13 +158,14 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     g = torch.Generator().manual_seed(args.seed)
     x = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
     rows = []
-    for basis in measured_bases():  # A, B (Hermite), D, R (optimised: sesn.basis.optimized)
+    for basis in [k.name for k in report_bases(cfg)]:  # every basis of the registry at these scales
         torch.manual_seed(args.seed)
         layer = SESConv_Z2_H(1, args.channels, **layer_kwargs(cfg, basis)).double()
         for step in range(1, len(scales)):
             rows.append(
                 dict(
                     method=f"SESN T->H basis {basis}",
+                    basis=basis,
                     step=step,
                     factor=round(scales[0] / scales[step], 4),
                     delta=scale_equivariance(layer, x, step).delta,
@@ -172,7 +176,7 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
             # the same pairs as the SES measurement: mean of Delta over the pair factors, weighted alike
             factors = [scales[i] / scales[i + step] for i in range(len(scales) - step)]
             d = sum(rescale_equivariance(layer, x, a) for a in factors) / len(factors)
-            rows.append(dict(method=name, step=step, factor=round(scales[0] / scales[step], 4), delta=d))
+            rows.append(dict(method=name, basis="", step=step, factor=round(scales[0] / scales[step], 4), delta=d))
     df = pd.DataFrame(rows)
     wide = df.pivot_table(index="method", columns="step", values="delta", sort=False)
     wide.columns = [f"Delta step {c} (x{scales[0] / scales[c]:.3f})" for c in wide.columns]
@@ -200,7 +204,10 @@ def stack_protocols(args) -> dict:
 
 
 def stack_bases(include_disco: bool = True) -> dict:
-    """(scale set label -> (config, {row label: basis type and overrides})) for section 'Stacks'."""
+    """(scale set label -> (config, {row label: (config, basis kind, variant)})) for section
+    'Stacks': every basis of the registry available at the scale set (:func:`report_bases`),
+    named by its registration, and one ablation (basis R with its span at sigma_0, the paper's
+    basis B there: variant "span at sigma_0")."""
     from types import SimpleNamespace
 
     disco = SimpleNamespace(max_order=4, span_sigma=None, **DISCO_CONFIG)
@@ -210,21 +217,20 @@ def stack_bases(include_disco: bool = True) -> dict:
         return SimpleNamespace(**{f: getattr(cfg, f) for f in ("kernel_size", "effective_size", "scales", "mult")},
                                max_order=4, span_sigma=cfg.scales[0])  # fmt: skip
 
-    def rows(cfg, b_note: str, r_note: str) -> dict:
-        return {
-            "Hermite A": (cfg, "A"),
-            f"Hermite B (mult {cfg.mult}{b_note})": (cfg, "B"),
-            "optimised D": (cfg, "D"),
-            f"optimised R (span_sigma {R_SPAN_RATIO * cfg.scales[0]:.3g}{r_note})": (cfg, "R"),
-            f"optimised R, span_sigma {cfg.scales[0]:g} (sigma_0)": (at_sigma0(cfg), "R"),
-            f"optimised W (whiten {W_DEFAULT_POWER:g}, R's span)": (cfg, "W"),
-        }
+    def rows(cfg) -> dict:
+        out = {}
+        for kind in report_bases(cfg):
+            if kind.fixed and not include_disco:
+                continue
+            out[kind.row_label(cfg)] = (cfg, kind.name, "")
+            if kind.name == "R":
+                out[f"optimised R, span_sigma {cfg.scales[0]:g} (sigma_0)"] = (at_sigma0(cfg), "R", "span at sigma_0")
+        return out
 
-    at_disco = rows(disco, "", ", as DISCO's")
-    if include_disco:
-        at_disco["DISCO (its published basis)"] = (disco, "DISCO")
-    at_paper = rows(paper, ", the paper's", "")
-    return {f"DISCO's scales {DISCO_CONFIG['scales']}": at_disco, f"mnist_ses_scalar_28 {list(paper.scales)}": at_paper}
+    return {
+        f"DISCO's scales {DISCO_CONFIG['scales']}": rows(disco),
+        f"mnist_ses_scalar_28 {list(paper.scales)}": rows(paper),
+    }
 
 
 def measure_stacks(args):
@@ -237,11 +243,11 @@ def measure_stacks(args):
     from sesn.models.method_layers import ses_stack
 
     rows, note = [], ""
-    jobs = [(s, name, cfg, b) for s, bases in stack_bases().items() for name, (cfg, b) in bases.items()]
+    jobs = [(s, name, cfg, b, v) for s, bases in stack_bases().items() for name, (cfg, b, v) in bases.items()]
     for protocol, (op, _, p) in stack_protocols(args).items():
         g = torch.Generator().manual_seed(args.seed)
         x = smooth_random_field((p["batch"], 1, p["size"], p["size"]), g, blur=p["blur"])
-        for scale_set, name, cfg, basis in tqdm(jobs, desc=f"stacks, protocol {protocol}", unit="basis"):
+        for scale_set, name, cfg, basis, variant in tqdm(jobs, desc=f"stacks, protocol {protocol}", unit="basis"):
             for stack, (depth, relu) in STACKS.items():
                 torch.manual_seed(args.seed)
                 try:
@@ -250,7 +256,8 @@ def measure_stacks(args):
                     note = f"DISCO's rows are missing: {e}"
                     break
                 r = scale_equivariance(model, x, 1, cfg.scales, rescale_fn=op)
-                rows.append(dict(scales=scale_set, basis=name, protocol=protocol, stack=stack, delta=r.delta))
+                rows.append(dict(scales=scale_set, basis=name, basis_kind=basis, variant=variant, protocol=protocol,
+                                 stack=stack, delta=r.delta))  # fmt: skip
     return pd.DataFrame(rows), note
 
 
@@ -294,12 +301,12 @@ def measure_disco(args):
     g = torch.Generator().manual_seed(args.seed)
     x_t = smooth_random_field((args.batch, 1, args.size, args.size), g, blur=args.blur)
     x_h = smooth_random_field((args.batch, 2, len(c["scales"]), args.size, args.size), g, blur=args.blur)
-    bases = {"Hermite A": dict(basis_type="A"), "Hermite B": dict(basis_type="B", mult=c["mult"]),
-             "optimised D": dict(basis_type="D"), "optimised R": dict(basis_type="R", mult=c["mult"]),
-             "DISCO (its published basis)": dict(basis_type="DISCO", mult=c["mult"],
-                                                 disco_sigma=c["disco_sigma"])}  # fmt: skip
+    from types import SimpleNamespace
+
+    at = SimpleNamespace(max_order=None, span_sigma=None, **c)
+    bases = {k.title: (k.name, dict(basis_type=k.name, **spec_arguments(k.name, at))) for k in report_bases(at)}
     rows, note = [], ""
-    for name, kw in bases.items():
+    for name, (basis, kw) in bases.items():
         for kind in ("T->H", "H->H (scale_size 1)"):
             torch.manual_seed(args.seed)
             common = dict(
@@ -324,6 +331,7 @@ def measure_disco(args):
                 rows.append(
                     dict(
                         basis=name,
+                        basis_kind=basis,
                         layer=kind,
                         step=step,
                         factor=round(c["scales"][0] / c["scales"][step], 4),
@@ -353,12 +361,13 @@ def plot(df, path: Path) -> None:
     cols = 4
     rows = (len(configs) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False, sharey=True)
-    styles = {"A": "-", "B": "--", "-": ":"}
+    bases = [b for b in dict.fromkeys(df["basis"]) if b != "-"]
+    styles = {**dict(zip(bases, itertools.cycle(["-", "--", "-.", (0, (5, 1)), (0, (1, 1, 3, 1))]))), "-": ":"}
     for ax, name in zip(axes.flat, configs):
         sub = df[df.config == name]
         for (layer, basis), g in sub.groupby(["layer", "basis"], sort=False):
             label = f"{layer} basis {basis}" if basis != "-" else layer
-            ax.semilogy(g["step"], g["delta"], styles[basis], marker="o", label=label)
+            ax.semilogy(g["step"], g["delta"], linestyle=styles[basis], marker="o", label=label)
         ax.set_title(name, fontsize=9)
         ax.set_xticks(sorted(set(sub["step"])))
         ax.set_xlabel("scale step t")

@@ -33,24 +33,6 @@ STACKS = ("T->H", "T->ReLU->H", "4 layers, ReLU")
 FRONT_STACK = "T->ReLU->H"
 
 
-def basis_of_label(label: str) -> str | None:
-    """The basis kind of an ``equivariance_stacks.csv`` row label, None for ablation rows
-    (e.g. basis R with its span at sigma_0)."""
-    if label.startswith("Hermite A"):
-        return "A"
-    if label.startswith("Hermite B"):
-        return "B"
-    if label.startswith("optimised D"):
-        return "D"
-    if re.match(r"optimised R \(span_sigma", label):
-        return "R"
-    if re.match(r"optimised W \(whiten", label):
-        return "W"
-    if label.startswith("DISCO"):
-        return "DISCO"
-    return None
-
-
 def load_equivariance(path: Path, config: str):
     """``{basis: {(protocol, stack): Delta}}`` at the scales of ``config``."""
     import pandas as pd
@@ -63,11 +45,13 @@ def load_equivariance(path: Path, config: str):
     rows = df[df.scales.str.startswith(f"{config} ")]
     if rows.empty:
         raise InputError(f"{csv}: no stacks at the scales of {config!r}; have {sorted(df.scales.unique())}")
+    if "basis_kind" not in rows.columns:
+        raise InputError(f"{csv}: no basis_kind column (written before rows named their basis); run `sesn report "
+                         "equivariance` again")  # fmt: skip
     out: dict = {}
-    for r in rows.itertuples():
-        b = basis_of_label(r.basis)
-        if b is not None:
-            out.setdefault(b, {})[(r.protocol, r.stack)] = float(r.delta)
+    for r in rows.fillna({"variant": ""}).itertuples():
+        if not r.variant:  # ablation rows (basis R with its span at sigma_0) are not a basis' own
+            out.setdefault(r.basis_kind, {})[(r.protocol, r.stack)] = float(r.delta)
     return out
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from sesn.basis.registry import measured_bases
+from sesn.basis.registry import report_bases
 from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance, scale_lie_derivative
 from sesn.models.method_layers import METHOD_LAYERS, ses_stack
 from sesn.models.method_layers import describe as describe_methods
@@ -97,7 +97,7 @@ def measure(args, x, label, rows, pair_rows):
     cfg = MNIST_SES_CONFIGS[args.config]
     scales = list(cfg.scales)
     steps = range(1, len(scales))
-    jobs = [("ses", b) for b in measured_bases()] + [("t2t", None)]
+    jobs = [("ses", k.name) for k in report_bases(cfg)] + [("t2t", None)]
     for kind, basis in tqdm(jobs, desc=f"{label}: methods", leave=False):
         for depth in range(1, args.depth + 1):
             torch.manual_seed(args.seed)
@@ -105,13 +105,15 @@ def measure(args, x, label, rows, pair_rows):
                 model = ses_stack(depth, args.channels, cfg, basis).double().eval()
                 for t in steps:
                     r = scale_equivariance(model, x, t, scales)
-                    rows.append(dict(inputs=label, method=f"SESN basis {basis}", depth=depth, step=t, delta=r.delta))
+                    rows.append(dict(inputs=label, method=f"SESN basis {basis}", basis=basis, depth=depth, step=t,
+                                     delta=r.delta))  # fmt: skip
                     if depth in (1, args.depth):
                         for pair, d in r.per_pair.items():
                             pair_rows.append(
                                 dict(
                                     inputs=label,
                                     method=f"SESN basis {basis}",
+                                    basis=basis,
                                     depth=depth,
                                     pair=f"{pair[0]}-{pair[1]}",
                                     delta=d,
@@ -126,12 +128,26 @@ def measure(args, x, label, rows, pair_rows):
                             for i in range(len(scales) - t)
                         }
                         rows.append(
-                            dict(inputs=label, method=name, depth=depth, step=t, delta=sum(per.values()) / len(per))
+                            dict(
+                                inputs=label,
+                                method=name,
+                                basis="",
+                                depth=depth,
+                                step=t,
+                                delta=sum(per.values()) / len(per),
+                            )  # fmt: skip
                         )
                         if depth in (1, args.depth):
                             for pair, d in per.items():
                                 pair_rows.append(
-                                    dict(inputs=label, method=name, depth=depth, pair=f"{pair[0]}-{pair[1]}", delta=d)
+                                    dict(
+                                        inputs=label,
+                                        method=name,
+                                        basis="",
+                                        depth=depth,
+                                        pair=f"{pair[0]}-{pair[1]}",
+                                        delta=d,
+                                    )  # fmt: skip
                                 )
 
 
@@ -141,7 +157,7 @@ def measure_lie(args, x, label, rows, layer_rows) -> None:
     scales = list(cfg.scales)
     t = math.log(scales[1] / scales[0])
     depths = sorted({1, args.depth})
-    jobs = [(f"SESN basis {b}", b) for b in measured_bases()] + [(name, None) for name in METHOD_LAYERS]
+    jobs = [(f"SESN basis {k.name}", k.name) for k in report_bases(cfg)] + [(name, None) for name in METHOD_LAYERS]
     for name, basis in tqdm(jobs, desc=f"{label}: Lie derivative", leave=False):
         for depth in depths:
             torch.manual_seed(args.seed)
@@ -151,8 +167,8 @@ def measure_lie(args, x, label, rows, layer_rows) -> None:
                 model = METHOD_LAYERS[name].stack(depth, args.channels).double().eval()
             r = scale_lie_derivative(model, x, scales, layers=depth == args.depth)
             cont = scale_lie_derivative(model, x, scales, scale_derivative="layers").lee if basis else math.nan
-            rows.append(dict(inputs=label, method=name, depth=depth, lee=r.lee, lee_layers=cont, t2_lee=t * t * r.lee,
-                             method_of_jvp=r.method))  # fmt: skip
+            rows.append(dict(inputs=label, method=name, basis=basis or "", depth=depth, lee=r.lee, lee_layers=cont,
+                             t2_lee=t * t * r.lee, method_of_jvp=r.method))  # fmt: skip
             for layer, share in r.per_layer.items():
                 layer_rows.append(dict(inputs=label, method=name, depth=depth, layer=layer, lee=share))
 
@@ -170,7 +186,8 @@ def measure_at_disco_scales(args, x, label, rows) -> str:
 
     cfg = SimpleNamespace(max_order=4, span_sigma=None, **DISCO_CONFIG)
     note = ""
-    for basis in ("A", "B", "D", "R", "DISCO"):
+    for kind in report_bases(cfg):  # every basis of the registry at DISCO's scales, DISCO's own among them
+        basis = kind.name
         for depth in range(1, args.depth + 1):
             torch.manual_seed(args.seed)
             try:
@@ -178,11 +195,12 @@ def measure_at_disco_scales(args, x, label, rows) -> str:
             except DiscoBasisError as e:
                 note = f"DISCO's rows are missing: {e}"
                 break
-            name = "DISCO (its published basis)" if basis == "DISCO" else f"SESN basis {basis}"
+            name = kind.title if kind.fixed else f"SESN basis {basis}"
             cases = [("ours", t, None) for t in range(1, len(cfg.scales))] + [("independent", 1, rescale_corner)]
             for protocol, t, op in cases:
                 delta = scale_equivariance(model, x, t, cfg.scales, rescale_fn=op).delta
-                rows.append(dict(inputs=label, protocol=protocol, method=name, depth=depth, step=t, delta=delta))
+                rows.append(dict(inputs=label, protocol=protocol, method=name, basis=basis, depth=depth, step=t,
+                                 delta=delta))  # fmt: skip
     return note
 
 
