@@ -30,6 +30,7 @@ from torch import nn
 
 from sesn.io import parse_bytes
 from sesn.memtrack import StorageTracker
+from sesn.train.fit import make_optimizer
 
 METHOD = "peak of live tensor storages after each ATen op of one training step (sesn.memtrack)"
 
@@ -74,11 +75,10 @@ class TrainingMemory:
 
 
 def _optimizer(name: str, params) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3)
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+    """The training's optimizer (its state is part of the peak): the STL-10 SGD or Adam."""
+    if name not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+    return make_optimizer(name, params, 0.1, 5e-4) if name == "sgd" else make_optimizer(name, params, 1e-3)
 
 
 def _default_optimizer(model_name: str | None) -> str:

@@ -168,7 +168,9 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_set, tmp_path,
     profile = dataclasses.replace(PROFILES["smoke"], max_epochs=3, patience=5)
     r = run.Run("stir_cnn", 1, 0, 3e-3)
     whole = run.train_and_evaluate(r, profile, data, tmp_path / "whole", torch.device("cpu"), progress=False)
-    real = run.atomic_torch_save
+    from sesn.train import fit  # the one fit loop writes the checkpoints
+
+    real = fit.atomic_torch_save
     calls = []
 
     def save_then_die(obj, path):
@@ -177,10 +179,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_set, tmp_path,
         if obj["epoch"] == 0:
             raise KeyboardInterrupt("killed after the first checkpoint")
 
-    monkeypatch.setattr(run, "atomic_torch_save", save_then_die)
+    monkeypatch.setattr(fit, "atomic_torch_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run.train_and_evaluate(r, profile, data, tmp_path / "cut", torch.device("cpu"), progress=False)
-    monkeypatch.setattr(run, "atomic_torch_save", real)
+    monkeypatch.setattr(fit, "atomic_torch_save", real)
     resumed = run.train_and_evaluate(r, profile, data, tmp_path / "cut", torch.device("cpu"), progress=False)
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
     assert resumed["test_acc_per_size"] == whole["test_acc_per_size"]
@@ -202,7 +204,9 @@ def test_a_run_resumed_on_other_code_names_both_versions(tiny_set, tmp_path, mon
     data = load_stir(tiny_set)
     profile = dataclasses.replace(PROFILES["smoke"], max_epochs=2, patience=5)
     r = run.Run("stir_cnn", 1, 0, 3e-3)
-    real = run.atomic_torch_save
+    from sesn.train import fit  # the one fit loop writes the checkpoints
+
+    real = fit.atomic_torch_save
 
     def save_then_die(obj, path):
         real(obj, path)
@@ -210,10 +214,10 @@ def test_a_run_resumed_on_other_code_names_both_versions(tiny_set, tmp_path, mon
 
     out = tmp_path / "results" / "runs" / "one"
     monkeypatch.setattr(run, "code_version", lambda: "0.1.0+gold")
-    monkeypatch.setattr(run, "atomic_torch_save", save_then_die)
+    monkeypatch.setattr(fit, "atomic_torch_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         run.train_and_evaluate(r, profile, data, out, torch.device("cpu"), progress=False)
-    monkeypatch.setattr(run, "atomic_torch_save", real)
+    monkeypatch.setattr(fit, "atomic_torch_save", real)
     monkeypatch.setattr(run, "code_version", lambda: "0.1.0+gnew")
     record = run.train_and_evaluate(r, profile, data, out, torch.device("cpu"), progress=False)
     assert [h["code_version"] for h in record["history"]] == ["0.1.0+gold", "0.1.0+gnew"]

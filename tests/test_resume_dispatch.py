@@ -43,13 +43,13 @@ def _fresh_process(monkeypatch, seed):
 
 
 def _run(realization, out, monkeypatch, kill_at=None):
-    import sesn.train.train as T
+    from sesn.train import faults  # the fit loop's test-only seam
 
     def kill_point(epoch, batch=None):
         if kill_at is not None and epoch == kill_at and batch is None:  # after the epoch's checkpoint
             raise Killed
 
-    monkeypatch.setattr(T.faults, "kill_point", kill_point)
+    monkeypatch.setattr(faults, "kill_point", kill_point)
     try:
         return train.main(train.get_args_parser().parse_args(_args(realization, out)))
     except Killed:

@@ -10,7 +10,6 @@ run resumes from the checkpoint when its settings are the same, and refuses othe
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -23,16 +22,12 @@ from sesn.generalization.measure import size_equivariance
 from sesn.generalization.profiles import Profile
 from sesn.models.method import method, stir_model
 from sesn.nn import dispatch
-from sesn.train import faults
 from sesn.train.checkpoint import (
     RunLock,
-    atomic_torch_save,
     atomic_write_json,
-    check_resume,
-    rng_state,
-    set_rng_state,
 )
-from sesn.train.loop import evaluate, train_epoch
+from sesn.train.fit import fit, make_optimizer, resume
+from sesn.train.loop import evaluate
 from sesn.train.record import code_version, settings_id, versions
 
 
@@ -158,52 +153,28 @@ def train_and_evaluate(
         torch.manual_seed(run.seed)
         model = stir_model(run.model, data.channels, data.num_classes).to(device)
         loop_args = SimpleNamespace(epochs=profile.max_epochs, amp=False, channels_last=False)
-        optimizer = torch.optim.Adam(model.parameters(), lr=run.lr)
-        start, best_val, best_state, stale, history = 0, -1.0, None, 0, []
-        if ckpt_path.exists():
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-            check_resume(ckpt.get("settings"), settings, out, keys=None)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            set_rng_state(ckpt["rng"])
-            dispatch.pin(ckpt.get("dispatch"))  # the paths `auto` took before the interruption
-            start, best_val, best_state, stale, history = (
-                ckpt["epoch"] + 1,
-                ckpt["best_val"],
-                ckpt["best_model"],
-                ckpt["stale"],
-                ckpt["history"],
-            )
-        for epoch in range(start, profile.max_epochs):
-            if stale >= profile.patience:
-                break
-            t0 = time.perf_counter()
-            # the epoch itself is the training loop's (sesn.train.loop): forward, loss, the
-            # non-finite check and the test-only fault seam; batches from this run's own order
+        optimizer = make_optimizer("adam", model.parameters(), run.lr)
+        state = resume(ckpt_path, model, optimizer, settings, out, device=device, keys=None)
+
+        def batches(epoch):  # this run's own order of its training images, seeded by (seed, epoch)
             g = torch.Generator().manual_seed(run.seed * 1_000_003 + epoch)
             order = torch.randperm(len(xtr), generator=g).to(device)
-            batches = (
+            return (
                 (xtr[order[i : i + profile.batch_size]], ytr[order[i : i + profile.batch_size]])
                 for i in range(0, len(order), profile.batch_size)
             )
-            loss, _ = train_epoch(model, batches, optimizer, device, loop_args, epoch, None, progress)
-            val = evaluate(model, _batches(xva, yva), device, loop_args)
-            seconds = time.perf_counter() - t0
+
+        def history_entry(epoch, loss, val_acc, seconds, **_):
             # the code of each epoch: a run resumed after an update names both versions
-            history.append(
-                {"epoch": epoch + 1, "loss": loss, "val_acc": val, "seconds": seconds, "code_version": code_version()}
-            )
-            if val > best_val:
-                best_val, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
-            else:
-                stale += 1
-            atomic_torch_save(
-                {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(),
-                 "best_val": best_val, "best_model": best_state, "stale": stale, "history": history,
-                 "settings": settings, "dispatch": dispatch.recorded_choices()},
-                ckpt_path,
-            )  # fmt: skip
-            faults.kill_point(epoch + 1)  # the training loop's test-only seam (sesn.train.faults)
+            return dict(epoch=epoch, loss=loss, val_acc=val_acc, seconds=seconds, code_version=code_version())
+
+        state = fit(
+            model, optimizer, state, epochs=profile.max_epochs, batches=batches,
+            validate=lambda: evaluate(model, _batches(xva, yva), device, loop_args), checkpoint=ckpt_path,
+            settings=settings, device=device, loop_args=loop_args, patience=profile.patience,
+            history_entry=history_entry, progress=progress,
+        )  # fmt: skip
+        best_val, best_state, history = state.best_val, state.best_state, state.history
         model.load_state_dict(best_state)
         model.eval()
         t0 = time.perf_counter()

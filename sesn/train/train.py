@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import dataclasses
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -42,7 +40,6 @@ from sesn.allocator import allocator_state, announce
 from sesn.io import check_output_folder
 from sesn.models import count_parameters, get_model, list_models
 from sesn.nn import dispatch
-from sesn.train import faults
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
     RunInProgress,
     RunLock,
@@ -55,6 +52,7 @@ from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors call
 )
 from sesn.train.config import TrainConfig
 from sesn.train.distributed import init_distributed, replica_check
+from sesn.train.fit import fit, make_optimizer, resume
 from sesn.train.loop import (
     TrainingDiverged,
     build_data,
@@ -62,7 +60,6 @@ from sesn.train.loop import (
     evaluate,
     loader,
     seed_epoch,
-    train_epoch,
 )
 from sesn.train.record import code_version, run_settings, settings_id, versions  # noqa: F401  (settings_id: re-exported)
 
@@ -188,12 +185,7 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
     train, val, test, sampler, checksum = build_data(args, rank, world)
     params = count_parameters(model)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    if args.optimizer == "adam":
-        optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(
-            net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
-        )
+    optimizer = make_optimizer(args.optimizer, net.parameters(), args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=args.lr_steps, gamma=args.lr_gamma)
     scaler = torch.amp.GradScaler(device.type) if args.amp else None
     record_path, ckpt_path = out / "record.json", out / "checkpoint.pt"
@@ -221,7 +213,6 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
     settings = run_settings(args, checksum, world)
     record["settings"] = {**settings, "code_version": code_version()}
     record["settings_id"] = settings_id(record["settings"])
-    start_epoch, best_val, best_state, history = 0, -1.0, None, []
     if args.restart:
         if rank == 0 and ckpt_path.exists():
             print(f"--restart: discarding {ckpt_path}")
@@ -229,30 +220,15 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
             record_path.unlink(missing_ok=True)
         if world > 1:  # every rank waits, whatever it saw on disk
             dist.barrier()
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        check_resume(ckpt.get("settings"), settings, out)
-        if ckpt.get("code_version") not in (None, record["settings"]["code_version"]) and rank == 0:
-            print(
-                f"note: resuming a checkpoint made by code version {ckpt['code_version']} "
-                f"with {record['settings']['code_version']}"
-            )
-            record["resumed_from_code_version"] = ckpt["code_version"]
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        dispatch.pin(ckpt.get("dispatch"))  # the paths `auto` took before the interruption
-        start_epoch, best_val, best_state, history = (
-            ckpt["epoch"] + 1,
-            ckpt["best_val"],
-            ckpt["best_model"],
-            ckpt["history"],
-        )
+    state = resume(ckpt_path, model, optimizer, settings, out, scheduler=scheduler, scaler=scaler, device=device)
+    if state.resumed is not None:
+        made_by = state.resumed.get("code_version")
+        if made_by not in (None, record["settings"]["code_version"]) and rank == 0:
+            now = record["settings"]["code_version"]
+            print(f"note: resuming a checkpoint made by code version {made_by} with {now}")
+            record["resumed_from_code_version"] = made_by
         if rank == 0:
-            print(f"resuming {out} at epoch {start_epoch + 1}/{args.epochs}")
+            print(f"resuming {out} at epoch {state.epoch + 1}/{args.epochs}")
     if drop_single_sample_batch(len(sampler), args.batch_size // world):
         record["dropped_last_batch"] = True
         if rank == 0:
@@ -262,67 +238,41 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
             )
     eval_batch = 512
     val_loader = loader(val, eval_batch, workers=args.workers) if val is not None else None
+    start_epoch = state.epoch
+
+    def batches(epoch):
+        seed_epoch(args.seed, epoch, rank)
+        sampler.set_epoch(epoch)
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
+        drop = drop_single_sample_batch(len(sampler), args.batch_size // world)
+        return loader(train, args.batch_size // world, sampler, args.workers, g, drop_last=drop)
+
+    def validate():
+        return evaluate(model, val_loader, device, args) if (val_loader is not None and rank == 0) else float("nan")
+
+    def after_epoch(epoch, h):
+        if args.show_dispatch and epoch == start_epoch:
+            print(dispatch.format_decisions(), flush=True)
+        print(
+            f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} "
+            f"loss {h['loss']:.4f} train {100 * h['train_acc']:.2f}% val {100 * h['val_acc']:.2f}% lr {h['lr']:.2g} "
+            f"{h['seconds']:.1f}s",
+            flush=True,
+        )
+
     try:
-        for epoch in range(start_epoch, args.epochs):
-            t0 = time.perf_counter()
-            seed_epoch(args.seed, epoch, rank)
-            sampler.set_epoch(epoch)
-            g = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
-            drop = drop_single_sample_batch(len(sampler), args.batch_size // world)
-            train_loader = loader(train, args.batch_size // world, sampler, args.workers, g, drop_last=drop)
-            loss, train_acc = train_epoch(net, train_loader, optimizer, device, args, epoch, scaler, progress)
-            if args.show_dispatch and epoch == start_epoch and rank == 0:
-                print(dispatch.format_decisions(), flush=True)
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            val_acc = (
-                evaluate(model, val_loader, device, args) if (val_loader is not None and rank == 0) else float("nan")
-            )
-            seconds = time.perf_counter() - t0
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "loss": loss,
-                    "train_acc": train_acc,
-                    "val_acc": val_acc,
-                    "lr": lr,
-                    "seconds": seconds,
-                }
-            )
-            if rank == 0 and val_acc > best_val:
-                best_val, best_state = val_acc, copy.deepcopy(model.state_dict())
-            if rank == 0:
-                print(
-                    f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} "
-                    f"loss {loss:.4f} train {100 * train_acc:.2f}% val {100 * val_acc:.2f}% lr {lr:.2g} {seconds:.1f}s",
-                    flush=True,
-                )
-                atomic_torch_save(
-                    {
-                        "epoch": epoch,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict() if scaler is not None else None,
-                        "rng": rng_state(),
-                        "best_val": best_val,
-                        "best_model": best_state,
-                        "history": history,
-                        "args": record["args"],
-                        "settings": settings,
-                        "code_version": record["settings"]["code_version"],
-                        "dispatch": dispatch.recorded_choices(),
-                    },
-                    ckpt_path,
-                )
-                faults.kill_point(epoch + 1)
-            if world > 1:
-                dist.barrier()
+        state = fit(
+            model, optimizer, state, epochs=args.epochs, batches=batches, validate=validate, checkpoint=ckpt_path,
+            settings=settings, device=device, loop_args=args, net=net, scheduler=scheduler, scaler=scaler,
+            after_epoch=after_epoch, extra={"args": record["args"], "code_version": record["settings"]["code_version"]},
+            rank=rank, world=world, progress=progress,
+        )  # fmt: skip
     except TrainingDiverged as e:
         if rank == 0:
-            record.update(status="failed", error=str(e), history=history)
+            record.update(status="failed", error=str(e), history=state.history)
             atomic_write_json(record, record_path)
         raise
+    best_val, best_state, history = state.best_val, state.best_state, state.history
     if world > 1:
         record.update(replica_check(model, device, world))
     result = {}
