@@ -22,7 +22,7 @@ from conftest import run_case
 from settings import SETTINGS
 
 import sesn.models as models
-from sesn.models.common import set_memory_saving
+from sesn.nn.recompute import set_memory_saving
 
 PRECISIONS = ["fp32", "amp", "channels_last"] if SETTINGS.cuda else ["fp32"]
 # the STIR group: fp32; in the full GPU stage also AMP (its 1-channel 64 px inputs gain little from

@@ -112,7 +112,7 @@ def training_memory(
         device: ``"meta"`` (no data: exact tensor sizes at any batch, seconds), ``"cpu"``
             or ``"cuda"``.
         compute_mode: set on every steerable layer that supports it, ``"direct"`` on the
-            others (:func:`sesn.models.common.set_compute_mode`; default: as built, ``"auto"``).
+            others (:func:`sesn.nn.steerable.set_compute_mode`; default: as built, ``"auto"``).
         memory_saving: ``"off"``, ``"layers"``, ``"blocks"`` (:mod:`sesn.nn.recompute`;
             default: as built).
         precision: ``"fp32"``; ``"amp"``: on CUDA ``torch.autocast`` (float16); on meta the
@@ -126,8 +126,8 @@ def training_memory(
         state and resolves ``auto``'s paths).
     """
     from sesn.models import get_model, get_model_info
-    from sesn.models.common import memory_saving_of, set_compute_mode, set_memory_saving
-    from sesn.nn.steerable import SteerableConvBase
+    from sesn.nn.recompute import memory_saving_of, set_memory_saving
+    from sesn.nn.steerable import SteerableConvBase, set_compute_mode
 
     name = model if isinstance(model, str) else getattr(model, "model_name", type(model).__name__)
     if isinstance(model, str):
@@ -252,7 +252,7 @@ def saving_levels(model: str) -> list[str]:
     then ``"blocks:1"`` ... ``"blocks:n"`` (the first k of its n blocks recomputed; the
     first blocks hold the largest feature maps) -- or only ``"off"`` without blocks."""
     from sesn.models import get_model
-    from sesn.models.common import memory_blocks
+    from sesn.nn.recompute import memory_blocks
 
     n = len(memory_blocks(get_model(model)))
     return ["off"] + (["layers"] + [f"blocks:{k}" for k in range(1, n + 1)] if n else [])

@@ -12,8 +12,8 @@ import sesn.models as models
 from sesn.io import parse_bytes
 from sesn.memory import fit_memory_saving, training_memory
 from sesn.memtrack import SavedTensorCounter, StorageTracker
-from sesn.models.common import set_memory_saving
 from sesn.nn import SESConv_H_H, dispatch
+from sesn.nn.recompute import set_memory_saving
 from sesn.nn.steerable import SteerableConvBase
 
 WRN_TINY = ["test_wrn", "test_wrn_ses_a", "test_wrn_ses_b", "test_wrn_ses_c"]
@@ -142,7 +142,7 @@ def test_memory_saving_refuses_a_second_backward_and_an_outer_checkpoint():
 
 
 def test_blocks_k_recomputes_the_first_k_blocks():
-    from sesn.models.common import memory_blocks, memory_saving_of
+    from sesn.nn.recompute import memory_blocks, memory_saving_of
 
     model = models.get_model("test_wrn_ses_a", memory_saving="blocks:2")
     assert [b.memory_saving for b in memory_blocks(model)] == ["blocks", "blocks", "layers"]

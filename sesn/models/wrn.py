@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.models.common import InputCheck, set_memory_saving, wrn_init_
+from sesn.models.common import InputCheck, wrn_init_
 from sesn.models.registry import register
 from sesn.nn import ScaleBatchNorm, SESConv_H_H, SESConv_H_H_1x1, SESConv_Z2_H, SESMaxProjection
-from sesn.nn.recompute import preactivation, recompute_block, recompute_saved
+from sesn.nn.recompute import preactivation, recompute_block, recompute_saved, set_memory_saving
 
 WRN_WIDTHS = (16, 128, 256, 512)
 

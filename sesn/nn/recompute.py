@@ -336,3 +336,40 @@ def recompute_block(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
             "torch.utils.checkpoint around the model); use memory_saving='off'"
         )
     return _BlockRecompute.apply(fn, x, *params)
+
+
+# the levels on a whole model (its blocks that declare ``memory_saving``)
+
+
+def memory_blocks(model: nn.Module) -> list[nn.Module]:
+    """The blocks of ``model`` that take a memory-saving level, in forward order."""
+    return [m for m in model.modules() if hasattr(type(m), "memory_saving")]
+
+
+def set_memory_saving(model: nn.Module, level: str) -> nn.Module:
+    """Set the activation-memory level (:mod:`sesn.nn.recompute`: ``"off"``, ``"layers"``,
+    ``"blocks"``, or ``"blocks:K"``: the first K blocks recomputed, the others at
+    ``"layers"``) of the blocks of ``model`` that support it; a level other than "off" on a
+    model without such blocks is an error."""
+    kind, count = parse_level(level)
+    blocks = memory_blocks(model)
+    if not blocks and level != "off":
+        name = getattr(model, "model_name", type(model).__name__)
+        raise ValueError(f"{name}: memory_saving={level!r} is not supported (the model has no recomputable blocks)")
+    if count is not None and count > len(blocks):
+        raise ValueError(f"memory_saving={level!r}: the model has {len(blocks)} blocks")
+    for i, m in enumerate(blocks):
+        m.memory_saving = kind if count is None or i < count else "layers"
+    return model
+
+
+def memory_saving_of(model: nn.Module) -> str:
+    """The level :func:`set_memory_saving` would need to give ``model`` its blocks' levels
+    (``"mixed"`` for a combination it cannot express)."""
+    levels = [m.memory_saving for m in memory_blocks(model)]
+    if not levels or len(set(levels)) == 1:
+        return levels[0] if levels else "off"
+    k = levels.index("layers") if "layers" in levels else len(levels)
+    if all(lv == "blocks" for lv in levels[:k]) and all(lv == "layers" for lv in levels[k:]):
+        return f"blocks:{k}"
+    return "mixed"

@@ -89,10 +89,7 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
         memory_allowance: int = MEMORY_ALLOWANCE,
     ) -> None:
         super().__init__()
-        if not memory_factor >= 1.0:
-            raise ValueError(f"memory_factor must be >= 1 (inf: time alone), got {memory_factor!r}")
-        if not memory_allowance >= 0:
-            raise ValueError(f"memory_allowance must be >= 0 bytes, got {memory_allowance!r}")
+        check_memory_rule(memory_factor, memory_allowance)
         self.memory_factor = float(memory_factor)
         self.memory_allowance = memory_allowance
         self.spec = spec
@@ -391,3 +388,42 @@ class SteerableConvBase(ScaleEquivariantModule, abstract=True):
             f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, "
             f"compute_mode={self.compute_mode!r}"
         )
+
+
+def check_memory_rule(factor: float, allowance: int) -> None:
+    """auto's memory rule (:mod:`sesn.nn.dispatch`): ``factor >= 1`` (inf: time alone),
+    ``allowance >= 0`` bytes; anything else is a ValueError naming it."""
+    if not factor >= 1.0:
+        raise ValueError(f"memory_factor must be >= 1 (inf: time alone), got {factor!r}")
+    if not allowance >= 0:
+        raise ValueError(f"memory_allowance must be >= 0 bytes, got {allowance!r}")
+
+
+# setters on a whole model: every steerable layer in it
+
+
+def set_compute_mode(model: nn.Module, mode: str) -> dict[str, int]:
+    """Set ``mode`` on every steerable layer of ``model`` that supports it, ``"direct"`` on
+    the others (FFT at stride 2, separable for bases other than A/B); returns how many
+    layers took each mode."""
+    if mode not in COMPUTE_MODES:
+        raise ValueError(f"compute_mode must be one of {COMPUTE_MODES}, got {mode!r}")
+    taken: dict[str, int] = {}
+    for m in model.modules():
+        if isinstance(m, SteerableConvBase):
+            m.compute_mode = mode if m.supports_mode(mode) else "direct"
+            taken[m.compute_mode] = taken.get(m.compute_mode, 0) + 1
+    return taken
+
+
+def set_memory_rule(model: nn.Module, factor: float | None = None, allowance: int | None = None) -> nn.Module:
+    """Set ``memory_factor`` and/or ``memory_allowance`` (auto's memory rule,
+    :mod:`sesn.nn.dispatch`) on every steerable layer of ``model``."""
+    check_memory_rule(1.0 if factor is None else factor, 0 if allowance is None else allowance)
+    for m in model.modules():
+        if isinstance(m, SteerableConvBase):
+            if factor is not None:
+                m.memory_factor = float(factor)
+            if allowance is not None:
+                m.memory_allowance = allowance
+    return model

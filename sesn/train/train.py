@@ -155,7 +155,8 @@ def configure_memory(model, args, device, world: int) -> dict:
     that fits; returns what the record keeps of it."""
     from sesn.io import parse_bytes
     from sesn.memory import fit_memory_saving
-    from sesn.models.common import set_memory_rule, set_memory_saving
+    from sesn.nn.recompute import set_memory_saving
+    from sesn.nn.steerable import set_memory_rule
 
     level, info = args.memory_saving, {}
     if args.fit_memory is not None:
