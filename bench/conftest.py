@@ -22,7 +22,7 @@ from sesn.allocator import configure_cpu_allocator  # noqa: E402
 ALLOCATOR = configure_cpu_allocator()
 
 from sesn.flops import count_flops  # noqa: E402
-from sesn.plugins import load_plugins  # noqa: E402
+from sesn.plugin_loader import load_plugins  # noqa: E402
 
 load_plugins()  # $SESN_IMPORT and 'sesn.plugins' entry points: a user's models and methods join the suite
 from sesn.nn import dispatch  # noqa: E402

@@ -64,7 +64,7 @@ os.environ.setdefault("SESN_AUTO", "cost-model")
 
 # plug-in modules named in $SESN_IMPORT (and the 'sesn.plugins' entry points) register their
 # layers' equivariance cases before collection (sesn/testing/plugins.py)
-from sesn.plugins import load_plugins  # noqa: E402
+from sesn.plugin_loader import load_plugins  # noqa: E402
 
 load_plugins()
 _MUTANT_PATCH = None

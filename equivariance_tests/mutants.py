@@ -42,7 +42,7 @@ import sesn.basis.hermite
 import sesn.equivariance
 import sesn.models.mnist
 import sesn.nn.conv_h_h
-import sesn.nn.conv_t_h
+import sesn.nn.conv_z2_h
 import sesn.nn.separable
 import sesn.nn.steerable
 import sesn.transforms
@@ -329,7 +329,7 @@ MUTANTS: dict[str, Mutant] = {
             "path",
             "FFT path: the cropped inverse DFT is read one sample late",
             (
-                (sesn.nn.conv_t_h, "transform_plan", _fft_plan_shifted),
+                (sesn.nn.conv_z2_h, "transform_plan", _fft_plan_shifted),
                 (sesn.nn.conv_h_h, "transform_plan", _fft_plan_shifted),
             ),
         ),

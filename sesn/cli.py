@@ -212,7 +212,7 @@ def main(argv=None) -> int:
         from sesn import settings
 
         settings.set_debug()  # commands that print their own errors re-raise
-    from sesn.plugins import load_plugins, pop_import_options
+    from sesn.plugin_loader import load_plugins, pop_import_options
 
     try:
         modules, argv = pop_import_options(argv)

@@ -99,7 +99,7 @@ def plan(args, profile):
 
 def load_data(args):
     from sesn.data import stir
-    from sesn.data.cli import ensure_stir_mnist
+    from sesn.data.stir_build import ensure_stir_mnist
 
     if args.data is not None:
         return stir.load_stir(args.data)

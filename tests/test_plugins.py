@@ -170,7 +170,7 @@ def test_entry_points_and_env_are_loaded_once(monkeypatch):
     """A plug-in installed as a package is found through its 'sesn.plugins' entry point."""
     import importlib.metadata
 
-    from sesn import plugins
+    from sesn import plugin_loader as plugins
 
     class FakeEntryPoint:
         name, value = "example", "sesn_example_plugin"

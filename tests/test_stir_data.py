@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from sesn.data import stir
-from sesn.data.cli import stir_main, stir_name, stir_recipe
+from sesn.data.cli import stir_main
 from sesn.data.idx import DataFileError
 from sesn.data.npz import npz_bytes
 from sesn.data.sources import Digits, load_digits
+from sesn.data.stir_build import stir_name, stir_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO / "tests" / "data" / "mnist"

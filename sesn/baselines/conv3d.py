@@ -15,7 +15,7 @@ from torch import nn
 
 from sesn.baselines.pixel_pool import PixelPoolConv2d
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_scale_feature
+from sesn.nn.validation import check_scale_feature
 
 
 class RescaledKernelLift(PixelPoolConv2d):

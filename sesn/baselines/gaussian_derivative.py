@@ -40,7 +40,7 @@ from torch import nn
 
 from sesn.baselines.dss import discrete_gaussian
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_scale_feature
+from sesn.nn.validation import check_scale_feature
 
 
 def derivative_orders(max_order: int) -> list[tuple[int, int]]:

@@ -17,7 +17,7 @@ from torch import nn
 
 from sesn.baselines.common import rescale_to
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import conv_output_size
+from sesn.nn.validation import conv_output_size
 
 
 class SIConv2d(ScaleEquivariantModule, nn.Conv2d):

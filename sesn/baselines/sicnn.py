@@ -27,8 +27,8 @@ from torch import nn
 
 from sesn.baselines.common import pad_or_crop
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import conv_output_size
 from sesn.nn.large_kernel import conv2d
+from sesn.nn.validation import conv_output_size
 
 
 class SiCNNConv2d(ScaleEquivariantModule):

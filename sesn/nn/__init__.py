@@ -4,7 +4,7 @@ code, so model code ports by changing an import."""
 from sesn.nn.batchnorm import ScaleBatchNorm
 from sesn.nn.conv_h_h import SESConv_H_H
 from sesn.nn.conv_h_h_1x1 import SESConv_H_H_1x1
-from sesn.nn.conv_t_h import SESConv_Z2_H
+from sesn.nn.conv_z2_h import SESConv_Z2_H
 from sesn.nn.pooling import ScaleAvgPool2d, ScaleMaxPool2d
 from sesn.nn.projection import SESMaxProjection, SESMeanProjection
 from sesn.nn.steerable import COMPUTE_MODES

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_scale_feature
+from sesn.nn.validation import check_scale_feature
 
 
 class ScaleBatchNorm(ScaleEquivariantModule, nn.BatchNorm3d):

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sesn.nn.checks import check_conv_arguments, check_scale_feature, check_scale_feature_shape, conv_output_size
 from sesn.nn.fft_conv import (
     SpectralPlan,
     batch_chunks,
@@ -21,6 +20,7 @@ from sesn.nn.fft_conv import (
 from sesn.nn.functional import scalewise_conv
 from sesn.nn.separable import separable_conv
 from sesn.nn.steerable import MEMORY_ALLOWANCE, MEMORY_FACTOR, SteerableConvBase
+from sesn.nn.validation import check_conv_arguments, check_scale_feature, check_scale_feature_shape, conv_output_size
 
 
 class SESConv_H_H(SteerableConvBase):

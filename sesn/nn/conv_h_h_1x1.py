@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_conv_arguments, check_scale_feature
+from sesn.nn.validation import check_conv_arguments, check_scale_feature
 
 
 class SESConv_H_H_1x1(ScaleEquivariantModule):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_scale_feature
+from sesn.nn.validation import check_scale_feature
 
 
 class ScaleMaxPool2d(ScaleEquivariantModule):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import check_scale_feature
 from sesn.nn.functional import scale_max
+from sesn.nn.validation import check_scale_feature
 
 
 class SESMaxProjection(ScaleEquivariantModule):

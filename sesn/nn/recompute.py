@@ -113,7 +113,7 @@ def _restored_rng(state, device: torch.device):
 
 
 def _autocast_state(device: torch.device):
-    from sesn.nn.checks import autocast_on
+    from sesn.nn.validation import autocast_on
 
     if not autocast_on(device.type):
         return None

@@ -12,10 +12,10 @@ from sesn.basis import BasisSpec, basis_tensor, make_spec
 from sesn.memtrack import SavedTensorCounter, StorageTracker, storage_key
 from sesn.nn import dispatch
 from sesn.nn.base import ScaleEquivariantModule
-from sesn.nn.checks import autocast_on, check_dtype, output_dtype
 from sesn.nn.fft_conv import autocast_off, direct_cost, fft_cost, spectral_conv, spectral_forward
 from sesn.nn.separable import SeparableTables, separable_cost
 from sesn.nn.separable import supports as separable_supports
+from sesn.nn.validation import autocast_on, check_dtype, output_dtype
 
 COMPUTE_MODES = ("auto", "direct", "fft", "naive", "separable")
 # FFT is chosen by "auto" when FFT_COST_FACTOR * fft_cost < direct_cost (rough real

@@ -221,7 +221,7 @@ def _write_table(args, rows) -> None:
 
 
 def main(argv=None) -> int:
-    from sesn.plugins import load_plugins
+    from sesn.plugin_loader import load_plugins
 
     p = argparse.ArgumentParser(
         "python -m sesn.testing.plugins",

@@ -92,7 +92,7 @@ def pytest_configure(config):
         import hypothesis  # noqa: F401
     except ImportError as e:  # pragma: no cover - the test extra installs it
         raise pytest.UsageError("the sesn plug-in needs hypothesis: pip install 'sesn[test]'") from e
-    from sesn.plugins import load_plugins
+    from sesn.plugin_loader import load_plugins
     from sesn.testing.verdict import VerdictError, parse_level
 
     if os.getcwd() not in sys.path and "" not in sys.path:  # a module in the folder pytest runs from imports
