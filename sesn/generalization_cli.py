@@ -44,9 +44,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from sesn.data import stir
+from sesn.data.stir_build import ensure_stir_mnist
+from sesn.devices import resolve_device
 from sesn.generalization.profiles import PROFILES
+from sesn.generalization.run import Run, train_and_evaluate
 from sesn.io import check_output_folder
+from sesn.models.method import stir_model
+from sesn.report import generalization as generalization_report
 from sesn.sweep import run_sweep, shard
+from sesn.train.record import code_version, settings_id
 
 
 def get_args_parser(add_help=True) -> argparse.ArgumentParser:
@@ -84,8 +91,6 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
 
 
 def plan(args, profile):
-    from sesn.generalization.run import Run
-    from sesn.models.method import stir_model
 
     models = args.models if args.models else profile.models
     for name in models:
@@ -98,8 +103,6 @@ def plan(args, profile):
 
 
 def load_data(args):
-    from sesn.data import stir
-    from sesn.data.stir_build import ensure_stir_mnist
 
     if args.data is not None:
         return stir.load_stir(args.data)
@@ -110,17 +113,12 @@ def load_data(args):
 
 
 def sweep_id(profile, data) -> str:
-    from sesn.train.record import settings_id
 
     return f"{profile.name}-{settings_id({**profile.settings(), 'data_sha256': data.sha256})[:8]}"
 
 
 def main(args) -> int:
     import torch
-
-    from sesn.devices import resolve_device
-    from sesn.generalization.run import train_and_evaluate
-    from sesn.train.record import code_version
 
     code_version()  # fixed now, at start: what this process runs
     device = torch.device(resolve_device(args.device))  # before the data is built
@@ -166,7 +164,6 @@ def table_main(argv) -> int:
     )
     p.add_argument("--results", type=Path, default=Path("results/generalization/reduced"))
     args = p.parse_args(argv)
-    from sesn.report import generalization as generalization_report
 
     return 0 if generalization_report.write_tables(args.results) else 1
 

@@ -54,6 +54,9 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from sesn.basis import basis_tensor
+from sesn.nn.steerable import SteerableConvBase
+
 FD_STEP = 1e-4  # relative step of the finite-difference fallback (float64)
 
 
@@ -195,7 +198,6 @@ def scale_lie_derivative(
 def _naive_paths(module):
     """This package's steerable layers on their ``naive`` path (plain convolutions, which forward
     mode differentiates; the fast paths use custom autograd functions)."""
-    from sesn.nn.steerable import SteerableConvBase
 
     convs = [m for m in module.modules() if isinstance(m, SteerableConvBase)] if isinstance(module, nn.Module) else []
     saved = [(m, m.compute_mode) for m in convs]
@@ -235,9 +237,6 @@ def continuous_scale_derivative(module: nn.Module, x: torch.Tensor, h: float = 1
     """``d/dh module(x)`` with every steerable layer's basis built at its scales x e^h (central
     difference; the layers run on the naive path, which reads the basis, for the measurement)."""
     import dataclasses as dc
-
-    from sesn.basis import basis_tensor
-    from sesn.nn.steerable import SteerableConvBase
 
     convs = [m for m in module.modules() if isinstance(m, SteerableConvBase)]
     if not convs:

@@ -30,6 +30,10 @@ from torch import nn
 
 from sesn.io import parse_bytes
 from sesn.memtrack import StorageTracker
+from sesn.models import get_model, get_model_info
+from sesn.nn.recompute import memory_blocks, memory_saving_of, set_memory_saving
+from sesn.nn.steerable import SteerableConvBase, set_compute_mode
+from sesn.train.config import DEFAULTS
 from sesn.train.fit import make_optimizer
 
 METHOD = "peak of live tensor storages after each ATen op of one training step (sesn.memtrack)"
@@ -84,8 +88,6 @@ def _optimizer(name: str, params) -> torch.optim.Optimizer:
 def _default_optimizer(model_name: str | None) -> str:
     if model_name is None:
         return "sgd"
-    from sesn.models import get_model_info
-    from sesn.train.config import DEFAULTS
 
     dataset = get_model_info(model_name).dataset
     return DEFAULTS[dataset]["optimizer"] if dataset in DEFAULTS else "adam"
@@ -125,9 +127,6 @@ def training_memory(
         :class:`TrainingMemory` of the second of two steps (the first creates the optimizer
         state and resolves ``auto``'s paths).
     """
-    from sesn.models import get_model, get_model_info
-    from sesn.nn.recompute import memory_saving_of, set_memory_saving
-    from sesn.nn.steerable import SteerableConvBase, set_compute_mode
 
     name = model if isinstance(model, str) else getattr(model, "model_name", type(model).__name__)
     if isinstance(model, str):
@@ -251,8 +250,6 @@ def saving_levels(model: str) -> list[str]:
     """The memory-saving levels of a registered model, cheapest first: ``"off"``, ``"layers"``,
     then ``"blocks:1"`` ... ``"blocks:n"`` (the first k of its n blocks recomputed; the
     first blocks hold the largest feature maps) -- or only ``"off"`` without blocks."""
-    from sesn.models import get_model
-    from sesn.nn.recompute import memory_blocks
 
     n = len(memory_blocks(get_model(model)))
     return ["off"] + (["layers"] + [f"blocks:{k}" for k in range(1, n + 1)] if n else [])

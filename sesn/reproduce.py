@@ -45,9 +45,17 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from sesn.data import mnist_scale as ms
+from sesn.data.sources import load_digits
+from sesn.devices import resolve_device
 from sesn.errors import InputError, MissingInputError
 from sesn.io import check_output_folder, exclusive_lock
+from sesn.models import get_model_info
+from sesn.models.registry import table_models
 from sesn.sweep import FAILED, run_sweep, shard  # noqa: F401  (shard: re-exported)
+from sesn.train import train
+from sesn.train.config import DEFAULTS
+from sesn.train.record import code_version, settings_id
 
 COLUMNS = ("28", "28+", "56", "56+")
 # reproduce dataset -> the source images of its MNIST-scale recipe (None: STL-10)
@@ -160,7 +168,6 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
 def table_cells(dataset: str, profile: str | None) -> list[tuple[str, str, str]]:
     """(row, column, model) of every registered model placed in ``dataset``'s table; with
     ``profile``, only the models of that profile's default sweep (registry order)."""
-    from sesn.models.registry import table_models
 
     return [(info.row, col, info.name) for info in table_models(dataset, profile) for col in info.reproduce_columns]
 
@@ -207,7 +214,6 @@ def plan(args, profile: Profile) -> list[Run]:
 
 def check_models(names, dataset: str) -> None:
     """Every --models name must be registered and placed in ``dataset``'s table."""
-    from sesn.models import get_model_info
 
     placed = {model for _, _, model in table_cells(dataset, None)}
     missing = []
@@ -225,7 +231,6 @@ def check_models(names, dataset: str) -> None:
 def sweep_settings(args, profile: "Profile") -> dict:
     """The sweep-level settings that determine a run's result (with the run's model,
     augmentation, seed and data); their hash names the run folder."""
-    from sesn.train.config import DEFAULTS
 
     epochs = args.epochs or profile.epochs
     d = DEFAULTS[train_dataset(args.dataset)]
@@ -238,7 +243,6 @@ def sweep_settings(args, profile: "Profile") -> dict:
 
 
 def sweep_id(settings: dict) -> str:
-    from sesn.train.record import settings_id
 
     return f"{settings['profile']}-e{settings['epochs']}-{settings_id(settings)[:8]}"
 
@@ -252,7 +256,6 @@ def realization_folder(args, profile: Profile, r: int) -> Path:
     """The data of realization r for this profile; built offline when the profile allows
     (the reduced profiles from the digits at hand; Fashion-MNIST-scale in full, from the
     Debian package's files)."""
-    from sesn.data import mnist_scale as ms
 
     source = DATASETS[args.dataset]
     if profile.splits is None:
@@ -275,8 +278,6 @@ def _build_realization(args, profile: Profile, r: int, source: str, folder: Path
     """Realization r from ``source``'s images into ``folder`` (``splits`` None: the paper's,
     from all 70,000 images); shards started together share it (a file lock: one builds, the
     others wait and reuse it)."""
-    from sesn.data import mnist_scale as ms
-    from sesn.data.sources import load_digits
 
     reduced = splits is not None
     final = folder / "mnist_scale" / ms.realization_name(source, r, reduced)
@@ -314,10 +315,6 @@ def default_results(dataset: str, profile: str) -> Path:
 
 
 def main(args) -> int:
-
-    from sesn.devices import resolve_device
-    from sesn.train import train
-    from sesn.train.record import code_version
 
     code_version()  # fixed now, at start: what this process runs
     device = resolve_device(args.device)  # before any data is built

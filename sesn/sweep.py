@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from sesn.errors import InputError
+from sesn.io import read_json
+from sesn.train.checkpoint import RunInProgress, SettingsMismatch
 
 # why a planned run was not trained (the order the summary lists them in)
 FAILED = "failed (recorded)"
@@ -43,7 +45,6 @@ def record_state(record: Path, expected: dict) -> str:
     e.g. a folder reused by hand: report it, never overwrite it silently)."""
     if not record.exists():
         return "absent"
-    from sesn.io import read_json
 
     rec = read_json(record)
     if rec.get("status") != "done":
@@ -80,7 +81,6 @@ def run_sweep(
     one run (resuming its checkpoint); an exception listed in ``not_run_errors`` as
     ``(type, reason)`` skips the run under that reason (a run another process holds, a
     diverged run, a checkpoint made with other settings), any other propagates."""
-    from sesn.train.checkpoint import RunInProgress, SettingsMismatch
 
     errors = [(RunInProgress, HELD), (SettingsMismatch, OTHER_SETTINGS), *not_run_errors]
     summary = Summary()

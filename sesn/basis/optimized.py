@@ -44,9 +44,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sesn import settings
+from sesn import settings, transforms
+from sesn.basis import hermite
 from sesn.basis.hermite import _functions_on_window, _terms_for_scale, hermite_basis
 from sesn.basis.spec import BasisSpec
+from sesn.transforms import rescale_matrix
 
 ALGORITHM_VERSION = 1
 NUM_IMAGES = 64
@@ -65,8 +67,6 @@ def cache_dir() -> Path:
 def _source_hash() -> str:
     """Hash of the code the solve depends on (this file, the Hermite functions, the rescale):
     an edited solver never reads a basis cached by another version of it."""
-    from sesn import transforms
-    from sesn.basis import hermite
 
     h = hashlib.sha256()
     for module in (__file__, hermite.__file__, transforms.__file__):
@@ -174,7 +174,6 @@ class NormalEquations:
 
 def normal_equations(spec: BasisSpec) -> NormalEquations:
     """The fixed functions of ``spec`` and the normal equations of its free scales."""
-    from sesn.transforms import rescale_matrix
 
     k, s_count, windows, scales = spec.kernel_size, spec.num_scales, spec.windows, spec.scales
     w0 = span_functions(spec)

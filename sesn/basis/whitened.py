@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 
+from sesn.basis.optimized import optimized_basis
 from sesn.basis.registry import W_DEFAULT_POWER
 from sesn.basis.spec import BasisSpec
 
@@ -41,7 +42,6 @@ def mixing_matrix(scale0: np.ndarray, power: float) -> np.ndarray:
 def whitened_basis(spec: BasisSpec) -> np.ndarray:
     """Basis W ``[N_b, S, k, k]`` (float64, read-only) of ``spec``: R's basis mixed by
     :func:`mixing_matrix` with power ``spec.whiten`` (default :data:`W_DEFAULT_POWER`)."""
-    from sesn.basis.optimized import optimized_basis
 
     r = optimized_basis(dataclasses.replace(spec, basis_type="R", whiten=None))
     power = W_DEFAULT_POWER if spec.whiten is None else spec.whiten

@@ -12,9 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from sesn.data import mnist_scale as ms
+from sesn.data import stir
+from sesn.data.mnist_scale import ChecksumError
+from sesn.data.npz import sha256_file
 from sesn.data.sources import load_digits
 from sesn.data.stir_build import ensure_stir_mnist, stir_name
-from sesn.io import read_json
+from sesn.data.stl10 import STL10
+from sesn.io import atomic_write_text, read_json
 
 # The checksums tracked in the repository; found from the package, not the current directory.
 REPO_CHECKSUMS = Path(__file__).resolve().parents[2] / "datasets" / "checksums"
@@ -158,7 +162,6 @@ def stl10_main(argv) -> int:
     p.add_argument("--root", type=Path, default=Path("datasets"))
     p.add_argument("--download", action="store_true", help="download STL-10 (2.6 GB) with torchvision")
     args = p.parse_args(argv)
-    from sesn.data.stl10 import STL10
 
     for split in ("train", "test"):
         ds = STL10(args.root, split=split, download=args.download)
@@ -211,7 +214,6 @@ def stir_parser() -> argparse.ArgumentParser:
 
 
 def stir_main(argv) -> int:
-    from sesn.io import atomic_write_text
 
     args = stir_parser().parse_args(argv)
     if args.instances < 1:
@@ -234,9 +236,6 @@ def stir_verify(args, name: str, npz: Path, mpath: Path) -> int:
     """Re-hash the file; compare with its own manifest and, for the same recipe, the tracked one.
     A file whose bytes differ from the tracked sha256 but whose arrays match (another zlib)
     passes with a note."""
-    from sesn.data import stir
-    from sesn.data.mnist_scale import ChecksumError
-    from sesn.data.npz import sha256_file
 
     if not npz.exists():
         print(

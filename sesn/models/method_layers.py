@@ -22,6 +22,16 @@ from typing import Callable
 
 from torch import nn
 
+from sesn.baselines.conv3d import RescaledKernelLift, ScaleConv3d
+from sesn.baselines.dss import BesselConv2d, Dconv2d, ScaleMaxProjection
+from sesn.baselines.foveated import FOV_FACTORS, FoveatedScaleChannels
+from sesn.baselines.gaussian_derivative import GDN_MULTIPLIERS, GaussDerConv, GaussDerLift
+from sesn.baselines.pixel_pool import PixelPoolConv2d
+from sesn.baselines.sevf import Magnitude, ScaleConvScalar
+from sesn.baselines.si_convnet import SIConv2d
+from sesn.baselines.sicnn import ColumnMax, SiCNNConv2d
+from sesn.baselines.ss_cnn import ScaleConvSteering
+from sesn.baselines.stn import SpatialTransformer
 from sesn.models.mnist_configs import layer_kwargs
 from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.nn.base import ScaleEquivariantModule
@@ -100,25 +110,21 @@ def _cnn(c_in, c_out, first):
 
 
 def _si_convnet(c_in, c_out, first):
-    from sesn.baselines.si_convnet import SIConv2d
 
     return SIConv2d(c_in, c_out, 7, PYRAMID, padding=3)
 
 
 def _sicnn(c_in, c_out, first):
-    from sesn.baselines.sicnn import SiCNNConv2d
 
     return SiCNNConv2d(c_in, c_out, 7, PYRAMID, num_input_scales=1 if first else len(PYRAMID))
 
 
 def _sicnn_tail():
-    from sesn.baselines.sicnn import ColumnMax
 
     return ColumnMax(len(PYRAMID))
 
 
 def _dss(c_in, c_out, first):
-    from sesn.baselines.dss import BesselConv2d, Dconv2d, ScaleMaxProjection
 
     return nn.Sequential(
         BesselConv2d(c_in, 2.0, 0.25, 2), Dconv2d(c_in, c_out, (1, 7, 7), 2.0, (2, 2)), ScaleMaxProjection()
@@ -126,25 +132,21 @@ def _dss(c_in, c_out, first):
 
 
 def _sevf_scalar(c_in, c_out, first):
-    from sesn.baselines.sevf import Magnitude, ScaleConvScalar
 
     return nn.Sequential(ScaleConvScalar(c_in, c_out, 7, 3), Magnitude())
 
 
 def _ss_cnn(c_in, c_out, first):
-    from sesn.baselines.ss_cnn import ScaleConvSteering
 
     return ScaleConvSteering(c_in, c_out, 11, [5, 7, 9, 11, 13], relu=False)
 
 
 def _pixel_pool(c_in, c_out, first):
-    from sesn.baselines.pixel_pool import PixelPoolConv2d
 
     return PixelPoolConv2d(c_in, c_out, 7, PIXEL_POOL_SIZES)
 
 
 def _slice_pool(c_in, c_out, first):
-    from sesn.baselines.pixel_pool import PixelPoolConv2d
 
     return PixelPoolConv2d(c_in, c_out, 7, PIXEL_POOL_SIZES, pool="slice")
 
@@ -174,19 +176,16 @@ register_method_layer(
 
 
 def _conv3d(c_in, c_out, first):
-    from sesn.baselines.conv3d import RescaledKernelLift, ScaleConv3d
 
     return RescaledKernelLift(c_in, c_out, 7, PIXEL_POOL_SIZES) if first else ScaleConv3d(c_in, c_out, 7, 3)
 
 
 def _scale_max():
-    from sesn.baselines.dss import ScaleMaxProjection
 
     return ScaleMaxProjection()
 
 
 def _stn(c_in, c_out, first):
-    from sesn.baselines.stn import SpatialTransformer
 
     conv = nn.Conv2d(c_in, c_out, 7, padding=3)
     return nn.Sequential(SpatialTransformer(c_in), conv) if first else conv
@@ -198,7 +197,6 @@ GDN_SIGMAS = (1.0, 2.0)
 
 
 def _gdn(c_in, c_out, first):
-    from sesn.baselines.gaussian_derivative import GDN_MULTIPLIERS, GaussDerConv, GaussDerLift
 
     if first:
         return GaussDerLift(c_in, c_out, GDN_SIGMAS[0], GDN_MULTIPLIERS, max_order=2)
@@ -207,7 +205,6 @@ def _gdn(c_in, c_out, first):
 
 def _fov(pool):
     def wrap(inner):
-        from sesn.baselines.foveated import FOV_FACTORS, FoveatedScaleChannels
 
         return FoveatedScaleChannels(inner, FOV_FACTORS, pool)
 

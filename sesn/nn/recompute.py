@@ -38,6 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sesn.memtrack import storage_key
+from sesn.nn import dispatch
+from sesn.nn.validation import autocast_on
 
 LEVELS = ("off", "layers", "blocks")
 
@@ -113,7 +115,6 @@ def _restored_rng(state, device: torch.device):
 
 
 def _autocast_state(device: torch.device):
-    from sesn.nn.validation import autocast_on
 
     if not autocast_on(device.type):
         return None
@@ -279,7 +280,6 @@ class _BlockRecompute(torch.autograd.Function):
         ctx.rng = _capture_rng(x.device)
         ctx.autocast = _autocast_state(x.device)
         ctx.save_for_backward(x, *params)
-        from sesn.nn import dispatch
 
         with torch.no_grad(), dispatch.training_pass():
             return fn(x)

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from sesn.basis.registry import basis_kind
+from sesn.nn.fft_conv import autocast_off
 from sesn.nn.functional import _crop, _scale_input, _window_geometry
 
 # the basis responses of one batch chunk stay below this many bytes
@@ -196,7 +197,6 @@ def separable_conv(
     (tap j of scale i reads input scale i + j, zero past the largest). ``weight`` already
     multiplied by ``t.scale``. Computed in the weights' dtype with autocast off (the layer
     casts the result). Returns ``[B, O, S, H', W']``."""
-    from sesn.nn.fft_conv import autocast_off
 
     with autocast_off(x):
         x = x.to(weight.dtype)

@@ -22,13 +22,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sesn.basis.disco import DiscoBasisError
 from sesn.basis.registry import basis_kind, report_bases, spec_arguments
 from sesn.basis.spec import R_SPAN_RATIO
-from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, scale_equivariance
+from sesn.equivariance import PROTOCOL, PROTOCOL_CORNER, plain_conv_baseline, rescale_equivariance, scale_equivariance
 from sesn.errors import InputError
+from sesn.models.method_layers import METHOD_LAYERS, ses_stack
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS, layer_kwargs
-from sesn.nn import SESConv_H_H, SESConv_Z2_H
+from sesn.nn import SESConv_H_H, SESConv_Z2_H, dispatch
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
 from sesn.transforms import rescale, rescale_corner, smooth_random_field
 
@@ -140,7 +142,6 @@ def measure(args) -> "pandas.DataFrame":  # noqa: F821
 def baseline_layers(channels: int, seed: int) -> dict:
     """One layer of each T -> T method of the catalogue (:mod:`sesn.models.method_layers`),
     1 input channel, float64, eval mode; measured with the plain rescale protocol."""
-    from sesn.models.method_layers import METHOD_LAYERS
 
     torch.manual_seed(seed)
     return {name: m.layer(channels).double().eval() for name, m in METHOD_LAYERS.items()}
@@ -150,8 +151,6 @@ def measure_baselines(args, config: str = "mnist_ses_scalar_28"):
     """Delta of every method on the same inputs and factors (the steps of ``config``):
     SES T->H (every basis of the registry, joint rescale + scale shift) and the T->T baselines (rescale)."""
     import pandas as pd
-
-    from sesn.equivariance import rescale_equivariance
 
     cfg = MNIST_SES_CONFIGS[config]
     scales = list(cfg.scales)
@@ -239,9 +238,6 @@ def measure_stacks(args):
     :func:`stack_protocols`. Returns (long table, note: empty, or why DISCO's rows are missing)."""
     import pandas as pd
 
-    from sesn.basis.disco import DiscoBasisError
-    from sesn.models.method_layers import ses_stack
-
     rows, note = [], ""
     jobs = [(s, name, cfg, b, v) for s, bases in stack_bases().items() for name, (cfg, b, v) in bases.items()]
     for protocol, (op, _, p) in stack_protocols(args).items():
@@ -294,8 +290,6 @@ def measure_disco(args):
     basis D and DISCO's own published basis, at DISCO's scales, on the same inputs.
     Returns (long table, wide table, a note: empty, or why DISCO's row is missing)."""
     import pandas as pd
-
-    from sesn.basis.disco import DiscoBasisError
 
     c = DISCO_CONFIG
     g = torch.Generator().manual_seed(args.seed)
@@ -387,7 +381,6 @@ def main(args) -> int:
     """The report; every steerable layer on the FFT path where it has one (the numbers do not
     depend on the path, which agree to round-off, ``tests/test_layers.py``; one path is the same
     on every machine, and timing each new layer shape cost more than the report itself)."""
-    from sesn.nn import dispatch
 
     with dispatch.forcing(REPORT_PATH):
         return _main(args)

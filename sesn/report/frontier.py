@@ -24,7 +24,11 @@ import re
 from pathlib import Path
 
 from sesn.errors import InputError, MissingInputError
+from sesn.io import atomic_write_text
+from sesn.models import get_model_info
+from sesn.models.mnist import OPTIMISED_PREFIX
 from sesn.report import trained_equivariance
+from sesn.report.artefacts import dataframe_to_markdown, save_figure
 
 # the trained models' own numbers (sesn report trained-equivariance), when the folder has them
 TRAINED = ("logit Delta", "flips (%)", "T->H Delta (ours)")
@@ -58,8 +62,6 @@ def load_equivariance(path: Path, config: str):
 def load_training(folder: Path):
     """The rows of a reproduce table with their basis (registry), one per model and settings group."""
     import pandas as pd
-
-    from sesn.models import get_model_info
 
     folder = Path(folder)
     csv = folder / "table.csv"
@@ -100,7 +102,6 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
 def config_of_model(model: str) -> str:
     """The paper configuration a registered MNIST SESN model is built on (its optimised-basis
     variants share it: mnist_disco_scalar_28, mnist_sesr_scalar_28 -> mnist_ses_scalar_28)."""
-    from sesn.models.mnist import OPTIMISED_PREFIX
 
     infixes = "|".join(p.strip("_") for p in OPTIMISED_PREFIX.values())
     return re.sub(rf"^mnist_({infixes})_", "mnist_ses_", model)
@@ -153,9 +154,6 @@ def write(df, out: Path, sources: list[str], refs=None) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from sesn.io import atomic_write_text
-    from sesn.report.artefacts import dataframe_to_markdown, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "frontier.csv", df.to_csv(index=False))

@@ -25,16 +25,15 @@ import math
 from pathlib import Path
 
 from sesn.generalization.measure import scale_ratio, split_by_range
+from sesn.io import read_json
 from sesn.models.method import method as registration
 from sesn.models.method import methods
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.report.reproduce_table import group_id
 
 
 def load_records(results: Path):
     import pandas as pd
-
-    from sesn.io import read_json
-    from sesn.report.reproduce_table import group_id
 
     rows, sizes = [], []
     ratios: dict = {}  # model name -> the scale ratio its layers cover (built once per model)
@@ -285,7 +284,6 @@ def significance(summary, kept):
 
 
 def _family(group_settings: str) -> str:
-    from sesn.report.reproduce_table import group_id
 
     return group_id({k: v for k, v in json.loads(group_settings).items() if k != "model"})
 

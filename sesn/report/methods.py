@@ -31,13 +31,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sesn.basis.disco import DiscoBasisError
 from sesn.basis.registry import report_bases
+from sesn.data import mnist_scale as ms
 from sesn.equivariance import PROTOCOL, rescale_equivariance, scale_equivariance, scale_lie_derivative
 from sesn.models.method_layers import METHOD_LAYERS, ses_stack
 from sesn.models.method_layers import describe as describe_methods
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+from sesn.nn import dispatch
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
-from sesn.transforms import smooth_random_field
+from sesn.report.equivariance import DISCO_CONFIG, REPORT_PATH
+from sesn.transforms import rescale_corner, smooth_random_field
 
 
 def get_args_parser(add_help=True):
@@ -71,8 +75,6 @@ def t_to_t_stacks(depth, channels):
 def digit_inputs(args, n):
     """Real MNIST-scale digits on the centre of a zero canvas, or None with a reason."""
     import numpy as np
-
-    from sesn.data import mnist_scale as ms
 
     folder = args.digits
     if folder is None:
@@ -180,10 +182,6 @@ def measure_at_disco_scales(args, x, label, rows) -> str:
     too; returns a note if DISCO's file is missing."""
     from types import SimpleNamespace
 
-    from sesn.basis.disco import DiscoBasisError
-    from sesn.report.equivariance import DISCO_CONFIG
-    from sesn.transforms import rescale_corner
-
     cfg = SimpleNamespace(max_order=4, span_sigma=None, **DISCO_CONFIG)
     note = ""
     for kind in report_bases(cfg):  # every basis of the registry at DISCO's scales, DISCO's own among them
@@ -260,8 +258,6 @@ def plot(df, path):
 def main(args) -> int:
     """The report; steerable layers on the FFT path where they have one (as the equivariance
     report: the numbers do not depend on the path, and no layer shape is timed)."""
-    from sesn.nn import dispatch
-    from sesn.report.equivariance import REPORT_PATH
 
     with dispatch.forcing(REPORT_PATH):
         return _main(args)
@@ -321,7 +317,6 @@ def _main(args) -> int:
             index="method", columns="pair", values="delta", sort=False
         )
         md += ["", f"## {label}: Delta per scale pair (one layer)", "", dataframe_to_markdown(p.reset_index())]
-    from sesn.report.equivariance import DISCO_CONFIG
 
     md += ["", f"## Ours vs DISCO's own basis at DISCO's scales {DISCO_CONFIG['scales']} "
            f"(kernel {DISCO_CONFIG['kernel_size']}, "

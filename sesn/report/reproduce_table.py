@@ -23,6 +23,9 @@ import json
 import math
 from pathlib import Path
 
+from sesn.errors import MissingInputError
+from sesn.io import read_json
+from sesn.models import get_model_info
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
 
 COLUMN_NAMES = {"28": "28x28", "28+": "28x28 +", "56": "56x56", "56+": "56x56 +", "STL-10": "STL-10"}
@@ -30,8 +33,6 @@ COLUMN_NAMES = {"28": "28x28", "28+": "28x28 +", "56": "56x56", "56+": "56x56 +"
 
 def load_records(results: Path):
     import pandas as pd
-
-    from sesn.io import read_json
 
     rows = []
     for path in sorted(Path(results).glob("runs/**/record.json")):
@@ -79,7 +80,6 @@ def group_id(group: dict) -> str:
 
 
 def published(model: str):
-    from sesn.models import get_model_info
 
     try:
         return get_model_info(model).published
@@ -192,7 +192,6 @@ def plot(summary, path: Path, title: str = "MNIST-scale") -> None:
 
 
 def write_tables(results: Path) -> int:
-    from sesn.errors import MissingInputError
 
     results = Path(results)
     if not results.is_dir():

@@ -40,7 +40,15 @@ from pathlib import Path
 
 import torch
 
+from sesn.data.loaders import MNISTScale
+from sesn.devices import resolve_device
+from sesn.equivariance import relative_error, scale_equivariance, scale_lie_derivative
 from sesn.errors import MissingInputError
+from sesn.io import atomic_write_text, read_json
+from sesn.models import get_model
+from sesn.nn import SESConv_Z2_H
+from sesn.report.reproduce_table import load_records
+from sesn.transforms import rescale
 
 FACTOR = 2**-0.5
 IMAGES = 2000
@@ -54,7 +62,6 @@ def _sha256(path: Path) -> str:
 
 def first_steerable(model: torch.nn.Module):
     """The first layer with a ``scales`` attribute and a T->H signature (``SESConv_Z2_H``)."""
-    from sesn.nn import SESConv_Z2_H
 
     for m in model.modules():
         if isinstance(m, SESConv_Z2_H):
@@ -65,11 +72,6 @@ def first_steerable(model: torch.nn.Module):
 @torch.no_grad()
 def measure_run(folder: Path, images: int = IMAGES, factor: float = FACTOR, device: str = "cpu") -> dict:
     """The numbers of :data:`COLUMNS` for the run in ``folder`` (record.json + best.pt)."""
-    from sesn.data.loaders import MNISTScale
-    from sesn.equivariance import relative_error, scale_equivariance, scale_lie_derivative
-    from sesn.io import read_json
-    from sesn.models import get_model
-    from sesn.transforms import rescale
 
     folder = Path(folder)
     rec = read_json(folder / "record.json")
@@ -116,9 +118,6 @@ def measure_results(results: Path, images: int = IMAGES, factor: float = FACTOR,
     with the same weights, images and factor are reused."""
     import pandas as pd
     from tqdm import tqdm
-
-    from sesn.io import atomic_write_text
-    from sesn.report.reproduce_table import load_records
 
     results = Path(results)
     df = load_records(results)
@@ -174,7 +173,6 @@ def get_args_parser(add_help=True) -> argparse.ArgumentParser:
 
 
 def main(args) -> int:
-    from sesn.devices import resolve_device
 
     resolve_device(args.device)
     if not 0 < args.factor < 1:

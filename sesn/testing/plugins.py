@@ -37,6 +37,10 @@ from torch import nn
 
 from sesn import settings as sesn_settings
 from sesn.equivariance import plain_conv_baseline, rescale_equivariance, scale_equivariance
+from sesn.io import atomic_write_text
+from sesn.markdown import dataframe_to_markdown
+from sesn.plugin_loader import load_plugins
+from sesn.testing import plugins as registry
 from sesn.testing.tolerance import read_tolerances, tolerance_from, tolerances_path  # noqa: F401  (part of this module's API)
 from sesn.testing.verdict import Level, PlainShape, default_level, parse_level  # noqa: F401
 from sesn.transforms import smooth_random_field
@@ -200,9 +204,6 @@ def _table_row(case, results) -> dict:
 def _write_table(args, rows) -> None:
     import pandas as pd
 
-    from sesn.io import atomic_write_text
-    from sesn.markdown import dataframe_to_markdown
-
     mods = " ".join(f"--import {m}" for m in args.modules)
     text = [
         "# Verdicts of the registered equivariance cases",
@@ -221,7 +222,6 @@ def _write_table(args, rows) -> None:
 
 
 def main(argv=None) -> int:
-    from sesn.plugin_loader import load_plugins
 
     p = argparse.ArgumentParser(
         "python -m sesn.testing.plugins",
@@ -248,7 +248,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     load_plugins(args.modules)
     # plug-ins register into the importable module, not into __main__ (python -m)
-    from sesn.testing import plugins as registry
 
     CASES, measure_tolerances = registry.CASES, registry.measure_tolerances  # noqa: N806
     if not CASES:
@@ -282,8 +281,6 @@ def main(argv=None) -> int:
             _write_table(args, table)
         return 1 if failed else 0
     import pandas as pd
-
-    from sesn.io import atomic_write_text
 
     rows = [r for case in CASES.values() for r in measure_tolerances(case, args.draws)]
     out = args.out or tolerances_path()

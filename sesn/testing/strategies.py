@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sesn.basis import BasisSpec, paper_scales, window_size
 from sesn.basis.registry import basis_kind
 from sesn.models.mnist_configs import MNIST_SES_CONFIGS
+from sesn.nn import SESConv_H_H, SESConv_Z2_H
 from sesn.transforms import smooth_random_field  # noqa: F401  (re-exported for tests)
 
 # Parameter lists shared by the strategies and by measure_tolerances.py, so the measured
@@ -147,7 +148,6 @@ def rescale_case(
     ``measure_tolerances`` build them: a randomly initialised layer of ``kind``
     (th: T->H; hh: H->H scale_size 1; hh_interscale: H->H scale_size 2) with
     RESCALE_OUT_CHANNELS outputs, and a smooth random input of ``size`` x ``size``."""
-    from sesn.nn import SESConv_H_H, SESConv_Z2_H
 
     torch.manual_seed(layer_seed)
     pad = cfg.kernel_size // 2

@@ -62,9 +62,15 @@ from typing import Callable
 import torch
 from torch import nn
 
+import sesn.equivariance
+import sesn.transforms
 from sesn import settings as sesn_settings
+from sesn.basis.registry import keep_arguments, measured_bases
 from sesn.equivariance import plain_conv_baseline, rescale_equivariance, scale_equivariance
 from sesn.io import atomic_write_text
+from sesn.models.method_layers import METHOD_LAYERS
+from sesn.nn import SESConv_H_H, SESConv_Z2_H
+from sesn.testing.tolerance import read_tolerances, tolerances_path
 from sesn.transforms import smooth_random_field
 
 REFERENCE_FACTOR = 2.0
@@ -243,8 +249,6 @@ class Reference:
 
 
 def _steerable_references(case) -> list[Reference]:
-    from sesn.basis.registry import keep_arguments, measured_bases
-    from sesn.nn import SESConv_H_H, SESConv_Z2_H
 
     if case.effective_size is None:
         raise VerdictError(
@@ -280,7 +284,6 @@ def _steerable_references(case) -> list[Reference]:
 
 
 def _method_references(case) -> list[Reference]:
-    from sesn.models.method_layers import METHOD_LAYERS
 
     refs = []
     for name, m in METHOD_LAYERS.items():
@@ -318,8 +321,6 @@ def references(case, level: Level) -> list[Reference]:
 
 def _fingerprint(case, refs: list[Reference]) -> str:
     """What the cached reference numbers depend on: the measuring code and the references' bases."""
-    import sesn.equivariance
-    import sesn.transforms
 
     h = hashlib.sha256()
     for mod in (sesn.equivariance, sesn.transforms):
@@ -652,7 +653,6 @@ def verdict(case, seed: int, step: int | None = None, level=None, cache: Referen
 
 
 def _regression_verdict(case, level, example, x, user) -> Verdict:
-    from sesn.testing.tolerance import read_tolerances, tolerances_path
 
     table = read_tolerances()
     missing = [t for t in example.steps if (case.name, t) not in table]

@@ -15,6 +15,11 @@ from pathlib import Path
 
 import torch
 
+from sesn.devices import resolve_device
+from sesn.io import parse_bytes
+from sesn.models import get_model_info
+from sesn.nn.recompute import check_level
+
 DEFAULTS = {
     "mnist-scale": dict(
         optimizer="adam",
@@ -142,8 +147,6 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with the dataset's defaults filled in, checked against the registry."""
-        from sesn.devices import resolve_device
-        from sesn.models import get_model_info
 
         resolve_device(self.device)  # a device this machine lacks: one line, before any work
         if self.dataset not in DEFAULTS:
@@ -167,14 +170,12 @@ class TrainConfig:
             raise ValueError(f"model {cfg.model!r} is for {info.dataset}, not {cfg.dataset}")
         if cfg.amp and not str(cfg.device).startswith("cuda"):
             raise ValueError("--amp needs a CUDA device")
-        from sesn.nn.recompute import check_level
 
         check_level(cfg.memory_saving)
         if cfg.fit_memory is not None and cfg.memory_saving != "off":
             raise ValueError("--fit-memory chooses --memory-saving itself; give one of them")
         if cfg.memory_factor is not None and not cfg.memory_factor >= 1:
             raise ValueError(f"--memory-factor must be >= 1 (inf: time alone), got {cfg.memory_factor}")
-        from sesn.io import parse_bytes
 
         for key in ("fit_memory", "memory_allowance"):
             if getattr(cfg, key) is not None:

@@ -36,10 +36,13 @@ import torch
 import torch.distributed as dist
 
 from sesn import settings as sesn_settings
-from sesn.allocator import allocator_state, announce
-from sesn.io import check_output_folder
+from sesn.allocator import allocator_state, announce, configure_cpu_allocator
+from sesn.io import check_output_folder, parse_bytes
+from sesn.memory import fit_memory_saving
 from sesn.models import count_parameters, get_model, list_models
 from sesn.nn import dispatch
+from sesn.nn.recompute import set_memory_saving
+from sesn.nn.steerable import set_memory_rule
 from sesn.train.checkpoint import (  # noqa: F401  (re-exported: the errors callers catch)
     RunInProgress,
     RunLock,
@@ -153,10 +156,6 @@ def configure_memory(model, args, device, world: int) -> dict:
     """Apply the memory options to ``model`` (before it moves to ``device``): ``fit_memory``
     measures the levels on the meta device at the per-process batch and takes the cheapest
     that fits; returns what the record keeps of it."""
-    from sesn.io import parse_bytes
-    from sesn.memory import fit_memory_saving
-    from sesn.nn.recompute import set_memory_saving
-    from sesn.nn.steerable import set_memory_rule
 
     level, info = args.memory_saving, {}
     if args.fit_memory is not None:
@@ -306,7 +305,6 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
 
 
 def cli(argv=None) -> int:
-    from sesn.allocator import configure_cpu_allocator
 
     configure_cpu_allocator()  # also under torchrun -m sesn.train.train (idempotent)
     args = get_args_parser().parse_args(argv)
