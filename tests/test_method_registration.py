@@ -114,3 +114,20 @@ def test_profiles_select_their_methods_by_tag():
     assert len(PROFILES["cpu"].models) == 16 and len(PROFILES["full"].models) == len(METHODS) == 21
     # STIR's 10 methods carry its published numbers in every scenario
     assert sum(len(m.published) == 4 for m in METHODS.values()) == 10
+
+
+def test_a_model_registered_directly_joins_a_profile_by_the_same_field():
+    """Both sweeps select by ModelInfo.profiles: a stir model registered with the model
+    registry alone (no Method) is in the profiles it names, labelled by its row."""
+    from sesn.models.registry import _REGISTRY, register
+    from sesn.models.stir import STIR_INPUT, stir_method_net
+
+    shape = (1, STIR_INPUT, STIR_INPUT)
+    meta = dict(dataset="stir", input_shape=shape, row="direct CNN", profiles=("reduced",))
+    register("stir_direct", stir_method_net, "CNN", metadata=meta)
+    try:
+        assert PROFILES["reduced"].models[-1] == "stir_direct" and "stir_direct" not in PROFILES["smoke"].models
+        assert method("stir_direct").label == "direct CNN"
+        assert stir_model("stir_direct")(torch.rand(1, 1, 64, 64)).shape == (1, 10)
+    finally:
+        _REGISTRY.pop("stir_direct")

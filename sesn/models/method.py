@@ -94,6 +94,7 @@ def register_method(m: Method) -> Method:
         family="stir",
         basis=m.basis,
         note=m.note,
+        profiles=m.tags,  # the one field both sweeps select by (sesn reproduce reads it too)
         registered_by=sys._getframe(1).f_globals.get("__name__", ""),  # who called register_method
     )(functools.partial(_build, m.model))
     METHODS[m.model] = m
@@ -121,8 +122,11 @@ def methods(tag: str | None = None) -> list[Method]:
 
 
 def tagged(tag: str) -> tuple[str, ...]:
-    """The model names of the methods a profile selects by ``tag``."""
-    return tuple(m.model for m in methods(tag))
+    """The benchmark models a profile selects by ``tag``, in registration order: every model
+    registered with ``dataset="stir"`` whose ``ModelInfo.profiles`` holds it (a method's tags,
+    or a model registered directly with ``profiles=``), as ``sesn reproduce`` selects by the
+    same field."""
+    return tuple(n for n, i in registry._REGISTRY.items() if i.dataset == "stir" and tag in i.profiles)
 
 
 def method(name: str) -> Method:

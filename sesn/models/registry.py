@@ -8,8 +8,9 @@ table, the published number where docs/models.md has one, and the command that r
 Where a model sits in the tables of ``sesn reproduce`` is registry metadata too: ``row``
 (the table's row label), ``reproduce_columns`` (the column keys it fills: ``"28"``,
 ``"28+"``, ``"56"``, ``"56+"`` for MNIST-scale, ``"STL-10"``) and ``profiles`` (the
-reproduction profiles whose default sweep includes it; any model with a row and columns can
-be asked for by name with ``--models``). :func:`register` is the one helper the model
+profiles whose default sweep includes it: ``sesn reproduce``'s for its datasets, ``sesn
+generalization``'s for ``dataset="stir"``, where a method's tags put them; any model with a
+row and columns can be asked for by name with ``--models``). :func:`register` is the one helper the model
 modules use: it registers ``functools.partial(factory, *args, **kwargs)``, so a builder is
 a named function with bound arguments, never a lambda.
 """
