@@ -29,7 +29,7 @@ from sesn.io import read_json
 from sesn.models.method import method as registration
 from sesn.models.method import methods
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
-from sesn.report.reproduce_table import group_id
+from sesn.train.record import group_id
 
 
 def load_records(results: Path):

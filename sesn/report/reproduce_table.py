@@ -27,6 +27,7 @@ from sesn.errors import MissingInputError
 from sesn.io import read_json
 from sesn.models import get_model_info
 from sesn.report.artefacts import atomic_write_text, dataframe_to_markdown, save_figure
+from sesn.train.record import group_id
 
 COLUMN_NAMES = {"28": "28x28", "28+": "28x28 +", "56": "56x56", "56+": "56x56 +", "STL-10": "STL-10"}
 
@@ -71,12 +72,6 @@ def load_records(results: Path):
 def group_settings(settings: dict) -> dict:
     """The settings that must agree for runs to be averaged: all but seed, data and code version."""
     return {k: v for k, v in settings.items() if k not in ("seed", "data_sha256", "code_version")}
-
-
-def group_id(group: dict) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(group, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def published(model: str):

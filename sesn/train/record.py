@@ -72,3 +72,11 @@ def settings_id(settings: dict, exclude=("code_version",)) -> str:
 
     kept = {k: v for k, v in settings.items() if k not in exclude}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def group_id(group: dict) -> str:
+    """Short hash of a settings group (the settings runs share, sorted JSON): the id the
+    reports' lines name, so that runs of other settings are never merged."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(group, sort_keys=True, default=str).encode()).hexdigest()[:8]
