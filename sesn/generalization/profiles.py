@@ -8,12 +8,24 @@ with ``tags=("cpu",)`` joins the cpu profile's default sweep."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from sesn.models.method import tagged
 
 # STIR's learning-rate grid: each method's rate is the one with the best median validation
-# accuracy over the seeds (sesn.report.generalization.select_lr)
+# accuracy over the seeds (select_lr)
 STIR_LRS = (1e-2, 1e-3)
+
+
+def select_lr(g) -> tuple[float, dict]:
+    """STIR's rule on one method's runs (one scenario, one settings group): the learning rate
+    with the best median validation accuracy over its seeds (ties: the first in the grid's
+    order, else ascending). Returns it and ``{lr: (median val %, number of seeds)}``."""
+    grid = json.loads(g.group_settings.iloc[0]).get("lrs") or sorted(set(g.lr))
+    order = [float(v) for v in grid] + sorted(set(g.lr) - {float(v) for v in grid})
+    stats = {lr: (float(h.val_acc.median()), len(h)) for lr in order for h in [g[g.lr == lr]] if len(h)}
+    best = max(stats, key=lambda lr: (stats[lr][0], -order.index(lr)))
+    return best, stats
 
 
 @dataclasses.dataclass(frozen=True)

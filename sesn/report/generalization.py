@@ -25,6 +25,7 @@ import math
 from pathlib import Path
 
 from sesn.generalization.measure import scale_ratio, split_by_range
+from sesn.generalization.profiles import select_lr
 from sesn.io import read_json
 from sesn.models.method import method as registration
 from sesn.models.method import methods
@@ -116,17 +117,6 @@ def published_accuracy(model: str, scenario: int) -> float | None:
         return registration(model).published_accuracy(scenario)
     except ValueError:
         return None
-
-
-def select_lr(g) -> tuple[float, dict]:
-    """STIR's rule on one method's runs (one scenario, one settings group): the learning rate
-    with the best median validation accuracy over its seeds (ties: the first in the grid's
-    order, else ascending). Returns it and ``{lr: (median val %, number of seeds)}``."""
-    grid = json.loads(g.group_settings.iloc[0]).get("lrs") or sorted(set(g.lr))
-    order = [float(v) for v in grid] + sorted(set(g.lr) - {float(v) for v in grid})
-    stats = {lr: (float(h.val_acc.median()), len(h)) for lr in order for h in [g[g.lr == lr]] if len(h)}
-    best = max(stats, key=lambda lr: (stats[lr][0], -order.index(lr)))
-    return best, stats
 
 
 def interval(values, level: float = 0.95) -> float:
