@@ -16,11 +16,24 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from sesn.errors import InputError
 from sesn.io import read_json
 from sesn.train.checkpoint import RunInProgress, SettingsMismatch
+
+
+class SweepRun(Protocol):
+    """What the runner needs of a run (``sesn.reproduce.Run``, ``sesn.generalization.run.Run``):
+    a key for the summary and its folder in a results tree for a sweep id."""
+
+    model: str
+
+    @property
+    def key(self) -> str: ...
+
+    def folder(self, results: Path, sweep: str) -> Path: ...
+
 
 # why a planned run was not trained (the order the summary lists them in)
 FAILED = "failed (recorded)"
@@ -67,13 +80,13 @@ class Summary:
 
 
 def run_sweep(
-    runs: list,
+    runs: list[SweepRun],
     results: Path,
     sweep: str,
-    expected: Callable[[object], dict],
-    train: Callable[[object, Path], None],
+    expected: Callable[[SweepRun], dict],
+    train: Callable[[SweepRun, Path], None],
     restart: bool = False,
-    describe: Callable[[object], str] | None = None,
+    describe: Callable[[SweepRun], str] | None = None,
     not_run_errors: Iterable[tuple[type, str]] = (),
 ) -> Summary:
     """Train every run of ``runs`` whose record (``<folder>/record.json``) is not finished
