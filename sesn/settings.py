@@ -46,7 +46,7 @@ VARIABLES: tuple[Variable, ...] = (
              "tests point it at the 1,000 digits in tests/data/mnist)", "sesn.data"),
     Variable("SESN_FASHION_MNIST_DIR", "", "folder holding Fashion-MNIST IDX files, searched before the default "
              "places (datasets/raw/fashion-mnist, Debian's /usr/share/datasets/fashion-mnist)", "sesn.data"),
-    Variable("SESN_IMPORT", "", "plug-in modules to import (comma-separated), as `--import`", "sesn.plugins"),
+    Variable("SESN_IMPORT", "", "plug-in modules to import (comma-separated), as `--import`", "sesn.plugin_loader"),
     Variable("SESN_ALLOCATOR", "", "`system`: never reconfigure glibc's malloc (as `--cpu-allocator system`)",
              "sesn.allocator", ("", "heap", "system")),
     Variable("SESN_DEBUG", "", "`1`: commands re-raise errors with a traceback instead of a one-line "

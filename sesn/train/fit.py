@@ -109,6 +109,7 @@ def fit(
     scaler=None,
     patience: int | None = None,
     history_entry: Callable[..., dict] | None = None,
+    after_train: Callable[[int], None] | None = None,
     after_epoch: Callable[[int, dict], None] | None = None,
     extra: dict | None = None,
     rank: int = 0,
@@ -121,8 +122,9 @@ def fit(
     ``batches(epoch)``: the epoch's (input, target) batches; ``validate()``: validation
     accuracy (NaN where there is none, e.g. off rank 0); ``history_entry(epoch=, loss=,
     train_acc=, val_acc=, lr=, seconds=)``: the history's dict for an epoch (default: all of
-    them); ``after_epoch(epoch, entry)``: called on rank 0 before the checkpoint is written
-    (a progress line); ``extra``: more keys for every checkpoint. The schedule steps once per
+    them); ``after_train(epoch)``: called right after the epoch's training pass, before the
+    schedule and validation; ``after_epoch(epoch, entry)``: called on rank 0 before the
+    checkpoint is written (a progress line); ``extra``: more keys for every checkpoint. The schedule steps once per
     epoch, after the epoch's lr is recorded. Rank 0 keeps the best weights and writes the
     checkpoint; with ``world > 1`` every rank waits for it each epoch. Returns the final state."""
     net = model if net is None else net
@@ -132,6 +134,8 @@ def fit(
             break
         t0 = time.perf_counter()
         loss, train_acc = train_epoch(net, batches(epoch), optimizer, device, loop_args, epoch, scaler, progress)
+        if after_train is not None:
+            after_train(epoch)
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()

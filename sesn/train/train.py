@@ -250,9 +250,11 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
     def validate():
         return evaluate(model, val_loader, device, args) if (val_loader is not None and rank == 0) else float("nan")
 
-    def after_epoch(epoch, h):
-        if args.show_dispatch and epoch == start_epoch:
+    def after_train(epoch):  # the paths auto took in the first epoch's training pass, before validation
+        if args.show_dispatch and epoch == start_epoch and rank == 0:
             print(dispatch.format_decisions(), flush=True)
+
+    def after_epoch(epoch, h):
         print(
             f"[{args.model}{'+' if args.augment else ''} seed {args.seed}] epoch {epoch + 1}/{args.epochs} "
             f"loss {h['loss']:.4f} train {100 * h['train_acc']:.2f}% val {100 * h['val_acc']:.2f}% lr {h['lr']:.2g} "
@@ -264,7 +266,8 @@ def _train(args, rank, world, device, model, out, progress, memory) -> dict:
         state = fit(
             model, optimizer, state, epochs=args.epochs, batches=batches, validate=validate, checkpoint=ckpt_path,
             settings=settings, device=device, loop_args=args, net=net, scheduler=scheduler, scaler=scaler,
-            after_epoch=after_epoch, extra={"args": record["args"], "code_version": record["settings"]["code_version"]},
+            after_train=after_train, after_epoch=after_epoch,
+            extra={"args": record["args"], "code_version": record["settings"]["code_version"]},
             rank=rank, world=world, progress=progress,
         )  # fmt: skip
     except TrainingDiverged as e:
