@@ -157,3 +157,15 @@ def test_fft_conv2d_low_precision_inputs(dtype):
     assert out.dtype == dtype
     tol = 1e-4 if dtype == torch.float32 else 2e-2
     assert (out.double() - ref).abs().max() <= tol * ref.abs().max()
+
+
+def test_fft_conv2d_forward_mode_jvp_equals_the_direct_convolutions():
+    """The Lie derivative differentiates layers in forward mode (torch.func.jvp, no graph): the
+    FFT path must support it (no autograd.Function on the no-grad path) and give conv2d's jvp."""
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 40, 40, dtype=torch.float64), torch.randn(4, 3, 23, 23, dtype=torch.float64)
+    tx, tw = torch.randn_like(x), torch.randn_like(w)
+    with torch.no_grad():
+        _, got = torch.func.jvp(lambda a, b: fft_conv2d(a, b, padding=11), (x, w), (tx, tw))
+        _, ref = torch.func.jvp(lambda a, b: F.conv2d(a, b, padding=11), (x, w), (tx, tw))
+    assert torch.allclose(got, ref, rtol=1e-10, atol=1e-10 * float(ref.abs().max()))

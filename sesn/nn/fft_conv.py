@@ -257,7 +257,11 @@ def kernel_product_matrix(kern: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
     t = torch.matmul(kern, wide)  # [G, R, C, n, (a, v)]
     t = t.view(g, r, c, kh, 2, fw).permute(0, 3, 4, 5, 1, 2).reshape(g, 2 * kh, fw * r * c)  # [G, (n, a), (v, R, C)]
     parts = torch.matmul(high, t).view(g, 2, lh * fw, r, c)  # [G, b, (u, v), R, C]
-    return _BlockFromParts.apply(parts)
+    if torch.is_grad_enabled() and parts.requires_grad:
+        return _BlockFromParts.apply(parts)
+    # no graph to save for: plain ops, which forward-mode AD (torch.func.jvp) differentiates too
+    kr, ki = parts[:, 0], parts[:, 1]
+    return torch.cat([torch.cat([kr, -ki], -1), torch.cat([ki, kr], -1)], -2)
 
 
 @functools.lru_cache(maxsize=64)
