@@ -92,3 +92,40 @@ def test_the_checks_see_a_cycle():
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# the floors of the package, bottom up: a module imports only its own floor, those below, and
+# the utilities (top-level modules any floor may use)
+FLOORS = ("sesn.basis", "sesn.nn", "sesn.baselines", "sesn.models")
+UTILITIES = {f"sesn.{m}" for m in ("errors", "io", "settings", "memtrack", "markdown", "provenance", "devices",
+                                   "allocator", "transforms", "flops")} | {"sesn"}  # fmt: skip
+
+
+def _floor(mod: str) -> int | None:
+    return next((i for i, f in enumerate(FLOORS) if mod == f or mod.startswith(f + ".")), None)
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) where a module of a floor imports a module of a floor above it, or
+    a package module above all floors (reports, training, measurements, commands)."""
+    out = []
+    for a, bs in edges.items():
+        fa = _floor(a)
+        if fa is None:
+            continue
+        for b in bs:
+            fb = _floor(b)
+            if (fb > fa) if fb is not None else b not in UTILITIES:
+                out.append((a, b))
+    return sorted(out)
+
+
+def test_no_floor_imports_one_above_it():
+    """basis -> nn -> baselines -> models: the layers never import the models, the models never
+    a report, a training loop or a command (sesn.memory, sesn.train, sesn.report, ...)."""
+    assert upward_imports(import_graph()) == []
+    assert upward_imports({"sesn.nn.x": {"sesn.models.y", "sesn.io"}}) == [("sesn.nn.x", "sesn.models.y")]
+    assert upward_imports({"sesn.models.m": {"sesn.report.r"}}) == [("sesn.models.m", "sesn.report.r")]
+    assert upward_imports({"sesn.baselines.b": {"sesn.memory", "sesn.transforms"}}) == [
+        ("sesn.baselines.b", "sesn.memory")
+    ]
