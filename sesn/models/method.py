@@ -116,9 +116,9 @@ def _build(name: str, **overrides) -> nn.Module:
     return METHODS[name].build(**overrides)
 
 
-def methods(tag: str | None = None) -> list[Method]:
-    """The registered methods in registration order; with ``tag``, those that carry it."""
-    return [m for m in METHODS.values() if tag is None or tag in m.tags]
+def methods() -> list[Method]:
+    """The registered methods in registration order (profiles select by :func:`tagged`)."""
+    return list(METHODS.values())
 
 
 def tagged(tag: str) -> tuple[str, ...]:
